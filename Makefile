@@ -1,0 +1,56 @@
+# Cobol Protocol — every entry point a user or CI needs. `make help` lists them.
+SHELL := /bin/bash
+PY    := .venv/bin/python
+PIP   := .venv/bin/pip
+STAMP := .venv/.installed
+CORPORA ?= ../shared/corpora
+
+.PHONY: help setup build proto test test-unit test-integration bench fuzz up down status demo clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml
+	@command -v python3.11 >/dev/null || command -v python3 >/dev/null || { echo "python3.11 is required" >&2; exit 1; }
+	test -x $(PY) || python3 -m venv .venv
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.txt
+	touch $(STAMP)
+
+build: $(STAMP) ## compile the Cython layers in place (only what changed)
+	$(PY) setup.py -q build_ext --inplace
+	test -x .venv/bin/cobol || $(PIP) install -q -e . --no-deps --no-build-isolation
+
+proto: $(STAMP) ## generate the protobuf / gRPC modules
+	bash scripts/gen_proto.sh
+
+setup: $(STAMP) build proto ## install everything (Python deps, Kafka jars, Redis, PostgreSQL) idempotently
+	$(PY) scripts/infra.py install
+
+test: setup ## run the whole suite: unit, integration (real Kafka/Redis/PostgreSQL), e2e
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+test-unit: $(STAMP) build ## unit tests only (no services)
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+bench: $(STAMP) build ## codec ratio and speed against zstd, xz, brotli, OpenZL (DIRS=... to add folders)
+	$(PY) bench/codec_bench.py $(CORPORA) $(DIRS)
+
+fuzz: $(STAMP) build ## coverage-guided fuzzing of the decoder (FUZZ_SECONDS, default 60)
+	$(PY) fuzz/fuzz_decoder.py -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 fuzz/corpus
+
+up: setup ## start Kafka, Redis, PostgreSQL and every service in the background
+	$(PY) scripts/mesh.py up
+
+down: ## stop exactly what `make up` started
+	$(PY) scripts/mesh.py down
+
+status: ## what is running
+	$(PY) scripts/mesh.py status
+
+demo: up ## send a corpus file through REST and a device stream through Kafka; print what happened
+	$(PY) scripts/demo.py
+
+clean: down ## remove build products and local data (keeps .venv and the jar cache)
+	rm -rf build .data .run libs/mesh/cobol_proto
+	find libs -name '*.so' -delete; find libs -name '*.c' -path '*layers*' -delete

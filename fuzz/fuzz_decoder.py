@@ -1,0 +1,46 @@
+"""`make fuzz`: coverage-guided fuzzing (atheris / libFuzzer) of the container decoder.
+
+Any exception other than CodecError is a finding; so is a crash, a hang (libFuzzer's
+-timeout) or an allocation over -rss_limit_mb. Seeds are real containers of every profile,
+written to the corpus folder on first run.
+"""
+import os
+import sys
+from pathlib import Path
+
+import atheris
+
+with atheris.instrument_imports():
+    import cobol_codec
+    from cobol_codec import CodecError, Dictionary
+
+
+def _seed(corpus: Path) -> None:
+    corpus.mkdir(parents=True, exist_ok=True)
+    if any(corpus.iterdir()):
+        return
+    samples = [b"", b"a", b"2024-01-01 12:00:00 INFO start id=42\n" * 50,
+               b"ts,value\n" + b"".join(b"%d,%d.5\n" % (1000 + i, i % 9) for i in range(300)),
+               os.urandom(2000), bytes(5000)]
+    for i, data in enumerate(samples):
+        for profile in cobol_codec.PROFILES:
+            (corpus / f"seed-{i}-{profile}").write_bytes(cobol_codec.compress(data, profile))
+
+
+DICT = Dictionary(b"2024-01-01 12:00:00 INFO start id=" * 20)
+
+
+def test_one_input(data: bytes) -> None:
+    for d in (None, DICT):
+        try:
+            cobol_codec.decompress(data, d)
+        except CodecError:
+            pass
+
+
+if __name__ == "__main__":
+    corpus_dirs = [a for a in sys.argv[1:] if not a.startswith("-")]
+    for c in corpus_dirs:
+        _seed(Path(c))
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()

@@ -1,0 +1,107 @@
+"""Stream stages: the layers L3–L7 seen as reversible steps on one stream.
+
+Each stage encodes `data` into `(payload, params)` or declines with None; decoding gets the
+payload, the params it wrote and the exact length of the data it had to encode. The frame
+records (layer id, params, input length) for every stage that ran.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from . import layers
+from .errors import CorruptFrameError
+
+HUFFMAN, CM_FAST, CM_MAX = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Stage:
+    layer: int
+    name: str
+    encode: Callable[[bytes, bytes], tuple[bytes, bytes] | None]  # (data, dictionary)
+    decode: Callable[[bytes, bytes, int, bytes], bytes]          # (payload, params, out_len, dictionary)
+
+
+def _count(out_len: int) -> int:
+    if out_len % 8:
+        raise CorruptFrameError("integer stream length is not a multiple of 8")
+    return out_len // 8
+
+
+def _delta_enc(data, _dictionary):
+    res = layers.load(3).delta_encode(data)
+    if res is None:
+        return None
+    mode, out = res
+    return out, bytes([mode])
+
+
+def _delta_dec(payload, params, out_len, _dictionary):
+    if len(params) != 1:
+        raise CorruptFrameError("L3 parameters are malformed")
+    return layers.load(3).delta_decode(params[0], payload, _count(out_len))
+
+
+def _pack_enc(data, _dictionary):
+    out = layers.load(4).bitpack_encode(data)
+    return None if out is None else (out, b"")
+
+
+def _pack_dec(payload, _params, out_len, _dictionary):
+    return layers.load(4).bitpack_decode(payload, _count(out_len))
+
+
+def _rle_enc(data, _dictionary):
+    out = layers.load(5).rle_encode(data)
+    return None if out is None else (out, b"")
+
+
+def _rle_dec(payload, _params, out_len, _dictionary):
+    return layers.load(5).rle_decode(payload, out_len)
+
+
+def _lz(level: int):
+    def enc(data, dictionary):
+        out = layers.load(6).lz_encode(data, dictionary, level)
+        return None if out is None else (out, bytes([level, 1 if dictionary else 0]))
+    return enc
+
+
+def _lz_dec(payload, params, out_len, dictionary):
+    if len(params) != 2:
+        raise CorruptFrameError("L6 parameters are malformed")
+    return layers.load(6).lz_decode(payload, out_len, dictionary if params[1] else b"")
+
+
+def _entropy(variant: int):
+    def enc(data, dictionary):
+        l7 = layers.load(7)
+        if variant == HUFFMAN:
+            out = l7.huffman_encode(data)
+            return None if out is None else (out, bytes([HUFFMAN, 0]))
+        out = l7.cm_encode(data, variant, dictionary)
+        return None if out is None else (out, bytes([variant, 1 if dictionary else 0]))
+    return enc
+
+
+def _entropy_dec(payload, params, out_len, dictionary):
+    if len(params) != 2 or params[0] not in (HUFFMAN, CM_FAST, CM_MAX):
+        raise CorruptFrameError("L7 parameters are malformed")
+    l7 = layers.load(7)
+    if params[0] == HUFFMAN:
+        return l7.huffman_decode(payload, out_len)
+    return l7.cm_decode(payload, out_len, params[0], dictionary if params[1] else b"")
+
+
+DELTA = Stage(3, "L3 delta", _delta_enc, _delta_dec)
+BITPACK = Stage(4, "L4 bit-packing", _pack_enc, _pack_dec)
+RLE = Stage(5, "L5 RLE", _rle_enc, _rle_dec)
+LZ_FAST = Stage(6, "L6 match", _lz(1), _lz_dec)
+LZ_DEEP = Stage(6, "L6 match", _lz(2), _lz_dec)
+HUFF = Stage(7, "L7 Huffman", _entropy(HUFFMAN), _entropy_dec)
+CM1 = Stage(7, "L7 CM", _entropy(CM_FAST), _entropy_dec)
+CM2 = Stage(7, "L7 CM", _entropy(CM_MAX), _entropy_dec)
+
+# What decodes a recorded layer id (the encoder's choice of variant lives in its params).
+DECODERS = {3: DELTA, 4: BITPACK, 5: RLE, 6: LZ_FAST, 7: HUFF}

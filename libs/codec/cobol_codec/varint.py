@@ -1,0 +1,62 @@
+"""LEB128 unsigned varints and a bounds-checked reader used by every header in the container."""
+from __future__ import annotations
+
+from .errors import CorruptFrameError
+
+
+def encode(value: int) -> bytes:
+    if value < 0:
+        raise ValueError("varint cannot hold a negative value")
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+class Cursor:
+    """Reads fields from a buffer; every read past the end is a CorruptFrameError."""
+
+    __slots__ = ("buf", "pos", "what")
+
+    def __init__(self, buf: bytes | memoryview, what: str = "frame"):
+        self.buf = memoryview(buf)
+        self.pos = 0
+        self.what = what
+
+    def remaining(self) -> int:
+        return len(self.buf) - self.pos
+
+    def take(self, n: int) -> bytes:
+        if n < 0 or self.pos + n > len(self.buf):
+            raise CorruptFrameError(f"{self.what} is truncated: needs {n} more bytes, has {self.remaining()}")
+        out = bytes(self.buf[self.pos:self.pos + n])
+        self.pos += n
+        return out
+
+    def u8(self) -> int:
+        return self.take(1)[0]
+
+    def u32(self) -> int:
+        return int.from_bytes(self.take(4), "little")
+
+    def u64(self) -> int:
+        return int.from_bytes(self.take(8), "little")
+
+    def varint(self, limit: int = 1 << 62) -> int:
+        value = shift = 0
+        while True:
+            if shift > 63:
+                raise CorruptFrameError(f"{self.what} has an overlong varint")
+            byte = self.u8()
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                break
+            shift += 7
+        if value > limit:
+            raise CorruptFrameError(f"{self.what} declares {value}, above the limit of {limit}")
+        return value

@@ -1,0 +1,29 @@
+"""Builds the codec's Cython layers; everything else is declared in pyproject.toml."""
+from pathlib import Path
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+HERE = Path(__file__).parent
+LAYER_DIR = HERE / "libs" / "codec" / "cobol_codec" / "layers"
+
+extensions = [
+    Extension(
+        f"cobol_codec.layers.{pyx.stem}",
+        [str(pyx.relative_to(HERE))],
+        include_dirs=[numpy.get_include()],
+        extra_compile_args=["-O3"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    )
+    for pyx in sorted(LAYER_DIR.glob("*.pyx"))
+]
+
+setup(
+    packages=["cobol_codec", "cobol_codec.layers", "cobol_mesh"],
+    ext_modules=cythonize(
+        extensions,
+        language_level=3,
+        compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True},
+    ),
+)
