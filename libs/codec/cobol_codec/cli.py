@@ -58,26 +58,32 @@ class _Output:
     nothing behind; `-` is stdout."""
 
     def __init__(self, path: str, force: bool):
-        self.path = path
+        self.path, self.tmp = path, None
         if path == "-":
             self.f = sys.stdout.buffer
             return
         target = Path(path)
+        if target.exists() and not target.is_file():
+            # A device or pipe (/dev/null, a FIFO): write to it, never rename over it.
+            self.f = open(target, "wb")
+            return
         if target.exists() and not force:
             raise CodecError(f"{path} already exists (use --force to overwrite)")
         fd, self.tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
         self.f = os.fdopen(fd, "wb")
 
     def commit(self) -> None:
-        if self.path == "-":
+        if self.f is sys.stdout.buffer:
             self.f.flush()
             return
         self.f.close()
-        os.replace(self.tmp, self.path)
+        if self.tmp:
+            os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
-        if self.path != "-":
+        if self.f is not sys.stdout.buffer:
             self.f.close()
+        if self.tmp:
             os.unlink(self.tmp)
 
 

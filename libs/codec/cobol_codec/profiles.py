@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .stages import BITPACK, CM1, CM2, DELTA, HUFF, LZ_DEEP, LZ_FAST, RLE, Stage
+from .stages import BITPACK, CM2, DELTA, HUFF, LZ_DEEP, LZ_FAST, RLE, Stage
 
 MiB = 1 << 20
 
@@ -32,8 +32,8 @@ PROFILES = {
     ),
     "balanced": Profile(
         "balanced", 4 * MiB, use_l2=True, use_l1=True, try_unsplit=False,
-        bytes_chains=((RLE, LZ_DEEP, CM1),),
-        ints_chains=((DELTA, BITPACK, CM1),),
+        bytes_chains=((RLE, LZ_DEEP, HUFF),),
+        ints_chains=((DELTA, BITPACK, HUFF),),
     ),
     "max": Profile(
         "max", 16 * MiB, use_l2=True, use_l1=True, try_unsplit=True,

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from . import layers
+from . import layers, varint
 from .errors import CorruptFrameError
+from .varint import Cursor
 
-HUFFMAN, CM_FAST, CM_MAX = 0, 1, 2
+HUFFMAN, CM_FAST, CM_MAX, HUFFMAN_LZ = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,49 @@ def _lz_dec(payload, params, out_len, dictionary):
     return layers.load(6).lz_decode(payload, out_len, dictionary if params[1] else b"")
 
 
+def _huffman_lz_enc(data: bytes) -> bytes | None:
+    """Huffman-codes each sub-stream of an L6 payload with its own table (literals, run
+    lengths, offsets and lengths have very different statistics)."""
+    l6, l7 = layers.load(6), layers.load(7)
+    try:
+        parts = l6.split_streams(data)
+    except ValueError:
+        return None                     # L6 declined upstream: not an L6 payload
+    out = bytearray(varint.encode(len(parts)))
+    for part in parts:
+        coded = l7.huffman_encode(part) if len(part) > 64 else None
+        body = part if coded is None else coded
+        out += bytes([0 if coded is None else 1]) + varint.encode(len(part)) + varint.encode(len(body)) + body
+    return bytes(out)
+
+
+def _huffman_lz_dec(payload: bytes, out_len: int) -> bytes:
+    l6, l7 = layers.load(6), layers.load(7)
+    cur = Cursor(payload, "L7 sub-streams")
+    parts = []
+    for _ in range(cur.varint(8)):
+        mode = cur.u8()
+        n = cur.varint(out_len)
+        body = cur.take(cur.varint(cur.remaining()))
+        if mode == 0 and len(body) == n:
+            parts.append(body)
+        elif mode == 1:
+            parts.append(l7.huffman_decode(body, n))
+        else:
+            raise CorruptFrameError("L7 sub-stream header is malformed")
+    if cur.remaining():
+        raise CorruptFrameError("L7 sub-streams have trailing bytes")
+    return l6.join_streams(parts)
+
+
 def _entropy(variant: int):
     def enc(data, dictionary):
         l7 = layers.load(7)
-        if variant == HUFFMAN:
+        if variant == HUFFMAN_LZ:
+            out = _huffman_lz_enc(data)
+            if out is not None:
+                return out, bytes([HUFFMAN_LZ, 0])
+        if variant in (HUFFMAN, HUFFMAN_LZ):
             out = l7.huffman_encode(data)
             return None if out is None else (out, bytes([HUFFMAN, 0]))
         out = l7.cm_encode(data, variant, dictionary)
@@ -86,11 +126,13 @@ def _entropy(variant: int):
 
 
 def _entropy_dec(payload, params, out_len, dictionary):
-    if len(params) != 2 or params[0] not in (HUFFMAN, CM_FAST, CM_MAX):
+    if len(params) != 2 or params[0] not in (HUFFMAN, CM_FAST, CM_MAX, HUFFMAN_LZ):
         raise CorruptFrameError("L7 parameters are malformed")
     l7 = layers.load(7)
     if params[0] == HUFFMAN:
         return l7.huffman_decode(payload, out_len)
+    if params[0] == HUFFMAN_LZ:
+        return _huffman_lz_dec(payload, out_len)
     return l7.cm_decode(payload, out_len, params[0], dictionary if params[1] else b"")
 
 
@@ -99,7 +141,7 @@ BITPACK = Stage(4, "L4 bit-packing", _pack_enc, _pack_dec)
 RLE = Stage(5, "L5 RLE", _rle_enc, _rle_dec)
 LZ_FAST = Stage(6, "L6 match", _lz(1), _lz_dec)
 LZ_DEEP = Stage(6, "L6 match", _lz(2), _lz_dec)
-HUFF = Stage(7, "L7 Huffman", _entropy(HUFFMAN), _entropy_dec)
+HUFF = Stage(7, "L7 Huffman", _entropy(HUFFMAN_LZ), _entropy_dec)
 CM1 = Stage(7, "L7 CM", _entropy(CM_FAST), _entropy_dec)
 CM2 = Stage(7, "L7 CM", _entropy(CM_MAX), _entropy_dec)
 

@@ -58,7 +58,7 @@ def test_stats_and_json(sample):
     assert report["bytes_in"] == sample.stat().st_size
     assert report["bytes_out"] == len(proc.stdout)
     assert report["layers"] and all({"layer", "bytes_in", "bytes_out", "seconds"} <= set(r) for r in report["layers"])
-    text = run("compress", sample, "-o", os.devnull, "--stats", "--force").stderr.decode()
+    text = run("compress", sample, "-o", os.devnull, "--stats").stderr.decode()
     assert "ratio" in text and "L7" in text
 
 
@@ -116,3 +116,10 @@ def test_help_lists_commands():
     text = run("--help").stdout.decode()
     for cmd in ("compress", "decompress", "dict"):
         assert cmd in text
+
+
+def test_output_to_a_device_is_written_not_replaced(sample):
+    before = os.stat(os.devnull)
+    run("compress", sample, "-o", os.devnull)
+    after = os.stat(os.devnull)
+    assert (after.st_ino, after.st_mode, after.st_rdev) == (before.st_ino, before.st_mode, before.st_rdev)

@@ -1,0 +1,365 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""L4 bit-packing: frame-of-reference blocks with patched exceptions.
+
+Input/output: ``bytes`` of little-endian int64 values.  Values are cut into blocks of 128
+(the last block may be shorter).  Each block is stored as::
+
+    varint  zigzag(base - previous_base)   (wrapping 64-bit arithmetic; first previous_base = 0)
+    u8      width w (0..64) of the packed offsets
+    u8      number of exceptions e (only present when w < 64)
+    bytes   ceil(cnt * w / 8) bytes: the low w bits of (value - base), LSB-first
+    e x     u8 position in the block (strictly increasing) + varint of (value - base) >> w
+
+``value - base`` is computed in unsigned 64-bit arithmetic, so the whole int64 range
+(INT64_MIN .. INT64_MAX) round-trips.  The width per block minimises the block size: a few
+outliers are patched in afterwards instead of widening every value (FastLanes-style PFOR).
+"""
+
+from libc.stdint cimport uint8_t, uint64_t, int64_t
+from libc.string cimport memcpy, memset
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from libc.stdlib cimport malloc, free
+
+try:
+    from cobol_codec.errors import CorruptFrameError as _Corrupt
+except Exception:  # pragma: no cover
+    _Corrupt = ValueError
+
+DEF BLOCK = 128
+
+
+cdef inline int bitlen(uint64_t v) noexcept nogil:
+    if v == 0:
+        return 0
+    return 64 - __builtin_clzll(v)
+
+
+cdef extern from *:
+    int __builtin_clzll(unsigned long long) nogil
+
+
+cdef inline int varint_len(uint64_t v) noexcept nogil:
+    cdef int n = 1
+    while v >= 128:
+        v >>= 7
+        n += 1
+    return n
+
+
+cdef inline uint8_t *put_varint(uint8_t *p, uint64_t v) noexcept nogil:
+    while v >= 128:
+        p[0] = <uint8_t>(v | 128)
+        p += 1
+        v >>= 7
+    p[0] = <uint8_t>v
+    return p + 1
+
+
+cdef inline Py_ssize_t get_varint(const uint8_t *p, Py_ssize_t n, Py_ssize_t i, uint64_t *out) noexcept nogil:
+    """Read a varint at p[i]; returns the new index or -1 when truncated/overlong."""
+    cdef uint64_t v = 0
+    cdef int shift = 0
+    cdef uint64_t b
+    while True:
+        if i >= n or shift > 63:
+            return -1
+        b = p[i]
+        i += 1
+        if shift == 63 and (b & 0x7E):
+            return -1
+        v |= (b & 127) << shift
+        if b < 128:
+            if b == 0 and shift > 0:
+                return -1  # non-canonical
+            out[0] = v
+            return i
+        shift += 7
+
+
+cdef inline uint64_t zz(uint64_t d) noexcept nogil:
+    return (d << 1) ^ <uint64_t>(<int64_t>d >> 63)
+
+
+cdef void sort_i64(int64_t *a, int n) noexcept nogil:
+    """Insertion sort (blocks are at most 128 values and usually nearly sorted)."""
+    cdef int i, j
+    cdef int64_t t
+    for i in range(1, n):
+        t = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > t:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = t
+
+
+cdef Py_ssize_t block_cost(const uint64_t *v, int cnt, uint64_t base, int *best_w) noexcept nogil:
+    """Smallest encoded size of a block for ``base`` (without the base varint); sets the width."""
+    cdef int hist[65]
+    cdef int i, w, b, ne
+    cdef Py_ssize_t cost, best = -1, exc_cost
+    cdef int maxb = 0
+    memset(hist, 0, sizeof(hist))
+    for i in range(cnt):
+        b = bitlen(v[i] - base)
+        hist[b] += 1
+        if b > maxb:
+            maxb = b
+    best_w[0] = 64
+    # widths above the largest offset never pay off
+    for w in range(maxb, -1, -1):
+        exc_cost = 0
+        ne = 0
+        for b in range(w + 1, maxb + 1):
+            if hist[b]:
+                ne += hist[b]
+                exc_cost += hist[b] * (1 + (b - w + 6) // 7)
+        if w == 64 or ne <= 255:
+            cost = (cnt * w + 7) // 8 + exc_cost + (1 if w == 64 else 2)
+            if best < 0 or cost <= best:
+                best = cost
+                best_w[0] = w
+        if ne == cnt:
+            break
+    return best
+
+
+cdef Py_ssize_t encode_block(const uint64_t *v, int cnt, uint64_t prev_base, uint64_t *base_out,
+                             uint8_t *o) noexcept nogil:
+    """Encode one block into ``o`` (which has room for the worst case); returns bytes written."""
+    cdef uint64_t base = v[0], d, acc, cb
+    cdef int i, w, b, best_w, nbits, ci, cw
+    cdef int hist[65]
+    cdef Py_ssize_t cost, best, cc
+    cdef uint8_t *p = o
+    cdef int ne
+    cdef int64_t srt[BLOCK]
+    # base = minimum first; when that needs exceptions or a wide width, a low outlier may
+    # be stretching the range: then try low quantiles as well
+    for i in range(1, cnt):
+        if <int64_t>v[i] < <int64_t>base:
+            base = v[i]
+    best = block_cost(v, cnt, base, &best_w) + varint_len(zz(base - prev_base))
+    ne = 0
+    if best_w < 64:
+        for i in range(cnt):
+            if (v[i] - base) >> best_w:
+                ne = 1
+                break
+    if ne or best_w >= 12:
+        # try a few low quantiles as base: values below it become wrapped exceptions,
+        # so a low outlier does not widen the whole block
+        for i in range(cnt):
+            srt[i] = <int64_t>v[i]
+        sort_i64(srt, cnt)
+        for ci in range(1, 5):
+            cb = <uint64_t>srt[(cnt * (1 << (ci - 1))) // 32]
+            if cb == <uint64_t>srt[0]:
+                continue
+            cc = block_cost(v, cnt, cb, &cw) + varint_len(zz(cb - prev_base))
+            if cc < best:
+                best = cc
+                best_w = cw
+                base = cb
+    w = best_w
+    # header
+    p = put_varint(p, zz(base - prev_base))
+    p[0] = <uint8_t>w
+    p += 1
+    ne = 0
+    if w < 64:
+        for i in range(cnt):
+            if (v[i] - base) >> w:
+                ne += 1
+        p[0] = <uint8_t>ne
+        p += 1
+    # packed low bits
+    acc = 0
+    nbits = 0
+    cdef uint64_t mask = (<uint64_t>1 << w) - 1 if w < 64 else <uint64_t>0xFFFFFFFFFFFFFFFF
+    cdef uint64_t x
+    if w > 0:
+        for i in range(cnt):
+            x = (v[i] - base) & mask
+            acc |= x << nbits
+            if nbits + w >= 64:
+                memcpy(p, &acc, 8)
+                p += 8
+                acc = (x >> (64 - nbits)) if nbits > 0 else 0
+                nbits = nbits + w - 64
+            else:
+                nbits += w
+        while nbits > 0:
+            p[0] = <uint8_t>acc
+            p += 1
+            acc >>= 8
+            nbits -= 8
+    # exceptions
+    if ne:
+        for i in range(cnt):
+            x = (v[i] - base) >> w
+            if x:
+                p[0] = <uint8_t>i
+                p += 1
+                p = put_varint(p, x)
+    base_out[0] = base
+    return p - o
+
+
+def bitpack_encode(ints):
+    """Bit-pack little-endian int64 values.  Returns bytes, or None if not smaller than raw."""
+    cdef const uint8_t[::1] src = memoryview(ints).cast("B") if not isinstance(ints, bytes) else ints
+    cdef Py_ssize_t nbytes = src.shape[0]
+    if nbytes % 8:
+        raise ValueError("bitpack: input length is not a multiple of 8")
+    cdef Py_ssize_t count = nbytes // 8
+    if count == 0:
+        return None
+    # worst case per block: 10 (varint) + 2 + 8*BLOCK
+    cdef Py_ssize_t nblocks = (count + BLOCK - 1) // BLOCK
+    cdef Py_ssize_t cap = nblocks * (12 + 8 * BLOCK + 8)
+    cdef uint8_t *o = <uint8_t *>malloc(cap)
+    cdef uint64_t *tmp = <uint64_t *>malloc(BLOCK * 8)
+    if o == NULL or tmp == NULL:
+        free(o)
+        free(tmp)
+        raise MemoryError()
+    cdef Py_ssize_t pos = 0, k, cnt
+    cdef uint64_t prev = 0, base
+    with nogil:
+        k = 0
+        while k < count:
+            cnt = count - k
+            if cnt > BLOCK:
+                cnt = BLOCK
+            memcpy(tmp, &src[k * 8], cnt * 8)  # little-endian host assumed (x86/arm64)
+            pos += encode_block(tmp, <int>cnt, prev, &base, o + pos)
+            prev = base
+            k += cnt
+    res = None
+    if pos < nbytes:
+        res = PyBytes_FromStringAndSize(<char *>o, pos)
+    free(o)
+    free(tmp)
+    return res
+
+
+cdef inline uint64_t read_bits(const uint8_t *q, Py_ssize_t nb, uint64_t b, int w,
+                               uint64_t mask) noexcept nogil:
+    """``w`` bits at bit offset ``b`` of the ``nb``-byte area ``q`` (LSB-first)."""
+    cdef Py_ssize_t byte = <Py_ssize_t>(b >> 3)
+    cdef int sh = <int>(b & 7)
+    cdef uint64_t v = 0
+    cdef Py_ssize_t avail = nb - byte, k
+    if avail >= 8:
+        memcpy(&v, q + byte, 8)
+    else:
+        for k in range(avail):
+            v |= (<uint64_t>q[byte + k]) << (8 * k)
+    v >>= sh
+    if sh + w > 64:
+        v |= (<uint64_t>q[byte + 8]) << (64 - sh)
+    return v & mask
+
+
+def bitpack_decode(data, Py_ssize_t count):
+    """Inverse of :func:`bitpack_encode`: returns ``count`` little-endian int64 values."""
+    cdef const uint8_t[::1] src = memoryview(data).cast("B") if not isinstance(data, bytes) else data
+    cdef Py_ssize_t n = src.shape[0]
+    if count < 0:
+        raise _Corrupt("bitpack: negative count")
+    if count == 0:
+        if n:
+            raise _Corrupt("bitpack: payload for zero values")
+        return b""
+    cdef Py_ssize_t nblocks = (count + BLOCK - 1) // BLOCK
+    if n < nblocks * 2:
+        raise _Corrupt("bitpack: payload too short for the value count")
+    out = PyBytes_FromStringAndSize(NULL, count * 8)
+    cdef uint64_t *o = <uint64_t *>PyBytes_AS_STRING(out)
+    cdef const uint8_t *p = &src[0]
+    cdef Py_ssize_t i = 0, k = 0, cnt, nb, j
+    cdef uint64_t prev = 0, base, d, mask, acc, x
+    cdef int w, ne, e, err = 0, pos, last, nbits
+    cdef uint64_t *blk
+    with nogil:
+        while k < count:
+            cnt = count - k
+            if cnt > BLOCK:
+                cnt = BLOCK
+            blk = o + k
+            i = get_varint(p, n, i, &d)
+            if i < 0:
+                err = 1
+                break
+            base = prev + ((d >> 1) ^ (<uint64_t>0 - (d & 1)))
+            prev = base
+            if i >= n:
+                err = 1
+                break
+            w = p[i]
+            i += 1
+            if w > 64:
+                err = 2
+                break
+            ne = 0
+            if w < 64:
+                if i >= n:
+                    err = 1
+                    break
+                ne = p[i]
+                i += 1
+                if ne > cnt:
+                    err = 3
+                    break
+            nb = (cnt * w + 7) // 8
+            if i + nb > n:
+                err = 1
+                break
+            if w == 0:
+                for j in range(cnt):
+                    blk[j] = base
+            else:
+                mask = (<uint64_t>1 << w) - 1 if w < 64 else <uint64_t>0xFFFFFFFFFFFFFFFF
+                for j in range(cnt):
+                    blk[j] = base + read_bits(p + i, nb, <uint64_t>j * w, w, mask)
+                nbits = (cnt * w) & 7
+                if nbits and (p[i + nb - 1] >> nbits):
+                    err = 4  # non-zero padding bits
+                    break
+                i += nb
+            last = -1
+            for e in range(ne):
+                if i >= n:
+                    err = 1
+                    break
+                pos = p[i]
+                i += 1
+                if pos <= last or pos >= cnt:
+                    err = 3
+                    break
+                last = pos
+                i = get_varint(p, n, i, &x)
+                if i < 0:
+                    err = 1
+                    break
+                if x == 0 or (w > 0 and (x >> (64 - w)) != 0):
+                    err = 3
+                    break
+                blk[pos] = blk[pos] + (x << w)
+            if err:
+                break
+            k += cnt
+        if not err and i != n:
+            err = 5
+    if err == 1:
+        raise _Corrupt("bitpack: payload truncated")
+    if err == 2:
+        raise _Corrupt("bitpack: invalid bit width")
+    if err == 3:
+        raise _Corrupt("bitpack: invalid exception list")
+    if err == 4:
+        raise _Corrupt("bitpack: non-zero padding in packed block")
+    if err == 5:
+        raise _Corrupt("bitpack: trailing bytes after payload")
+    return out

@@ -1,0 +1,947 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""L7 entropy coding: canonical length-limited Huffman and a context-mixing (CM) coder.
+
+Huffman format (``huffman_encode``)::
+
+    bitmap[32]              which byte values occur (bit s&7 of byte s>>3)
+    nibbles[ceil(k/2)]      code length (1..12) of each present symbol, ascending symbol order,
+                            low nibble first
+    payload                 canonical codes, MSB-first, zero padded to a byte
+
+CM format (``cm_encode``)::
+
+    crc32(data)[4, LE]      checked by the decoder
+    payload                 32-bit carryless binary arithmetic code of the bits of ``data``
+
+The CM model predicts each bit from hashed order-1,2,3,4,6 contexts, a word context, a
+word-bigram context (level 2), an order-0 counter and a match model.  Every context slot
+is a 22-bit probability with an adaptive-rate count, kept in 64-byte nibble buckets with a
+16-bit checksum (lpaq-style layout, least-used-of-three replacement).  The predictions
+are combined by three gated logistic mixers (weights selected by the partial byte, by the
+match state, and by how many contexts have statistics), a small final mixer, and two
+APM/SSE stages (order 0 and order 1).  Level 1 uses orders 1-4 and the match model only.
+The model is deterministic integer arithmetic, so encoder and decoder stay in lock-step.
+"""
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
+from libc.stdlib cimport malloc, calloc, free
+from libc.string cimport memcpy, memset
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+
+import heapq
+import zlib
+
+try:
+    from cobol_codec.errors import CorruptFrameError as _Corrupt
+except Exception:  # pragma: no cover - standalone use
+    _Corrupt = ValueError
+
+cdef extern from *:
+    uint64_t __builtin_bswap64(uint64_t) nogil
+
+
+# ---------------------------------------------------------------------------------------------
+# Huffman
+# ---------------------------------------------------------------------------------------------
+
+DEF HMAX = 12            # maximum code length
+DEF HTAB = 4096          # 1 << HMAX
+
+
+def _limited_lengths(list freqs):
+    """Huffman code lengths (limited to HMAX bits) for a 256-entry frequency list."""
+    cdef int s, i, n
+    lens = [0] * 256
+    syms = [s for s in range(256) if freqs[s] > 0]
+    n = len(syms)
+    if n == 0:
+        return lens
+    if n == 1:
+        lens[syms[0]] = 1
+        return lens
+    heap = [(freqs[s], s, (s,)) for s in syms]
+    heapq.heapify(heap)
+    depth = [0] * 256
+    tie = 256
+    while len(heap) > 1:
+        f1, _, a = heapq.heappop(heap)
+        f2, _, b = heapq.heappop(heap)
+        for s in a:
+            depth[s] += 1
+        for s in b:
+            depth[s] += 1
+        heapq.heappush(heap, (f1 + f2, tie, a + b))
+        tie += 1
+    # length limiting (counts per length, then repair the Kraft sum)
+    bl = [0] * (HMAX + 1)
+    for s in syms:
+        bl[min(depth[s], HMAX)] += 1
+    total = 0
+    for i in range(1, HMAX + 1):
+        total += bl[i] << (HMAX - i)
+    while total > (1 << HMAX):
+        bl[HMAX] -= 1
+        for i in range(HMAX - 1, 0, -1):
+            if bl[i]:
+                bl[i] -= 1
+                bl[i + 1] += 2
+                break
+        total -= 1
+    # most frequent symbols get the shortest codes
+    order = sorted(syms, key=lambda t: (-freqs[t], t))
+    k = 0
+    for i in range(1, HMAX + 1):
+        for _ in range(bl[i]):
+            lens[order[k]] = i
+            k += 1
+    return lens
+
+
+cdef int _canonical(const uint8_t *lens, uint32_t *codes) noexcept nogil:
+    """Assign canonical codes; returns the Kraft sum scaled to 1 << HMAX."""
+    cdef int blc[HMAX + 2]
+    cdef int nxt[HMAX + 2]
+    cdef int i, s, code = 0, kraft = 0
+    memset(blc, 0, sizeof(blc))
+    for s in range(256):
+        blc[lens[s]] += 1
+    blc[0] = 0
+    for i in range(1, HMAX + 1):
+        code = (code + blc[i - 1]) << 1
+        nxt[i] = code
+        kraft += blc[i] << (HMAX - i)
+    for s in range(256):
+        if lens[s]:
+            codes[s] = nxt[lens[s]]
+            nxt[lens[s]] += 1
+    return kraft
+
+
+def huffman_encode(data):
+    """Canonical Huffman (max 12-bit codes).  Returns bytes, or None if it does not shrink."""
+    cdef const uint8_t[::1] src = memoryview(data).cast("B") if not isinstance(data, bytes) else data
+    cdef Py_ssize_t n = src.shape[0], i
+    if n == 0:
+        return None
+    cdef uint64_t hist[4][256]
+    memset(hist, 0, sizeof(hist))
+    with nogil:
+        i = 0
+        while i + 4 <= n:
+            hist[0][src[i]] += 1
+            hist[1][src[i + 1]] += 1
+            hist[2][src[i + 2]] += 1
+            hist[3][src[i + 3]] += 1
+            i += 4
+        while i < n:
+            hist[0][src[i]] += 1
+            i += 1
+    freqs = [int(hist[0][s] + hist[1][s] + hist[2][s] + hist[3][s]) for s in range(256)]
+    lens_list = _limited_lengths(freqs)
+    cdef uint8_t lens[256]
+    cdef uint32_t codes[256]
+    cdef int s, k = 0
+    cdef uint64_t bits = 0
+    for s in range(256):
+        lens[s] = lens_list[s]
+        if lens[s]:
+            k += 1
+            bits += <uint64_t>freqs[s] * lens[s]
+    cdef Py_ssize_t hdr = 32 + (k + 1) // 2
+    cdef Py_ssize_t plen = <Py_ssize_t>((bits + 7) >> 3)
+    if hdr + plen >= n:
+        return None
+    _canonical(lens, codes)
+    out = PyBytes_FromStringAndSize(NULL, hdr + plen)
+    cdef uint8_t *o = <uint8_t *>PyBytes_AS_STRING(out)
+    memset(o, 0, hdr)
+    k = 0
+    for s in range(256):
+        if lens[s]:
+            o[s >> 3] |= <uint8_t>(1 << (s & 7))
+            o[32 + (k >> 1)] |= <uint8_t>(lens[s] << (4 * (k & 1)))
+            k += 1
+    cdef uint8_t *p = o + hdr
+    cdef uint64_t acc = 0
+    cdef int nb = 0
+    cdef uint32_t c
+    with nogil:
+        for i in range(n):
+            c = src[i]
+            acc = (acc << lens[c]) | codes[c]
+            nb += lens[c]
+            if nb >= 32:
+                nb -= 32
+                c = <uint32_t>(acc >> nb)
+                p[0] = <uint8_t>(c >> 24)
+                p[1] = <uint8_t>(c >> 16)
+                p[2] = <uint8_t>(c >> 8)
+                p[3] = <uint8_t>c
+                p += 4
+        while nb >= 8:
+            nb -= 8
+            p[0] = <uint8_t>(acc >> nb)
+            p += 1
+        if nb > 0:
+            p[0] = <uint8_t>(acc << (8 - nb))
+            p += 1
+    if p - o != hdr + plen:  # pragma: no cover - internal consistency
+        raise AssertionError("huffman size mismatch")
+    return out
+
+
+def huffman_decode(data, Py_ssize_t out_len):
+    """Inverse of :func:`huffman_encode`; ``out_len`` is the exact decoded size."""
+    cdef const uint8_t[::1] src = memoryview(data).cast("B") if not isinstance(data, bytes) else data
+    cdef Py_ssize_t n = src.shape[0]
+    if out_len < 0:
+        raise _Corrupt("huffman: negative output size")
+    if out_len == 0:
+        if n != 0:
+            raise _Corrupt("huffman: payload for empty output")
+        return b""
+    if n < 33:
+        raise _Corrupt("huffman: truncated header")
+    cdef uint8_t lens[256]
+    cdef uint32_t codes[256]
+    cdef int s, k = 0, l
+    for s in range(256):
+        if src[s >> 3] & (1 << (s & 7)):
+            k += 1
+    cdef Py_ssize_t hdr = 32 + (k + 1) // 2
+    if k == 0 or n < hdr:
+        raise _Corrupt("huffman: truncated header")
+    k = 0
+    for s in range(256):
+        lens[s] = 0
+        if src[s >> 3] & (1 << (s & 7)):
+            l = (src[32 + (k >> 1)] >> (4 * (k & 1))) & 15
+            if l == 0 or l > HMAX:
+                raise _Corrupt("huffman: invalid code length")
+            lens[s] = l
+            k += 1
+    if k & 1 and (src[32 + (k >> 1)] >> 4):
+        raise _Corrupt("huffman: non-zero header padding")
+    cdef int kraft = _canonical(lens, codes)
+    if k == 1:
+        s = 0
+        while lens[s] == 0:
+            s += 1
+        if lens[s] != 1:
+            raise _Corrupt("huffman: invalid single-symbol code")
+    elif kraft != HTAB:
+        raise _Corrupt("huffman: code lengths are not a complete prefix code")
+    cdef Py_ssize_t plen = n - hdr
+    if out_len > plen * 8:
+        raise _Corrupt("huffman: payload too short for output size")
+    # decode table: entry = sym << 4 | len, 0 = invalid
+    cdef uint16_t table[HTAB]
+    cdef uint32_t j, lo, hi
+    memset(table, 0, sizeof(table))
+    for s in range(256):
+        l = lens[s]
+        if l:
+            lo = codes[s] << (HMAX - l)
+            hi = lo + (1u << (HMAX - l))
+            for j in range(lo, hi):
+                table[j] = <uint16_t>((s << 4) | l)
+    out = PyBytes_FromStringAndSize(NULL, out_len)
+    cdef uint8_t *o = <uint8_t *>PyBytes_AS_STRING(out)
+    cdef const uint8_t *p = &src[hdr]
+    cdef uint64_t bitpos = 0, v, totbits = <uint64_t>plen * 8
+    cdef Py_ssize_t oi = 0
+    cdef int bad = 0, r
+    cdef uint16_t e
+    cdef uint32_t peek
+    cdef Py_ssize_t bi
+    with nogil:
+        # fast path: 8 readable bytes from the current byte position
+        while oi + 4 <= out_len and <Py_ssize_t>(bitpos >> 3) + 8 <= plen:
+            memcpy(&v, p + (bitpos >> 3), 8)
+            v = __builtin_bswap64(v) << (bitpos & 7)
+            for r in range(4):
+                e = table[v >> (64 - HMAX)]
+                if e == 0:
+                    bad = 1
+                    break
+                o[oi] = <uint8_t>(e >> 4)
+                oi += 1
+                v <<= (e & 15)
+                bitpos += (e & 15)
+            if bad:
+                break
+        # tail: byte-wise peek with zero padding
+        while not bad and oi < out_len:
+            bi = <Py_ssize_t>(bitpos >> 3)
+            peek = 0
+            for r in range(3):
+                peek <<= 8
+                if bi + r < plen:
+                    peek |= p[bi + r]
+            peek = (peek >> (12 - (bitpos & 7))) & (HTAB - 1)
+            e = table[peek]
+            if e == 0:
+                bad = 1
+                break
+            o[oi] = <uint8_t>(e >> 4)
+            oi += 1
+            bitpos += (e & 15)
+            if bitpos > totbits:
+                bad = 2
+                break
+    if bad == 1:
+        raise _Corrupt("huffman: invalid code in payload")
+    if bitpos > totbits:
+        raise _Corrupt("huffman: payload truncated")
+    if <Py_ssize_t>((bitpos + 7) >> 3) != plen:
+        raise _Corrupt("huffman: trailing bytes after payload")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Context mixing
+# ---------------------------------------------------------------------------------------------
+
+DEF MAXC = 10          # max hashed contexts
+DEF MAXIN = 24         # max mixer inputs
+DEF MINLEN = 6         # match model: bytes hashed to find a candidate
+DEF MAXVERIFY = 64     # match model: max bytes verified backwards
+
+cdef int _squash_t[4096]     # stretch-domain (-2048..2047) -> 12-bit probability
+cdef int _stretch_t[4096]    # 12-bit probability -> stretch domain
+cdef int _dtab[1024]         # adaptive learning rate 65536 / (n + 1.5)
+
+cdef int _SQ_PTS[33]
+_pts = [1, 2, 4, 6, 10, 17, 27, 45, 74, 120, 194, 311, 488, 747, 1102, 1546, 2048, 2550, 2994,
+        3349, 3608, 3785, 3902, 3976, 4022, 4051, 4069, 4079, 4086, 4090, 4092, 4094, 4095]
+
+
+cdef void _init_tables():
+    cdef int i, d, w, pi, v, j
+    for i in range(33):
+        _SQ_PTS[i] = _pts[i]
+    for i in range(4096):
+        d = i - 2048
+        if d > 2047:
+            d = 2047
+        if d < -2047:
+            d = -2047
+        w = d & 127
+        j = (d >> 7) + 16
+        _squash_t[i] = (_SQ_PTS[j] * (128 - w) + _SQ_PTS[j + 1] * w + 64) >> 7
+    pi = 0
+    for d in range(-2047, 2048):
+        v = _squash_t[d + 2048]
+        for j in range(pi, v + 1):
+            _stretch_t[j] = d
+        pi = v + 1
+    for j in range(pi, 4096):
+        _stretch_t[j] = 2047
+    for i in range(1024):
+        _dtab[i] = <int>(65536.0 * 2.0 / (2 * i + 3))
+
+
+_init_tables()
+
+# model parameters (tuned on canterbury+calgary; changing any of them changes the format)
+cdef int P_LIM_LO = 255
+cdef int P_LIM_HI = 30
+cdef int P_LR = 10
+cdef int P_WINIT = 20000
+cdef int P_APMR = 6
+cdef int P_FW = 1
+cdef int P_LIN = 0
+cdef int P_LRF = 4
+
+
+
+cdef inline int squash(int d) noexcept nogil:
+    if d > 2047:
+        d = 2047
+    elif d < -2047:
+        d = -2047
+    return _squash_t[d + 2048]
+
+
+cdef inline uint32_t fmix(uint32_t h) noexcept nogil:
+    h ^= h >> 16
+    h *= 0x85EBCA6Bu
+    h ^= h >> 13
+    h *= 0xC2B2AE35u
+    h ^= h >> 16
+    return h
+
+
+cdef inline uint32_t hash2(uint32_t a, uint32_t b) noexcept nogil:
+    return fmix(a * 0x9E3779B1u + fmix(b + 0x7F4A7C15u))
+
+
+cdef inline void upd(uint32_t *s, int y, int limit) noexcept nogil:
+    cdef uint32_t v = s[0]
+    cdef int n = v & 1023
+    cdef int64_t p = v >> 10
+    if y:
+        p += ((4194304 - p) * _dtab[n]) >> 16
+    else:
+        p -= (p * _dtab[n]) >> 16
+    if n < limit:
+        n += 1
+    s[0] = (<uint32_t>p << 10) | <uint32_t>n
+
+
+cdef struct CM:
+    int level
+    int nctx
+    int nin
+    uint32_t *tab[MAXC]
+    void *tabraw[MAXC]
+    uint32_t nbmask
+    uint32_t *cur[MAXC]
+    uint32_t h[MAXC]
+    int limit[MAXC]
+    uint32_t t0[256]
+    # match model
+    uint32_t *mtab
+    uint32_t mbits
+    uint32_t mh
+    uint32_t mptr
+    uint32_t mlen
+    int mbyte
+    int mmiss
+    int mbucket
+    int msidx
+    int mexp
+    uint32_t msm[64]
+    # mixers
+    int x[MAXIN]
+    int32_t *w1
+    int32_t *w2
+    int32_t *w3
+    int32_t wf[4 * 256]
+    int xf[4]
+    int sel3
+    int self_
+    int dot3
+    int pr3
+    int prf
+    int sel1
+    int sel2
+    int dot1
+    int dot2
+    int pr1
+    int pr2
+    int prm
+    # APM
+    uint16_t *a1
+    uint16_t *a2
+    int ai1
+    int ai2
+    int pr
+    # state
+    uint32_t c0
+    uint32_t c4
+    uint32_t c8
+    int bitpos
+    int nib
+    uint32_t word0
+    uint32_t word1
+    uint8_t *buf
+    size_t pos
+
+
+cdef inline uint32_t *find_bucket(uint32_t *t, uint32_t nbmask, uint32_t hh) noexcept nogil:
+    cdef uint32_t chk = ((hh * 0x2545F491u) >> 16) + 1
+    cdef uint32_t i = hh & nbmask
+    cdef uint32_t *b0 = t + ((<size_t>i) << 4)
+    cdef uint32_t *b1 = t + ((<size_t>(i ^ 1)) << 4)
+    cdef uint32_t *b2 = t + ((<size_t>(i ^ 2)) << 4)
+    cdef uint32_t *b
+    cdef int j
+    if b0[0] == chk:
+        return b0
+    if b1[0] == chk:
+        return b1
+    if b2[0] == chk:
+        return b2
+    # replace the least used of the three (empty buckets have priority 0)
+    b = b0
+    if b[0] != 0:
+        if b1[0] == 0 or (b1[1] & 1023) < (b[1] & 1023):
+            b = b1
+        if b[0] != 0 and (b2[0] == 0 or (b2[1] & 1023) < (b[1] & 1023)):
+            b = b2
+    b[0] = chk
+    for j in range(1, 16):
+        b[j] = 0x80000000u
+    return b
+
+
+cdef inline void set_buckets(CM *m) noexcept nogil:
+    cdef int i
+    cdef uint32_t hh
+    if m.bitpos == 0:
+        for i in range(m.nctx):
+            m.cur[i] = find_bucket(m.tab[i], m.nbmask, m.h[i])
+    else:
+        for i in range(m.nctx):
+            m.cur[i] = find_bucket(m.tab[i], m.nbmask, hash2(m.h[i], m.c0))
+
+
+cdef inline void byte_update(CM *m, int c) noexcept nogil:
+    cdef uint32_t c4, c8, cand, l, hi
+    cdef int lc
+    m.buf[m.pos] = <uint8_t>c
+    m.pos += 1
+    m.c8 = (m.c8 << 8) | (m.c4 >> 24)
+    m.c4 = (m.c4 << 8) | <uint32_t>c
+    c4 = m.c4
+    c8 = m.c8
+    # word contexts (alphanumeric runs, case folded)
+    lc = c
+    if lc >= 65 and lc <= 90:
+        lc += 32
+    if (lc >= 97 and lc <= 122) or (lc >= 48 and lc <= 57) or lc >= 128:
+        m.word0 = (m.word0 + <uint32_t>lc + 1) * 0x2F0F3F1Du
+    elif m.word0:
+        m.word1 = m.word0
+        m.word0 = 0
+    # match model
+    if m.mlen > 0 and m.mmiss == 0:
+        m.mlen += 1
+        if m.mlen > 65535:
+            m.mlen = 65535
+        m.mptr += 1
+    else:
+        m.mlen = 0
+    m.mh = ((m.mh << 5) ^ <uint32_t>c) & 0x3FFFFFFFu
+    if m.pos >= MINLEN:
+        hi = (m.mh * 0x9E3779B1u) >> (32 - m.mbits)
+        if m.mlen == 0:
+            cand = m.mtab[hi]
+            if cand > 0:
+                l = 0
+                while l < MAXVERIFY and l < cand and m.buf[cand - 1 - l] == m.buf[m.pos - 1 - l]:
+                    l += 1
+                if l >= MINLEN:
+                    m.mlen = l
+                    m.mptr = cand
+        m.mtab[hi] = <uint32_t>m.pos
+    m.mmiss = 0
+    if m.mlen > 0:
+        m.mbyte = m.buf[m.mptr]
+        l = m.mlen
+        if l < 16:
+            m.mbucket = l
+        elif l < 32:
+            m.mbucket = 16 + ((l - 16) >> 2)
+        elif l < 64:
+            m.mbucket = 20 + ((l - 32) >> 3)
+        elif l < 512:
+            m.mbucket = 24 + ((l - 64) >> 6)
+        else:
+            m.mbucket = 31
+    # context hashes
+    m.h[0] = hash2(1, c4 & 0xFF)
+    m.h[1] = hash2(2, c4 & 0xFFFF)
+    m.h[2] = hash2(3, c4 & 0xFFFFFF)
+    m.h[3] = hash2(4, c4)
+    if m.level >= 2:
+        m.h[4] = hash2(hash2(6, c4), c8 & 0xFFFF)
+        if m.word0:
+            m.h[5] = hash2(7, m.word0)
+        else:
+            m.h[5] = hash2(8, c4 & 0xFF)
+        m.h[6] = hash2(hash2(9, m.word0), m.word1)
+
+
+cdef inline int cm_predict(CM *m) noexcept nogil:
+    cdef int i, k = 0, e, st
+    cdef int64_t dot
+    cdef int nib = m.nib
+    cdef int32_t *w
+    cdef uint32_t cv
+    cdef int nknown = 0
+    for i in range(m.nctx):
+        cv = m.cur[i][nib]
+        m.x[k] = _stretch_t[cv >> 20]
+        k += 1
+        if P_LIN:
+            m.x[k] = (<int>(cv >> 20) - 2048) >> 1
+            k += 1
+        if i >= 1 and (cv & 1023) != 0:
+            nknown += 1
+    m.x[k] = _stretch_t[m.t0[m.c0] >> 20]
+    k += 1
+    m.sel2 = 0
+    m.msidx = -1
+    if m.mlen > 0 and m.mmiss == 0:
+        e = (m.mbyte >> (7 - m.bitpos)) & 1
+        m.mexp = e
+        m.msidx = m.mbucket * 2 + e
+        st = _stretch_t[m.msm[m.msidx] >> 20]
+        m.x[k] = st
+        i = m.mlen
+        if i > 32:
+            i = 32
+        m.x[k + 1] = (2 * e - 1) * i * 32
+        m.sel2 = 1 + m.msidx
+    else:
+        m.x[k] = 0
+        m.x[k + 1] = 0
+    k += 2
+    m.x[k] = 256
+    k += 1
+    # mixer 1: selected by the partial byte (order 0)
+    m.sel1 = m.c0
+    w = m.w1 + m.sel1 * m.nin
+    dot = 0
+    for i in range(m.nin):
+        dot += <int64_t>m.x[i] * w[i]
+    dot >>= 16
+    if dot > 2047:
+        dot = 2047
+    elif dot < -2047:
+        dot = -2047
+    m.dot1 = <int>dot
+    m.pr1 = squash(m.dot1)
+    # mixer 2: selected by match state and bit position
+    m.sel2 = m.sel2 * 8 + m.bitpos
+    w = m.w2 + m.sel2 * m.nin
+    dot = 0
+    for i in range(m.nin):
+        dot += <int64_t>m.x[i] * w[i]
+    dot >>= 16
+    if dot > 2047:
+        dot = 2047
+    elif dot < -2047:
+        dot = -2047
+    m.dot2 = <int>dot
+    m.pr2 = squash(m.dot2)
+    # mixer 3: selected by how many contexts (order 2+) have statistics
+    m.sel3 = nknown * 8 + m.bitpos
+    w = m.w3 + m.sel3 * m.nin
+    dot = 0
+    for i in range(m.nin):
+        dot += <int64_t>m.x[i] * w[i]
+    dot >>= 16
+    if dot > 2047:
+        dot = 2047
+    elif dot < -2047:
+        dot = -2047
+    m.dot3 = <int>dot
+    m.pr3 = squash(m.dot3)
+    # final mixer over the three mixer outputs
+    m.xf[0] = m.dot1
+    m.xf[1] = m.dot2
+    m.xf[2] = m.dot3
+    m.xf[3] = 256
+    m.self_ = m.c0 * 4
+    w = m.wf + m.self_
+    dot = (<int64_t>m.xf[0] * w[0] + <int64_t>m.xf[1] * w[1] + <int64_t>m.xf[2] * w[2]
+           + <int64_t>m.xf[3] * w[3]) >> 16
+    if dot > 2047:
+        dot = 2047
+    elif dot < -2047:
+        dot = -2047
+    m.prf = squash(<int>dot)
+    m.prm = m.prf
+    # APM / SSE
+    cdef int s = _stretch_t[m.prm] + 2048
+    cdef int lo = s >> 7, wt = s & 127
+    cdef int base = m.c0 * 33 + lo
+    m.ai1 = base + (wt >> 6)
+    cdef int p1 = (m.a1[base] * (128 - wt) + m.a1[base + 1] * wt) >> 11
+    base = (((m.c4 & 0xFF) << 8) | m.c0) * 33 + lo
+    m.ai2 = base + (wt >> 6)
+    cdef int p2 = (m.a2[base] * (128 - wt) + m.a2[base + 1] * wt) >> 11
+    cdef int p = (P_FW * m.prm + (4 - P_FW) * ((p1 + p2) >> 1) + 2) >> 2
+    if p < 1:
+        p = 1
+    elif p > 4095:
+        p = 4095
+    m.pr = p
+    return p
+
+
+cdef inline void train(int32_t *w, int *x, int n, int err) noexcept nogil:
+    cdef int i
+    for i in range(n):
+        w[i] += (x[i] * err + 8192) >> 14
+
+
+cdef inline void cm_update(CM *m, int y) noexcept nogil:
+    cdef int i, nib = m.nib
+    cdef int t
+    for i in range(m.nctx):
+        upd(&m.cur[i][nib], y, m.limit[i])
+    upd(&m.t0[m.c0], y, 255)
+    if m.msidx >= 0:
+        upd(&m.msm[m.msidx], y, 1023)
+        if y != m.mexp:
+            m.mmiss = 1
+    train(m.w1 + m.sel1 * m.nin, m.x, m.nin, ((y << 12) - m.pr1) * P_LR)
+    train(m.w2 + m.sel2 * m.nin, m.x, m.nin, ((y << 12) - m.pr2) * P_LR)
+    train(m.w3 + m.sel3 * m.nin, m.x, m.nin, ((y << 12) - m.pr3) * P_LR)
+    train(m.wf + m.self_, m.xf, 4, ((y << 12) - m.prf) * P_LRF)
+    t = m.a1[m.ai1]
+    m.a1[m.ai1] = <uint16_t>(t + ((((y << 16) - y) - t) >> P_APMR))
+    t = m.a2[m.ai2]
+    m.a2[m.ai2] = <uint16_t>(t + ((((y << 16) - y) - t) >> P_APMR))
+    m.c0 = (m.c0 << 1) | <uint32_t>y
+    m.nib = (nib << 1) | y
+    m.bitpos += 1
+    if m.bitpos == 8:
+        byte_update(m, m.c0 & 0xFF)
+        m.c0 = 1
+        m.nib = 1
+        m.bitpos = 0
+        set_buckets(m)
+    elif m.bitpos == 4:
+        m.nib = 1
+        set_buckets(m)
+
+
+cdef void cm_free(CM *m) noexcept nogil:
+    cdef int i
+    if m == NULL:
+        return
+    for i in range(MAXC):
+        if m.tabraw[i] != NULL:
+            free(m.tabraw[i])
+    free(m.mtab)
+    free(m.w1)
+    free(m.w2)
+    free(m.w3)
+    free(m.a1)
+    free(m.a2)
+    free(m.buf)
+    free(m)
+
+
+cdef CM *cm_new(int level, size_t total) noexcept nogil:
+    """Allocate a model for ``total`` bytes (prime + data); NULL on allocation failure."""
+    cdef CM *m = <CM *>calloc(1, sizeof(CM))
+    cdef int i, j, tb
+    cdef size_t need
+    if m == NULL:
+        return NULL
+    m.level = level
+    m.nctx = 7 if level >= 2 else 4
+    m.nin = m.nctx * (2 if P_LIN else 1) + 4
+    # table size: 2^tb buckets of 16 counters, about 2 buckets per byte, 2^12..2^18 buckets
+    tb = 12
+    need = total * 2
+    while tb < 18 and (<size_t>1 << tb) < need:
+        tb += 1
+    m.nbmask = (1u << tb) - 1
+    for i in range(m.nctx):
+        # buckets are 64 bytes: align them to cache lines
+        m.tabraw[i] = calloc(((<size_t>1) << (tb + 4)) + 16, sizeof(uint32_t))
+        if m.tabraw[i] == NULL:
+            cm_free(m)
+            return NULL
+        m.tab[i] = <uint32_t *>((<size_t>m.tabraw[i] + 63) & ~(<size_t>63))
+        m.limit[i] = P_LIM_HI
+    m.limit[0] = P_LIM_LO
+    m.limit[1] = P_LIM_LO
+    m.mbits = 16
+    while m.mbits < 22 and (<size_t>1 << m.mbits) < total:
+        m.mbits += 1
+    m.mtab = <uint32_t *>calloc((<size_t>1) << m.mbits, sizeof(uint32_t))
+    m.w1 = <int32_t *>malloc(256 * m.nin * sizeof(int32_t))
+    m.w2 = <int32_t *>malloc(65 * 8 * m.nin * sizeof(int32_t))
+    m.w3 = <int32_t *>malloc((MAXC + 1) * 8 * m.nin * sizeof(int32_t))
+    m.a1 = <uint16_t *>malloc(256 * 33 * sizeof(uint16_t))
+    m.a2 = <uint16_t *>malloc(65536 * 33 * sizeof(uint16_t))
+    m.buf = <uint8_t *>malloc(total + 1)
+    if m.mtab == NULL or m.w1 == NULL or m.w2 == NULL or m.w3 == NULL or m.a1 == NULL or m.a2 == NULL or m.buf == NULL:
+        cm_free(m)
+        return NULL
+    for i in range(256 * m.nin):
+        m.w1[i] = P_WINIT
+    for i in range(65 * 8 * m.nin):
+        m.w2[i] = P_WINIT
+    for i in range((MAXC + 1) * 8 * m.nin):
+        m.w3[i] = P_WINIT
+    for i in range(256):
+        m.wf[4 * i] = 22000
+        m.wf[4 * i + 1] = 22000
+        m.wf[4 * i + 2] = 22000
+        m.wf[4 * i + 3] = 0
+    for i in range(256):
+        m.t0[i] = 0x80000000u
+        for j in range(33):
+            m.a1[i * 33 + j] = <uint16_t>(squash((j - 16) * 128) * 16)
+    for i in range(65536):
+        for j in range(33):
+            m.a2[i * 33 + j] = <uint16_t>(squash((j - 16) * 128) * 16)
+    for i in range(64):
+        m.msm[i] = 0x80000000u
+    m.c0 = 1
+    m.nib = 1
+    m.bitpos = 0
+    m.pos = 0
+    byte_update_hashes_only(m)
+    set_buckets(m)
+    return m
+
+
+cdef void byte_update_hashes_only(CM *m) noexcept nogil:
+    m.h[0] = hash2(1, 0)
+    m.h[1] = hash2(2, 0)
+    m.h[2] = hash2(3, 0)
+    m.h[3] = hash2(4, 0)
+    if m.level >= 2:
+        m.h[4] = hash2(hash2(6, 0), 0)
+        m.h[5] = hash2(8, 0)
+        m.h[6] = hash2(hash2(9, 0), 0)
+
+
+cdef void cm_prime(CM *m, const uint8_t *p, size_t n) noexcept nogil:
+    cdef size_t i
+    cdef int j, c, y
+    for i in range(n):
+        c = p[i]
+        for j in range(7, -1, -1):
+            y = (c >> j) & 1
+            cm_predict(m)
+            cm_update(m, y)
+
+
+cdef inline int _level(level) except -1:
+    cdef int lv = level
+    if lv not in (1, 2):
+        raise ValueError("cm: level must be 1 or 2")
+    return lv
+
+
+def cm_encode(data, level=2, prime=b""):
+    """Context-mixing compression.  Returns bytes, or None if the result is not smaller."""
+    cdef const uint8_t[::1] src = memoryview(data).cast("B") if not isinstance(data, bytes) else data
+    cdef const uint8_t[::1] pr = memoryview(prime).cast("B") if not isinstance(prime, bytes) else prime
+    cdef int lv = _level(level)
+    cdef Py_ssize_t n = src.shape[0], np_ = pr.shape[0]
+    if n == 0:
+        return None
+    cdef Py_ssize_t cap = n - 4  # the payload must be smaller than this to pay off
+    if cap <= 0:
+        return None
+    cdef CM *m = cm_new(lv, <size_t>(n + np_))
+    if m == NULL:
+        raise MemoryError("cm: cannot allocate model")
+    cdef uint8_t *out = <uint8_t *>malloc(cap + 8)
+    if out == NULL:
+        cm_free(m)
+        raise MemoryError("cm: cannot allocate output")
+    cdef Py_ssize_t o = 0, i
+    cdef uint32_t x1 = 0, x2 = 0xFFFFFFFFu, xmid
+    cdef int j, c, y, p
+    cdef int overflow = 0
+    with nogil:
+        if np_ > 0:
+            cm_prime(m, &pr[0], <size_t>np_)
+        for i in range(n):
+            c = src[i]
+            for j in range(7, -1, -1):
+                y = (c >> j) & 1
+                p = cm_predict(m)
+                xmid = x1 + ((x2 - x1) >> 12) * <uint32_t>p + ((((x2 - x1) & 0xFFF) * <uint32_t>p) >> 12)
+                if y:
+                    x2 = xmid
+                else:
+                    x1 = xmid + 1
+                cm_update(m, y)
+                while ((x1 ^ x2) & 0xFF000000u) == 0:
+                    out[o] = <uint8_t>(x2 >> 24)
+                    o += 1
+                    x1 <<= 8
+                    x2 = (x2 << 8) | 255
+                    if o >= cap:
+                        overflow = 1
+                        break
+                if overflow:
+                    break
+            if overflow:
+                break
+        if not overflow:
+            # one byte strictly above x1's top byte (<= x2) identifies the interval when
+            # the decoder pads with zero bytes
+            out[o] = <uint8_t>((x1 >> 24) + 1)
+            o += 1
+            if o >= cap:
+                overflow = 1
+    cm_free(m)
+    if overflow:
+        free(out)
+        return None
+    crc = zlib.crc32(src)
+    res = crc.to_bytes(4, "little") + PyBytes_FromStringAndSize(<char *>out, o)
+    free(out)
+    return res
+
+
+def cm_decode(data, Py_ssize_t out_len, level=2, prime=b""):
+    """Inverse of :func:`cm_encode` (same ``level`` and ``prime``)."""
+    cdef const uint8_t[::1] src = memoryview(data).cast("B") if not isinstance(data, bytes) else data
+    cdef const uint8_t[::1] pr = memoryview(prime).cast("B") if not isinstance(prime, bytes) else prime
+    cdef int lv = _level(level)
+    cdef Py_ssize_t n = src.shape[0], np_ = pr.shape[0]
+    if out_len < 0:
+        raise _Corrupt("cm: negative output size")
+    if out_len == 0:
+        if n != 0:
+            raise _Corrupt("cm: payload for empty output")
+        return b""
+    if n < 5:
+        raise _Corrupt("cm: truncated input")
+    if n - 4 >= out_len + 4:
+        raise _Corrupt("cm: payload larger than the encoder ever emits")
+    # every coded bit costs at least -log2(4095/4096) bits: bound the output by the input
+    if out_len > (n + 8) * 4096:
+        raise _Corrupt("cm: output size impossible for this payload size")
+    cdef uint32_t crc = src[0] | (src[1] << 8) | (src[2] << 16) | (<uint32_t>src[3] << 24)
+    cdef const uint8_t *inp = &src[4]
+    cdef Py_ssize_t inlen = n - 4, ip = 0
+    cdef CM *m = cm_new(lv, <size_t>(out_len + np_))
+    if m == NULL:
+        raise MemoryError("cm: cannot allocate model")
+    out = PyBytes_FromStringAndSize(NULL, out_len)
+    cdef uint8_t *o = <uint8_t *>PyBytes_AS_STRING(out)
+    cdef uint32_t x1 = 0, x2 = 0xFFFFFFFFu, xmid, x = 0
+    cdef Py_ssize_t i
+    cdef int j, c, y, p
+    with nogil:
+        if np_ > 0:
+            cm_prime(m, &pr[0], <size_t>np_)
+        for j in range(4):
+            x = (x << 8) | (inp[ip] if ip < inlen else 0)
+            ip += 1
+        for i in range(out_len):
+            c = 0
+            for j in range(8):
+                p = cm_predict(m)
+                xmid = x1 + ((x2 - x1) >> 12) * <uint32_t>p + ((((x2 - x1) & 0xFFF) * <uint32_t>p) >> 12)
+                if x <= xmid:
+                    y = 1
+                    x2 = xmid
+                else:
+                    y = 0
+                    x1 = xmid + 1
+                cm_update(m, y)
+                c = (c << 1) | y
+                while ((x1 ^ x2) & 0xFF000000u) == 0:
+                    x1 <<= 8
+                    x2 = (x2 << 8) | 255
+                    x = (x << 8) | (inp[ip] if ip < inlen else 0)
+                    ip += 1
+            o[i] = <uint8_t>c
+            if ip > inlen + 8:
+                break
+    cm_free(m)
+    if ip > inlen + 3:
+        raise _Corrupt("cm: payload truncated")
+    if ip < inlen + 3:
+        raise _Corrupt("cm: trailing bytes after payload")
+    if (zlib.crc32(out) & 0xFFFFFFFF) != crc:
+        raise _Corrupt("cm: checksum mismatch (corrupt payload or wrong prime/level)")
+    return out
