@@ -1,0 +1,173 @@
+"""Kafka clients configured the one way the mesh uses them.
+
+- `producer()`: idempotent, acks=all: retries never duplicate or reorder within a partition.
+- `transactional_producer(tid)`: for consume-transform-produce (exactly once).
+- `consumer(group, ...)`: manual commits, read_committed, cooperative-sticky assignment.
+All sized for 16 MiB messages (COBOL_KAFKA_MAX_BYTES).
+"""
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from .settings import settings
+
+MiB = 1024 * 1024
+
+
+def _base() -> dict:
+    return {"bootstrap.servers": settings.kafka_bootstrap,
+            "client.id": f"cobol-{settings.instance}",
+            "socket.keepalive.enable": True}
+
+
+def producer_config(**extra) -> dict:
+    cfg = _base() | {
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "message.max.bytes": settings.kafka_max_bytes,
+        "queue.buffering.max.kbytes": 256 * 1024,
+        "compression.type": "none",            # payloads are compressed chunks or raw data
+        "delivery.timeout.ms": 120_000,
+    }
+    cfg.update(extra)
+    return cfg
+
+
+def producer(**extra) -> Producer:
+    return Producer(producer_config(**extra))
+
+
+def transactional_producer(transactional_id: str, timeout_ms: int = 30_000, **extra) -> Producer:
+    """A producer for exactly-once pipelines. `transaction.timeout.ms` bounds how long a
+    crashed instance's open transaction blocks read_committed readers of its partitions."""
+    p = Producer(producer_config(**{"transactional.id": transactional_id,
+                                    "transaction.timeout.ms": timeout_ms,
+                                    "delivery.timeout.ms": timeout_ms} | extra))
+    p.init_transactions(60)
+    return p
+
+
+def consumer(group: str, topics: list[str], *, on_assign: Callable | None = None,
+             on_revoke: Callable | None = None, on_lost: Callable | None = None,
+             **extra) -> Consumer:
+    cfg = _base() | {
+        "group.id": group,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "isolation.level": "read_committed",
+        "auto.offset.reset": settings.offset_reset,
+        "partition.assignment.strategy": "cooperative-sticky",
+        "session.timeout.ms": 6000,
+        "heartbeat.interval.ms": 1500,
+        "max.poll.interval.ms": 300_000,
+        "fetch.max.bytes": 4 * settings.kafka_max_bytes,
+        "max.partition.fetch.bytes": settings.kafka_max_bytes,
+        "receive.message.max.bytes": 4 * settings.kafka_max_bytes + MiB,
+        "queued.max.messages.kbytes": 64 * 1024,
+    }
+    cfg.update(extra)
+    c = Consumer(cfg)
+    kwargs = {}
+    if on_assign:
+        kwargs["on_assign"] = on_assign
+    if on_revoke:
+        kwargs["on_revoke"] = on_revoke
+    if on_lost or on_revoke:
+        kwargs["on_lost"] = on_lost or on_revoke
+    c.subscribe(topics, **kwargs)
+    return c
+
+
+class DeliveryTracker:
+    """Counts outstanding deliveries and remembers the first failure, so a caller can say
+    "everything I produced is durably written" (after `flush`) or raise."""
+
+    def __init__(self) -> None:
+        self.pending = 0
+        self.error: KafkaError | None = None
+        self._lock = threading.Lock()
+
+    def callback(self, err, _msg) -> None:
+        with self._lock:
+            self.pending -= 1
+            if err is not None and self.error is None:
+                self.error = err
+
+    def sent(self) -> None:
+        with self._lock:
+            self.pending += 1
+
+
+def produce(p: Producer, topic: str, key: str | bytes, value: bytes, *,
+            tracker: DeliveryTracker | None = None, headers=None) -> None:
+    """produce(), waiting for queue room instead of failing when the local queue is full."""
+    cb = tracker.callback if tracker else None
+    while True:
+        try:
+            if tracker:
+                tracker.sent()
+            p.produce(topic, key=key, value=value, headers=headers, on_delivery=cb)
+            return
+        except BufferError:
+            if tracker:
+                tracker.callback(None, None)   # undo the count: not queued
+            p.poll(0.05)
+
+
+def flush_or_raise(p: Producer, tracker: DeliveryTracker | None = None, timeout: float = 60.0) -> None:
+    left = p.flush(timeout)
+    if left:
+        raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"{left} messages not delivered in {timeout}s"))
+    if tracker and tracker.error is not None:
+        raise KafkaException(tracker.error)
+
+
+def batch_offsets(msgs) -> list[TopicPartition]:
+    """The offsets to commit after processing `msgs`: last offset + 1 per partition."""
+    last: dict[tuple[str, int], int] = {}
+    for m in msgs:
+        key = (m.topic(), m.partition())
+        last[key] = max(last.get(key, -1), m.offset())
+    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+
+
+def first_offsets(msgs) -> list[TopicPartition]:
+    """Where to seek back to in order to re-read `msgs` (first offset per partition)."""
+    first: dict[tuple[str, int], int] = {}
+    for m in msgs:
+        key = (m.topic(), m.partition())
+        first[key] = min(first.get(key, m.offset()), m.offset())
+    return [TopicPartition(t, p, o) for (t, p), o in first.items()]
+
+
+def is_retriable(exc: KafkaException) -> bool:
+    err = exc.args[0] if exc.args else None
+    return bool(err and hasattr(err, "retriable") and err.retriable())
+
+
+def txn_requires_abort(exc: KafkaException) -> bool:
+    err = exc.args[0] if exc.args else None
+    return bool(err and hasattr(err, "txn_requires_abort") and err.txn_requires_abort())
+
+
+def is_fatal(exc: KafkaException) -> bool:
+    err = exc.args[0] if exc.args else None
+    return bool(err and hasattr(err, "fatal") and err.fatal())
+
+
+def commit(consumer: Consumer, msgs, log=None) -> bool:
+    """Synchronous commit of `msgs`' offsets. A commit refused because the group moved on
+    (rebalance) is not an error for at-least-once consumers: the new owner re-reads."""
+    try:
+        consumer.commit(offsets=batch_offsets(msgs), asynchronous=False)
+        return True
+    except KafkaException as exc:
+        if is_fatal(exc):
+            raise
+        if log is not None:
+            log.warning("kafka.commit_failed", error=str(exc))
+        return False

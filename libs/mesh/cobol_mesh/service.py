@@ -1,0 +1,18 @@
+"""The common start of every service's __main__: settings, logs, tracing, metrics."""
+from __future__ import annotations
+
+from . import logging as mlog
+from . import metrics, telemetry
+from .lifecycle import Lifecycle
+from .settings import metrics_port_for, settings
+
+
+def boot(kind: str) -> Lifecycle:
+    instance = settings.instance if settings.instance != "dev-1" else f"{kind}-1"
+    mlog.configure(instance, settings.log_level)
+    telemetry.setup(kind, instance, settings.otel_exporter)
+    port = metrics.serve(metrics_port_for(instance), "0.0.0.0" if settings.bind_public else "127.0.0.1")
+    metrics.UP.labels(kind, instance).set(1)
+    mlog.get("cobol.boot").info("starting", service=kind, metrics_port=port,
+                                kafka=settings.kafka_bootstrap)
+    return Lifecycle(instance)

@@ -1,0 +1,1 @@
+"""Cobol Protocol REST/WebSocket gateway: users, roles, audit, job submission and downloads."""

@@ -1,0 +1,1 @@
+"""Archive: stores frames (fs or S3) and reads finished jobs back out."""

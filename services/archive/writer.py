@@ -1,0 +1,74 @@
+"""cobol.frames -> the archive store -> ChunkArchived events, then the offset commit.
+
+At least once into the store, made harmless twice over: the key is (job, seq) so a repeat
+overwrites identical bytes, and the coordinator counts each seq once.
+"""
+from __future__ import annotations
+
+import time
+
+from confluent_kafka import KafkaError
+
+from cobol_mesh import kafka, metrics, telemetry
+from cobol_mesh import logging as mlog
+from cobol_mesh.proto import pb
+from cobol_mesh.settings import group, settings
+
+from .store import Store, frame_key
+
+log = mlog.get("cobol.archive.writer")
+
+
+class ArchiveWriter:
+    def __init__(self, instance: str, store: Store, stopping) -> None:
+        self.instance = instance
+        self.store = store
+        self.stopping = stopping
+        self.producer = kafka.producer()
+        self.consumer = kafka.consumer(group("archive"), [settings.topic_frames],
+                                       on_assign=lambda c, ps: log.info("archive.assigned", partitions=[p.partition for p in ps]),
+                                       on_revoke=self._revoked)
+
+    def _revoked(self, c, parts) -> None:
+        log.info("archive.revoked", partitions=[p.partition for p in parts])
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                msgs = []
+                for m in self.consumer.consume(64, 0.5):
+                    if m.error():
+                        if m.error().code() != KafkaError._PARTITION_EOF:
+                            log.warning("archive.consume_error", error=str(m.error()))
+                        continue
+                    msgs.append(m)
+                if msgs:
+                    self._process(msgs)
+        finally:
+            self.consumer.close()
+            self.producer.flush(10)
+
+    def _process(self, msgs) -> None:
+        tracker = kafka.DeliveryTracker()
+        for m in msgs:
+            try:
+                frame = pb.Frame.FromString(m.value() or b"")
+                if not frame.job_id or "/" in frame.job_id or frame.job_id.startswith("."):
+                    raise ValueError("no usable job_id")
+            except Exception as exc:          # not ours to crash on: skip, and say so
+                log.warning("archive.bad_frame", partition=m.partition(), offset=m.offset(), error=str(exc))
+                metrics.CHUNKS.labels("archive", self.instance, "malformed").inc()
+                continue
+            parent = telemetry.context_from_kafka(m.headers())
+            with telemetry.tracer().start_as_current_span("archive.frame", context=parent) as span:
+                span.set_attribute("cobol.job_id", frame.job_id)
+                span.set_attribute("cobol.seq", frame.seq)
+                self.store.put(frame_key(frame.job_id, frame.seq), frame.frame)
+                ev = pb.JobEvent(job_id=frame.job_id, at=time.time(), archived=pb.ChunkArchived(
+                    seq=frame.seq, bytes_in=frame.bytes_in, bytes_out=len(frame.frame)))
+                kafka.produce(self.producer, settings.topic_events, frame.job_id, ev.SerializeToString(),
+                              tracker=tracker, headers=telemetry.kafka_headers())
+            metrics.CHUNKS.labels("archive", self.instance, "stored").inc()
+            metrics.BYTES_OUT.labels("archive", self.instance).inc(len(frame.frame))
+        kafka.flush_or_raise(self.producer, tracker)      # events durable ...
+        kafka.commit(self.consumer, msgs, log)  # ... then commit

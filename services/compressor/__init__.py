@@ -1,0 +1,1 @@
+"""Compressor: runs the codec on chunks, exactly once, from cobol.chunks to cobol.frames."""

@@ -1,0 +1,1 @@
+"""Ingest: gRPC uploads and device records from Kafka, cut into chunks for the compressors."""

@@ -1,0 +1,593 @@
+"""The REST/WebSocket API against real PostgreSQL/Redis and the real mesh services.
+
+API processes are started for real (`python -m services.api`) on free ports, each with its
+own PostgreSQL schema. Tests that need the mesh (ingest, coordinator, archive) use the
+mesh services started once for the session by the `mesh_state` fixture (api_harness.MeshProcs,
+on free ports, with their own Redis prefix and jobs channel), over the conftest `infra`.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+import uuid
+
+import httpx
+import pytest
+
+try:
+    from . import api_harness as h  # type: ignore
+except ImportError:  # tests/integration is not a package
+    import api_harness as h  # type: ignore
+
+pytestmark = pytest.mark.integration
+
+CORPUS = (h.ROOT / ".." / "shared" / "corpora").resolve()
+LOG_FILE = CORPUS / "loghub" / "HDFS_2k.log"
+JOB_DEADLINE = float(os.environ.get("COBOL_TEST_JOB_DEADLINE", "180"))
+BIG_BYTES = int(os.environ.get("COBOL_TEST_BIG_BYTES", str(1 << 30)))
+RSS_LIMIT = 500 * 1024 * 1024
+
+
+# ---- fixtures --------------------------------------------------------------------------
+
+
+def _optional_fixture(request, name: str):
+    try:
+        return request.getfixturevalue(name)
+    except pytest.FixtureLookupError:
+        return None
+
+
+@pytest.fixture(scope="session")
+def api_infra(request) -> dict:
+    """Kafka, Redis, PostgreSQL from the conftest `infra` fixture (scripts/infra.py status)."""
+    infra = _optional_fixture(request, "infra")
+    if not isinstance(infra, dict):
+        pytest.skip("conftest has no `infra` fixture")
+    return infra
+
+
+@pytest.fixture(scope="session")
+def mesh_state(api_infra, tmp_path_factory):
+    """The mesh services, started once for this module's tests (or None, with the error)."""
+    procs = h.MeshProcs(api_infra, tmp_path_factory.mktemp("mesh"))
+    try:
+        procs.start_all()
+    except Exception as exc:  # noqa: BLE001 - reported by the tests that need the mesh
+        procs.stop_all()
+        yield None, f"{exc}"
+        return
+    yield procs, None
+    procs.stop_all()
+
+
+@pytest.fixture(scope="session")
+def api_env(api_infra, mesh_state) -> dict[str, str]:
+    """Environment for API processes: the infra's endpoints and the mesh's addresses."""
+    env = {"COBOL_PG_DSN": api_infra["postgres"]["dsn"], "COBOL_REDIS_URL": api_infra["redis"]["url"]}
+    procs, _ = mesh_state
+    if procs is not None:
+        env.update({k: v for k, v in procs.env.items()
+                    if k.endswith("_ADDR") or k in ("COBOL_JOBS_CHANNEL",)})
+    return env
+
+
+@pytest.fixture()
+def mesh(mesh_state):
+    procs, error = mesh_state
+    if procs is None:
+        pytest.fail(f"the mesh services did not start: {error}")
+    return procs
+
+
+@pytest.fixture(scope="module")
+def api(api_env, tmp_path_factory):
+    proc = h.start_api(tmp_path_factory.mktemp("api"), extra_env=api_env)
+    yield proc
+    h.stop_api(proc)
+
+
+@pytest.fixture(scope="module")
+def admin_token(api):
+    return api.token()
+
+
+@pytest.fixture()
+def client(api, admin_token):
+    with api.client(admin_token) as c:
+        yield c
+
+
+def multipart(filename: str, data: bytes, profile: str | None = "fast", boundary: str | None = None) -> tuple[bytes, str]:
+    boundary = boundary or uuid.uuid4().hex
+    parts = []
+    if profile is not None:
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="profile"\r\n\r\n{profile}\r\n'.encode())
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+                 f"Content-Type: application/octet-stream\r\n\r\n".encode())
+    parts.append(data)
+    parts.append(f"\r\n--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def wait_job(client: httpx.Client, job_id: str, deadline: float = JOB_DEADLINE) -> dict:
+    end = time.monotonic() + deadline
+    delay = 0.05
+    last = None
+    while time.monotonic() < end:
+        r = client.get(f"/api/jobs/{job_id}")
+        assert r.status_code == 200, r.text
+        last = r.json()
+        if last["status"] in ("done", "failed"):
+            return last
+        time.sleep(delay)
+        delay = min(delay * 1.5, 1.0)
+    raise AssertionError(f"job {job_id} not finished after {deadline}s: {last}")
+
+
+def audit_entries(client: httpx.Client, action: str = "job.submit", **match) -> list[dict]:
+    r = client.get("/api/audit", params={"limit": 200})
+    assert r.status_code == 200, r.text
+    return [e for e in r.json() if e["action"] == action and all(e.get(k) == v for k, v in match.items())]
+
+
+def wait_audit(client: httpx.Client, predicate, deadline: float = 30) -> dict:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        for e in audit_entries(client):
+            if predicate(e):
+                return e
+        time.sleep(0.1)
+    raise AssertionError("no matching audit entry")
+
+
+def assert_never_done(client: httpx.Client, job_id: str, window: float = 20.0) -> str:
+    """Poll the job for `window` seconds (or until it is failed): it must never be done."""
+    end = time.monotonic() + window
+    status = "unknown"
+    while time.monotonic() < end:
+        r = client.get(f"/api/jobs/{job_id}")
+        assert r.status_code in (200, 404), r.text
+        status = r.json()["status"] if r.status_code == 200 else "unknown"
+        assert status != "done", f"aborted job {job_id} became done"
+        if status == "failed":
+            return status
+        time.sleep(0.2)
+    return status
+
+
+# ---- auth, users, health (PostgreSQL only) ------------------------------------------------
+
+
+def test_health_needs_no_token(api):
+    r = httpx.get(f"{api.url}/api/health", timeout=10)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] in ("ok", "degraded")
+    assert body["checks"]["postgres"] == "ok"
+    assert set(body["checks"]) >= {"postgres", "redis", "ingest", "coordinator", "archive"}
+
+
+def test_login_ok_wrong_password_unknown_user(api):
+    ok = httpx.post(f"{api.url}/api/auth/token", data={"username": "admin", "password": api.admin_password})
+    assert ok.status_code == 200, ok.text
+    body = ok.json()
+    assert body["token_type"] == "bearer" and body["access_token"].count(".") == 2
+    import jwt
+
+    claims = jwt.decode(body["access_token"], api.env["COBOL_JWT_SECRET"], algorithms=["HS256"], issuer="cobol-api")
+    assert claims["sub"] == "admin" and claims["role"] == "admin" and claims["exp"] > time.time()
+
+    wrong = httpx.post(f"{api.url}/api/auth/token", data={"username": "admin", "password": "not-the-password"})
+    assert wrong.status_code == 401
+    unknown = httpx.post(f"{api.url}/api/auth/token", data={"username": "nobody", "password": "whatever1"})
+    assert unknown.status_code == 401
+
+
+@pytest.mark.parametrize("method,path", [("GET", "/api/jobs"), ("GET", "/api/jobs/x"), ("POST", "/api/jobs"),
+                                         ("GET", "/api/jobs/x/result"), ("GET", "/api/jobs/x/original"),
+                                         ("GET", "/api/me"), ("GET", "/api/users"), ("GET", "/api/audit")])
+def test_endpoints_need_a_token(api, method, path):
+    r = httpx.request(method, f"{api.url}{path}", timeout=10)
+    assert r.status_code == 401, (path, r.text)
+    assert r.headers.get("www-authenticate", "").lower().startswith("bearer")
+    bad = httpx.request(method, f"{api.url}{path}", headers={"Authorization": "Bearer not.a.token"}, timeout=10)
+    assert bad.status_code == 401
+
+
+def test_forged_and_expired_tokens_are_refused(api):
+    import jwt
+
+    now = int(time.time())
+    forged = jwt.encode({"sub": "admin", "role": "admin", "iss": "cobol-api", "exp": now + 600}, "wrong-secret-of-a-proper-length-0123456789",
+                        algorithm="HS256")
+    expired = jwt.encode({"sub": "admin", "role": "admin", "iss": "cobol-api", "exp": now - 120},
+                         api.env["COBOL_JWT_SECRET"], algorithm="HS256")
+    for tok in (forged, expired):
+        r = httpx.get(f"{api.url}/api/me", headers={"Authorization": f"Bearer {tok}"})
+        assert r.status_code == 401
+
+
+def test_roles_and_users(api, client):
+    name = "viewer" + uuid.uuid4().hex[:6]
+    r = client.post("/api/users", json={"name": name, "password": "viewer-pass-1", "role": "viewer"})
+    assert r.status_code == 201, r.text
+    assert client.post("/api/users", json={"name": name, "password": "viewer-pass-1", "role": "viewer"}).status_code == 409
+    viewer = api.token(name, "viewer-pass-1")
+    with api.client(viewer) as vc:
+        assert vc.get("/api/me").json() == {"name": name, "role": "viewer", "disabled": False}
+        body, ctype = multipart("x.txt", b"hello")
+        assert vc.post("/api/jobs", content=body, headers={"Content-Type": ctype}).status_code == 403
+        assert vc.get("/api/users").status_code == 403
+        assert vc.get("/api/audit").status_code == 403
+    assert client.delete(f"/api/users/{name}").status_code == 204
+    with api.client(viewer) as vc:  # a deleted user's token stops working at once
+        assert vc.get("/api/me").status_code == 401
+    logins = audit_entries(client, action="auth.login", who=name)
+    assert logins and logins[0]["outcome"] == "ok"
+
+
+def test_refuses_to_start_without_admin_password(api_env, tmp_path):
+    proc = h.start_api(tmp_path, admin_password=None, wait=False, extra_env=api_env)
+    try:
+        rc = proc.proc.wait(60)
+        assert rc != 0
+        assert "COBOL_ADMIN_PASSWORD" in proc.log()
+    finally:
+        h.stop_api(proc)
+
+
+def test_upload_validation(api, client):
+    body, ctype = multipart("a.log", b"data", profile="turbo")
+    r = client.post("/api/jobs", content=body, headers={"Content-Type": ctype})
+    assert r.status_code == 422 and "profile" in r.json()["detail"]
+    r = client.post("/api/jobs?profile=turbo", content=body, headers={"Content-Type": ctype})
+    assert r.status_code == 422
+    r = client.post("/api/jobs", content=b"just bytes", headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 422
+    boundary = uuid.uuid4().hex
+    no_file = f'--{boundary}\r\nContent-Disposition: form-data; name="profile"\r\n\r\nfast\r\n--{boundary}--\r\n'
+    r = client.post("/api/jobs", content=no_file.encode(),
+                    headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 422 and "file" in r.json()["detail"]
+    rejected = audit_entries(client, outcome="rejected")
+    assert len(rejected) >= 3
+
+
+def test_openapi_docs_metrics_and_page(api):
+    spec = httpx.get(f"{api.url}/api/openapi.json").json()
+    assert {"/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/result", "/api/jobs/{job_id}/original",
+            "/api/auth/token", "/api/health"} <= set(spec["paths"])
+    assert "multipart/form-data" in spec["paths"]["/api/jobs"]["post"]["requestBody"]["content"]
+    assert httpx.get(f"{api.url}/api/docs").status_code == 200
+    page = httpx.get(f"{api.url}/")
+    assert page.status_code == 200 and "/api/ws/jobs" in page.text
+    metrics = httpx.get(f"{api.url}/metrics")
+    assert metrics.status_code == 200 and "cobol_api_requests_total" in metrics.text
+
+
+def test_websocket_refuses_bad_token(api):
+    import websockets.sync.client as wsc
+
+    with wsc.connect(f"ws://127.0.0.1:{api.port}/api/ws/jobs?token=nope", open_timeout=10) as ws:
+        msg = json.loads(ws.recv(timeout=10))
+        assert msg["type"] == "error" and msg["status"] == 401
+        with pytest.raises(Exception):
+            ws.recv(timeout=10)
+        assert ws.close_code == 4401
+
+
+def test_cli_mesh_parser_builds():
+    import argparse
+
+    from cobol_mesh import cli_mesh
+
+    p = argparse.ArgumentParser(prog="cobol")
+    sub = p.add_subparsers(dest="command", required=True)
+    cli_mesh.register(sub)
+    a = p.parse_args(["submit", "f.log", "--profile", "max", "--wait"])
+    assert (a.command, a.file, a.profile, a.wait) == ("submit", "f.log", "max", True)
+    a = p.parse_args(["fetch", "J", "-o", "out", "--original"])
+    assert (a.job, a.output, a.original) == ("J", "out", True)
+    assert p.parse_args(["status", "J"]).job == "J"
+    assert p.parse_args(["jobs"]).limit == 20
+    with pytest.raises(SystemExit):
+        p.parse_args(["submit", "f", "--profile", "turbo"])
+
+
+# ---- limits (a small COBOL_MAX_UPLOAD_BYTES) ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_api(api_env, tmp_path_factory):
+    proc = h.start_api(tmp_path_factory.mktemp("small-api"),
+                       extra_env={**api_env, "COBOL_MAX_UPLOAD_BYTES": str(1 << 20)})
+    yield proc
+    h.stop_api(proc)
+
+
+def _raw_request(port: int, head: bytes, read_timeout: float = 30) -> bytes:
+    """Send only a request head (no body) and read the reply until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=read_timeout) as s:
+        s.sendall(head)
+        chunks = []
+        while True:
+            try:
+                b = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not b:
+                break
+            chunks.append(b)
+        return b"".join(chunks)
+
+
+def test_over_limit_content_length_413(small_api):
+    token = small_api.token()
+    boundary = uuid.uuid4().hex
+    head = (f"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {5 << 20}\r\n"
+            f"Connection: close\r\n\r\n").encode()
+    reply = _raw_request(small_api.port, head)  # the API answers before any body is sent
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+
+
+def test_over_limit_streamed_413_and_never_done(small_api, mesh):
+    token = small_api.token()
+    with small_api.client(token) as c:
+        boundary = uuid.uuid4().hex
+        body, ctype = multipart("big.bin", b"", boundary=boundary)
+        head, tail = body[: -len(f"\r\n--{boundary}--\r\n")], f"\r\n--{boundary}--\r\n".encode()
+        name = f"big-{uuid.uuid4().hex[:8]}.bin"
+        head = head.replace(b'filename="big.bin"', f'filename="{name}"'.encode())
+
+        def gen():  # no Content-Length: chunked, so only counting can catch it
+            yield head
+            for _ in range(3 * 16):
+                yield os.urandom(64 * 1024)
+            yield tail
+
+        r = c.post("/api/jobs", content=gen(), headers={"Content-Type": ctype})
+        assert r.status_code == 413, r.text
+        entry = wait_audit(c, lambda e: e["outcome"] == "too_large" and e["detail"].get("name") == name)
+        assert entry["job_id"], entry
+        assert assert_never_done(c, entry["job_id"], window=15) in ("failed", "unknown", "queued", "running")
+
+
+def test_truncated_upload_never_becomes_done(api, mesh, client):
+    token = client.headers["Authorization"].split()[1]
+    name = f"truncated-{uuid.uuid4().hex[:8]}.log"
+    boundary = uuid.uuid4().hex
+    head_part = (f'--{boundary}\r\nContent-Disposition: form-data; name="profile"\r\n\r\nfast\r\n'
+                 f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n\r\n').encode()
+    sent = head_part + LOG_FILE.read_bytes() * 4
+    head = (f"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+            f"Content-Length: {len(sent) + (8 << 20)}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", api.port), timeout=30) as s:
+        s.sendall(head)
+        s.sendall(sent)
+        # wait until the API streams this upload to ingest (its audit row appears only at the
+        # end, so watch the gauge of open Ingest.Upload streams instead), then vanish
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            if "cobol_api_uploads_streaming 1.0" in httpx.get(f"{api.url}/metrics").text:
+                break
+            time.sleep(0.02)
+        else:
+            raise AssertionError("the API never opened the ingest stream")
+    entry = wait_audit(client, lambda e: e["detail"].get("name") == name)
+    assert entry["outcome"] == "client_disconnected", entry
+    assert entry["job_id"]
+    assert_never_done(client, entry["job_id"])
+
+
+# ---- the whole path through the mesh ---------------------------------------------------------
+
+
+def test_unknown_job_404(api, mesh, client):
+    for path in ("", "/result", "/original"):
+        r = client.get(f"/api/jobs/{uuid.uuid4()}{path}")
+        assert r.status_code == 404, (path, r.text)
+    assert client.get("/api/jobs/..%2F..%2Fetc").status_code == 404
+
+
+def test_submit_roundtrip(api, mesh, client):
+    from cobol_codec import decompress
+
+    original = LOG_FILE.read_bytes()
+    r = client.post("/api/jobs", files={"file": (LOG_FILE.name, original)}, data={"profile": "balanced"})
+    assert r.status_code == 202, r.text
+    accepted = r.json()
+    assert accepted["status"] == "queued" and accepted["id"]
+    job_id = accepted["id"]
+
+    # right after the 202 the job is known (queued or later), never 404
+    first = client.get(f"/api/jobs/{job_id}")
+    assert first.status_code == 200 and first.json()["status"] in ("queued", "running", "done")
+    early = client.get(f"/api/jobs/{job_id}/result")
+    assert early.status_code in (200, 409)
+
+    job = wait_job(client, job_id)
+    assert job["status"] == "done", job
+    assert job["name"] == LOG_FILE.name and job["profile"] == "balanced" and job["source"] == "rest"
+    assert job["bytes_in"] == len(original) and job["progress"] == 1.0
+    assert job["ratio"] and job["ratio"] > 1.0 and job["finished_at"]
+
+    res = client.get(f"/api/jobs/{job_id}/result")
+    assert res.status_code == 200 and res.headers["content-type"] == "application/octet-stream"
+    assert f'{LOG_FILE.name}.cobol' in res.headers["content-disposition"]
+    assert decompress(res.content) == original
+    orig = client.get(f"/api/jobs/{job_id}/original")
+    assert orig.status_code == 200 and orig.content == original
+
+    listed = client.get("/api/jobs", params={"limit": 5}).json()
+    assert job_id in [j["id"] for j in listed]
+    created = [j["created_at"] for j in listed]
+    assert created == sorted(created, reverse=True)
+    assert audit_entries(client, job_id=job_id, outcome="accepted")
+
+
+def test_websocket_pushes_job_updates(api, mesh, client):
+    import websockets.sync.client as wsc
+
+    token = client.headers["Authorization"].split()[1]
+    with wsc.connect(f"ws://127.0.0.1:{api.port}/api/ws/jobs?token={token}", open_timeout=10) as ws:
+        snap = json.loads(ws.recv(timeout=10))
+        assert snap["type"] == "snapshot" and isinstance(snap["jobs"], list)
+        r = client.post("/api/jobs", files={"file": ("ws.log", LOG_FILE.read_bytes())})
+        assert r.status_code == 202
+        job_id = r.json()["id"]
+        seen = []
+        end = time.monotonic() + JOB_DEADLINE
+        while time.monotonic() < end:
+            msg = json.loads(ws.recv(timeout=max(0.1, end - time.monotonic())))
+            if msg.get("type") == "job" and msg["job"]["id"] == job_id:
+                seen.append(msg["job"]["status"])
+                if msg["job"]["status"] == "done":
+                    break
+        assert seen, "no update for the submitted job"
+        assert seen[-1] == "done", seen
+
+
+def _run_cli(env: dict, *args: str, timeout: float = JOB_DEADLINE + 60) -> subprocess.CompletedProcess:
+    return subprocess.run([h.PYTHON, "-m", "cobol_codec.cli", *args], cwd=h.ROOT, env=env, capture_output=True,
+                          timeout=timeout)
+
+
+def test_cli_submit_status_fetch(api, mesh, tmp_path):
+    from cobol_codec import decompress
+
+    env = h.base_env({"COBOL_API_URL": api.url, "COBOL_USER": "admin", "COBOL_PASSWORD": api.admin_password,
+                      "COBOL_TOKEN_FILE": str(tmp_path / "token")})
+    p = _run_cli(env, "submit", str(LOG_FILE), "--profile", "fast", "--wait", "--json")
+    assert p.returncode == 0, p.stderr.decode()
+    job = json.loads(p.stdout)
+    assert job["status"] == "done"
+    assert (tmp_path / "token").exists() and oct((tmp_path / "token").stat().st_mode & 0o777) == "0o600"
+
+    # the cached token is enough now
+    env_cached = {k: v for k, v in env.items() if k not in ("COBOL_USER", "COBOL_PASSWORD")}
+    p = _run_cli(env_cached, "status", job["id"])
+    assert p.returncode == 0 and b"done" in p.stdout, p.stderr.decode()
+    p = _run_cli(env_cached, "jobs", "--limit", "5")
+    assert p.returncode == 0 and job["id"].encode() in p.stdout
+    p = _run_cli(env_cached, "fetch", job["id"], "-o", str(tmp_path / "out.cobol"))
+    assert p.returncode == 0, p.stderr.decode()
+    assert decompress((tmp_path / "out.cobol").read_bytes()) == LOG_FILE.read_bytes()
+    p = _run_cli(env_cached, "fetch", job["id"], "-o", str(tmp_path / "out.log"), "--original")
+    assert p.returncode == 0 and (tmp_path / "out.log").read_bytes() == LOG_FILE.read_bytes()
+
+    p = _run_cli(env_cached, "status", str(uuid.uuid4()))
+    assert p.returncode == 1 and b"404" in p.stderr
+    bad = dict(env, COBOL_PASSWORD="wrong-password", COBOL_TOKEN_FILE=str(tmp_path / "other"))
+    p = _run_cli(bad, "jobs")
+    assert p.returncode == 1 and b"wrong user name or password" in p.stderr
+    down = dict(env, COBOL_API_URL=f"http://127.0.0.1:{h.free_port()}")
+    p = _run_cli(down, "jobs")
+    assert p.returncode == 1 and b"cannot reach the Cobol API" in p.stderr
+
+
+# ---- 1 GiB through POST /api/jobs -------------------------------------------------------------
+
+
+def _generated_blocks(total: int, block: int = 1 << 20):
+    """Deterministic log-like data made on the fly, `total` bytes in `block`-sized pieces."""
+    levels = ("INFO", "WARN", "DEBUG", "ERROR")
+    sent, i = 0, 0
+    while sent < total:
+        lines = []
+        size = 0
+        while size < block:
+            n = i * 7919
+            line = (f"2026-11-23T12:{(i // 60) % 60:02d}:{i % 60:02d}.{n % 1000:03d}Z {levels[n % 4]} "
+                    f"worker-{n % 13} request={i} bytes={n % 65521} latency_ms={(n >> 3) % 997} "
+                    f"path=/api/v1/items/{n % 10007}\n").encode()
+            lines.append(line)
+            size += len(line)
+            i += 1
+        data = b"".join(lines)[: min(block, total - sent)]
+        sent += len(data)
+        yield data
+
+
+def test_one_gib_streams_through_bounded_memory(api, mesh, client):
+    from cobol_codec import iter_decode
+
+    expected = hashlib.sha256()
+    boundary = uuid.uuid4().hex
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="profile"\r\n\r\nfast\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="gib.log"\r\n'
+            f"Content-Type: text/plain\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def body():
+        yield head
+        for piece in _generated_blocks(BIG_BYTES):
+            expected.update(piece)
+            yield piece
+        yield tail
+
+    peak = {"rss": api.rss_bytes()}
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            try:
+                peak["rss"] = max(peak["rss"], api.rss_bytes())
+            except (OSError, RuntimeError):
+                return
+            stop.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        r = client.post("/api/jobs", content=body(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+                        timeout=httpx.Timeout(1800, connect=10))
+    finally:
+        stop.set()
+        sampler.join()
+    assert r.status_code == 202, r.text
+    assert peak["rss"] < RSS_LIMIT, f"API RSS peaked at {peak['rss'] / 2**20:.0f} MiB"
+    want = expected.hexdigest()
+    job_id = r.json()["id"]
+    job = wait_job(client, job_id, deadline=max(JOB_DEADLINE, 1800))
+    assert job["status"] == "done", job
+    assert job["bytes_in"] == BIG_BYTES
+
+    got = hashlib.sha256()
+    with client.stream("GET", f"/api/jobs/{job_id}/original", timeout=httpx.Timeout(600, connect=10)) as resp:
+        assert resp.status_code == 200
+        for piece in resp.iter_bytes(1 << 20):
+            got.update(piece)
+    assert got.hexdigest() == want
+
+    class _Reader(io.RawIOBase):  # the /result stream as a file object, for the streaming decoder
+        def __init__(self, it):
+            self.it, self.buf = it, b""
+
+        def readable(self):
+            return True
+
+        def readinto(self, b):
+            while not self.buf:
+                try:
+                    self.buf = next(self.it)
+                except StopIteration:
+                    return 0
+            n = min(len(b), len(self.buf))
+            b[:n], self.buf = self.buf[:n], self.buf[n:]
+            return n
+
+    dec = hashlib.sha256()
+    with client.stream("GET", f"/api/jobs/{job_id}/result", timeout=httpx.Timeout(600, connect=10)) as resp:
+        assert resp.status_code == 200
+        for block in iter_decode(io.BufferedReader(_Reader(resp.iter_bytes(1 << 20)), 1 << 20)):
+            dec.update(block)
+    assert dec.hexdigest() == want
