@@ -5,7 +5,7 @@ PIP   := .venv/bin/pip
 STAMP := .venv/.installed
 CORPORA ?= ../shared/corpora
 
-.PHONY: help setup build proto test test-unit test-integration bench fuzz up down status demo clean
+.PHONY: help setup build proto test test-unit bench loadtest fuzz up down status demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -17,14 +17,14 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PIP) install -q -r requirements.txt
 	touch $(STAMP)
 
-build: $(STAMP) ## compile the Cython layers in place (only what changed)
+build: $(STAMP) proto ## compile the Cython layers in place (only what changed)
 	$(PY) setup.py -q build_ext --inplace
-	test -x .venv/bin/cobol || $(PIP) install -q -e . --no-deps --no-build-isolation
+	test -f .venv/.editable || { $(PIP) install -q -e . --no-deps --no-build-isolation && touch .venv/.editable; }
 
 proto: $(STAMP) ## generate the protobuf / gRPC modules
 	bash scripts/gen_proto.sh
 
-setup: $(STAMP) build proto ## install everything (Python deps, Kafka jars, Redis, PostgreSQL) idempotently
+setup: $(STAMP) proto build ## install everything (Python deps, Kafka jars, Redis, PostgreSQL) idempotently
 	$(PY) scripts/infra.py install
 
 test: setup ## run the whole suite: unit, integration (real Kafka/Redis/PostgreSQL), e2e
@@ -35,6 +35,10 @@ test-unit: $(STAMP) build ## unit tests only (no services)
 
 bench: $(STAMP) build ## codec ratio and speed against zstd, xz, brotli, OpenZL (DIRS=... to add folders)
 	$(PY) bench/codec_bench.py $(CORPORA) $(DIRS)
+
+loadtest: up ## mesh figures: 256 MiB job with 1 and 2 compressors, record->frame latency at 1,000/s
+	$(PY) loadtests/mesh_throughput.py --mib $${MIB:-256} --verify
+	$(PY) loadtests/record_latency.py --rate $${RATE:-1000} --seconds $${LOAD_SECONDS:-20}
 
 fuzz: $(STAMP) build ## coverage-guided fuzzing of the decoder (FUZZ_SECONDS, default 60)
 	$(PY) fuzz/fuzz_decoder.py -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 fuzz/corpus

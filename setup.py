@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy
 from Cython.Build import cythonize
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 
 HERE = Path(__file__).parent
 LAYER_DIR = HERE / "libs" / "codec" / "cobol_codec" / "layers"
@@ -20,7 +20,8 @@ extensions = [
 ]
 
 setup(
-    packages=["cobol_codec", "cobol_codec.layers", "cobol_mesh"],
+    packages=["cobol_codec", "cobol_codec.layers", "cobol_mesh", "cobol_proto",
+              *find_packages(include=["services", "services.*"])],
     ext_modules=cythonize(
         extensions,
         language_level=3,

@@ -5,16 +5,9 @@ to python-multipart's incremental parser, and the file part's bytes are cut into
 that go through a small bounded queue to a writer task driving the client-streaming gRPC
 call. Memory per upload is bounded by ``queue size × piece size`` (about 2 MiB by default).
 
-The gRPC stream is half-closed (so that ingest seals the job) only when the multipart body
-ended with its closing boundary; every other ending (client gone, body truncated, too
-large, malformed) aborts the call so that ingest aborts the job.
-
-Why aborting is more than ``call.cancel()``: with grpcio 1.85 a client-side cancel of a
-client-streaming call usually reaches the server's request iterator as a plain end of
-stream (the cancellation is only noticed a moment later), which looks exactly like the
-clean half-close that seals a job. So the API first sends a message the contract forbids
-(a second ``start``): ingest must refuse it and abort the job, deterministically. Only if
-ingest does not end the call within ABORT_GRACE seconds is the call cancelled.
+The gRPC stream gets its closing ``end`` message (so that ingest seals the job) only when
+the multipart body ended with its closing boundary; every other ending (client gone, body
+truncated, too large, malformed) cancels the call without ``end``, and ingest aborts the job.
 """
 from __future__ import annotations
 
@@ -34,8 +27,6 @@ from . import metrics
 PROFILES = ("fast", "balanced", "max")
 MAX_FIELD_BYTES = 1024
 MAX_NAME_CHARS = 255
-ABORT_GRACE = 5.0
-_ABORT = object()  # queue sentinel: tell ingest the upload is abandoned
 IDLE_TIMEOUT = float(os.environ.get("COBOL_API_UPLOAD_IDLE_TIMEOUT", "120"))
 REPLY_TIMEOUT = float(os.environ.get("COBOL_API_UPLOAD_REPLY_TIMEOUT", "300"))
 
@@ -78,6 +69,7 @@ class StreamingUpload:
         self.job_id: str | None = None
         self.name: str | None = None
         self.file_bytes = 0
+        self.sent = 0                     # bytes written to the gRPC stream
         self.reply: mesh_pb2.UploadReply | None = None
         self.call = None
         self.writer: asyncio.Task | None = None
@@ -194,13 +186,11 @@ class StreamingUpload:
         while True:
             piece = await self.queue.get()
             if piece is None:
+                await self.call.write(mesh_pb2.UploadRequest(end=mesh_pb2.UploadEnd(bytes=self.sent)))
                 await self.call.done_writing()
                 return
-            if piece is _ABORT:
-                await self.call.write(mesh_pb2.UploadRequest(start=mesh_pb2.UploadStart(
-                    name=self.name, profile=self.profile, source="rest", job_id=self.job_id)))
-                return
             await self.call.write(mesh_pb2.UploadRequest(data=piece))
+            self.sent += len(piece)
             metrics.UPLOAD_BYTES.inc(len(piece))
 
     async def _put(self, item: bytes | None) -> None:
@@ -311,23 +301,7 @@ class StreamingUpload:
         return self.reply
 
     async def abort(self) -> None:
-        """Make ingest abort the job (see the module's doc), then make sure the call is over."""
-        if self.call is not None and not self.call.done() and self.writer is not None and not self.writer.done():
-            while not self.queue.empty():  # what was not sent yet is of no use now
-                self.queue.get_nowait()
-            self.queue.put_nowait(_ABORT)
-
-            async def ended() -> None:
-                await self.writer
-                try:
-                    await self.call
-                except grpc.RpcError:
-                    pass
-
-            try:
-                await asyncio.wait_for(ended(), ABORT_GRACE)
-            except BaseException:  # noqa: BLE001 - timeout, write failure or our own cancellation
-                pass
+        """Stop the gRPC stream without its `end` message: ingest then aborts the job."""
         if self.call is not None and not self.call.done():
             self.call.cancel()
         if self.writer is not None and not self.writer.done():

@@ -1,9 +1,10 @@
 """gRPC Ingest.Upload: a client stream of bytes becomes a job of ordered chunks.
 
-The first message carries `start`, every later one `data`. Chunks go to cobol.chunks as they
-fill (key = job id: one partition, in order); the job is sealed only when the client
-half-closes cleanly and every chunk is durably written. Anything else - a cancelled or broken
-stream, a protocol error, the size limit, a Kafka failure - aborts the job.
+The first message carries `start`, then `data` messages, then `end` with the byte count.
+Chunks go to cobol.chunks as they fill; the job is sealed only after `end` arrived, its count
+matches, and every chunk is durably written. Anything else - a stream that stops without
+`end` (cancelled, broken, truncated), a protocol error, the size limit, a Kafka failure -
+aborts the job.
 """
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from .manifest import Manifests
 
 log = mlog.get("cobol.ingest.upload")
 MAX_INFLIGHT_CHUNKS = 16       # bounds memory: at most this many chunks wait in the producer
-SEAL_GRACE = 0.2               # seconds: see _Job.seal
 
 
 class UploadAborted(Exception):
@@ -73,11 +73,24 @@ class IngestServicer(pb_grpc.IngestServicer):
                           events.opened(job_id, source, name, profile),
                           tracker=job.tracker, headers=telemetry.kafka_headers())
             kafka.flush_or_raise(self.producer, job.tracker)
+            end = None
             for req in request_iterator:
-                if req.WhichOneof("part") != "data":
+                part = req.WhichOneof("part")
+                if end is not None:
+                    raise UploadAborted(grpc.StatusCode.INVALID_ARGUMENT, "a message after `end`")
+                if part == "data":
+                    job.feed(req.data)
+                elif part == "end":
+                    end = req.end
+                else:
                     raise UploadAborted(grpc.StatusCode.INVALID_ARGUMENT, "`start` sent twice")
-                job.feed(req.data)
-            job.seal(context)
+            if end is None:
+                raise UploadAborted(grpc.StatusCode.CANCELLED,
+                                    "the stream stopped without `end`: cancelled or truncated upload")
+            if end.bytes != job.bytes_in:
+                raise UploadAborted(grpc.StatusCode.DATA_LOSS,
+                                    f"`end` declares {end.bytes} bytes but {job.bytes_in} arrived")
+            job.seal()
         except UploadAborted as exc:
             job.abort(exc.reason)
             context.abort(exc.code, exc.reason)
@@ -131,22 +144,12 @@ class _Job:
         self.seq += 1
         p.poll(0)
 
-    def seal(self, context) -> None:
-        ended = time.monotonic()
+    def seal(self) -> None:
         if self.buf or self.seq == 0:          # an empty upload is one empty chunk
             self._emit(bytes(self.buf))
             self.buf.clear()
         p = self.svc.producer
         kafka.flush_or_raise(p, self.tracker)   # every chunk durable before the seal
-        # grpcio's sync server ends the request iterator the same way for a half-close and
-        # for a cancel (RST_STREAM); the cancel shows in is_active() only once its separate
-        # close callback has run. Give it SEAL_GRACE before trusting the end of the stream.
-        while True:
-            if not context.is_active():
-                raise UploadAborted(grpc.StatusCode.CANCELLED, "client cancelled before the seal")
-            if time.monotonic() - ended >= SEAL_GRACE:
-                break
-            time.sleep(0.01)
         digest = self.sha.hexdigest()
         kafka.produce(p, settings.topic_events, self.job_id,
                       events.sealed(self.job_id, self.seq, self.bytes_in, digest),

@@ -163,11 +163,15 @@ def mesh(infra, tmp_path_factory):
 # ---- helpers ------------------------------------------------------------------------------
 
 def upload(m: Mesh, pieces, name: str = "t", profile: str = "fast", job_id: str = "",
-           port_key: str = "ingest") -> pb.UploadReply:
+           port_key: str = "ingest", with_end: bool = True) -> pb.UploadReply:
     def reqs():
         yield pb.UploadRequest(start=pb.UploadStart(name=name, profile=profile, job_id=job_id))
+        sent = 0
         for piece in pieces:
+            sent += len(piece)
             yield pb.UploadRequest(data=piece)
+        if with_end:
+            yield pb.UploadRequest(end=pb.UploadEnd(bytes=sent))
     return m.stub("ingest", port_key).Upload(reqs(), timeout=600)
 
 
@@ -367,6 +371,28 @@ def test_cancelled_upload_fails_and_never_becomes_done(mesh):
     # Any late ChunkArchived cannot turn it into done: it is final.
     upload(mesh, split(b"after"), name="after-cancel")     # more traffic through the same partitions
     assert job(mesh, job_id).status == "failed"
+
+
+def test_stream_closed_without_end_fails(mesh):
+    """A clean half-close with no `end` message is a truncated upload: never done."""
+    job_id = f"noend-{uuid.uuid4().hex}"
+    with pytest.raises(grpc.RpcError) as e:
+        upload(mesh, split(b"q" * (2 * CHUNK + 5)), name="no-end", job_id=job_id, with_end=False)
+    assert e.value.code() == grpc.StatusCode.CANCELLED
+    assert "without `end`" in wait_status(mesh, job_id, "failed", 60).reason
+
+
+def test_end_with_a_wrong_count_fails(mesh):
+    job_id = f"badend-{uuid.uuid4().hex}"
+
+    def reqs():
+        yield pb.UploadRequest(start=pb.UploadStart(name="bad-end", job_id=job_id))
+        yield pb.UploadRequest(data=b"12345")
+        yield pb.UploadRequest(end=pb.UploadEnd(bytes=6))
+    with pytest.raises(grpc.RpcError) as e:
+        mesh.stub("ingest").Upload(reqs(), timeout=60)
+    assert e.value.code() == grpc.StatusCode.DATA_LOSS
+    assert wait_status(mesh, job_id, "failed", 60).reason
 
 
 def test_upload_over_the_limit_is_refused_and_fails(mesh):

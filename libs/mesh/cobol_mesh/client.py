@@ -259,7 +259,12 @@ class ApiClient:
         try:
             self._check(resp, f"download of job {job_id}'s {kind}")
             n = 0
-            if isinstance(out, (str, os.PathLike)):
+            if isinstance(out, (str, os.PathLike)) and Path(out).exists() and not Path(out).is_file():
+                with open(out, "wb") as f:     # a device or pipe: write to it, never rename over it
+                    for piece in resp.iter_bytes(PIECE):
+                        f.write(piece)
+                        n += len(piece)
+            elif isinstance(out, (str, os.PathLike)):
                 target = Path(out)
                 tmp = target.with_name(f".{target.name}.part")
                 try:

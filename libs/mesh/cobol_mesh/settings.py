@@ -83,10 +83,10 @@ def load() -> Settings:
         chunk_size=_int("COBOL_CHUNK_SIZE", 1 * MiB),
         # key of cobol.chunks: "job" (one partition per job: one compressor per job at a time)
         # or "seq" (a job's chunks spread over all partitions: every compressor helps)
-        chunk_key=_env("COBOL_CHUNK_KEY", "job"),
+        chunk_key=_env("COBOL_CHUNK_KEY", "seq"),
         max_upload_bytes=_int("COBOL_MAX_UPLOAD_BYTES", 10 * 1024 * MiB),
         max_record_bytes=_int("COBOL_MAX_RECORD_BYTES", 1 * MiB),
-        linger_ms=_int("COBOL_LINGER_MS", 1000),
+        linger_ms=_int("COBOL_LINGER_MS", 250),
         archive_backend=_env("COBOL_ARCHIVE_BACKEND", "fs"),
         archive_dir=_path("COBOL_ARCHIVE_DIR", ".data/archive"),
         s3_endpoint=_env("COBOL_S3_ENDPOINT", "http://127.0.0.1:9000"),
