@@ -110,6 +110,20 @@ def test_cm_edge_cases(level, data):
         assert enc is not None and len(enc) < 100
 
 
+@pytest.mark.parametrize("level", [1, 2])
+@pytest.mark.parametrize("n", [4095, 4097, 16_385, 70_000])
+def test_cm_table_size_boundaries(level, n):
+    # model tables are sized from the input length: sizes around the steps must round-trip,
+    # including every byte value (both values of the bits where the model looks ahead)
+    rng = random.Random(n)
+    words = [bytes(rng.choice(b"abcdefghij\x00\xff\x80\x7f ") for _ in range(rng.randrange(1, 9)))
+             for _ in range(300)]
+    data = (bytes(range(256)) + b"".join(rng.choice(words) for _ in range(n)))[:n]
+    assert cm_rt(data, level) is not None
+    prime = data[: n // 3]
+    assert cm_rt(data[n // 3:], level, prime) is not None
+
+
 def test_cm_random_declines():
     assert L.cm_encode(os.urandom(50_000), 2) is None
 

@@ -16,7 +16,13 @@ CM format (``cm_encode``)::
 The CM model predicts each bit from hashed order-1,2,3,4,6 contexts, a word context, a
 word-bigram context (level 2), an order-0 counter and a match model.  Every context slot
 is a 22-bit probability with an adaptive-rate count, kept in 64-byte nibble buckets with a
-16-bit checksum (lpaq-style layout, least-used-of-three replacement).  The predictions
+16-bit checksum (lpaq-style layout, least-used-of-three replacement); order 1 is a direct
+table (17 buckets per previous byte), the hashed tables are sized from the input length
+(about 1 bucket per 4 bytes, at most 2^18 buckets).  While a bit is being coded, the model
+prefetches what the next bit needs for both values of that bit (the APM row, at bit 3 the
+next nibble's buckets, at bit 7 the next byte's buckets and match-table slot), so the cache
+misses overlap with the work.  The mixers use int32 weights (clamped to +-8.0) and int32
+dot products, which the compiler vectorises.  The predictions
 are combined by three gated logistic mixers (weights selected by the partial byte, by the
 match state, and by how many contexts have statistics), a small final mixer, and two
 APM/SSE stages (order 0 and order 1).  Level 1 uses orders 1-4 and the match model only.
@@ -38,6 +44,43 @@ except Exception:  # pragma: no cover - standalone use
 
 cdef extern from *:
     uint64_t __builtin_bswap64(uint64_t) nogil
+    void __builtin_prefetch(const void *) nogil
+
+cdef extern from *:
+    """
+    #include <sys/mman.h>
+    #include <stdlib.h>
+    /* Zeroed allocation for the big model tables: anonymous mmap (lazily zeroed by the
+       kernel, transparent huge pages requested where available), malloc-free fallback. */
+    static void *l7_big_alloc(size_t n, size_t *rawlen) {
+        size_t align = (size_t)1 << 21;
+        if (n >= align) {
+            size_t len = n + align;
+            void *raw = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (raw != MAP_FAILED) {
+                char *a = (char *)(((size_t)raw + align - 1) & ~(align - 1));
+    #ifdef MADV_HUGEPAGE
+                madvise(a, n, MADV_HUGEPAGE);
+    #endif
+                *rawlen = len;
+                return raw;
+            }
+        }
+        *rawlen = 0;
+        return calloc(n + 64, 1);
+    }
+    static char *l7_big_aligned(void *raw, size_t rawlen) {
+        size_t align = rawlen ? ((size_t)1 << 21) : 64;
+        return (char *)(((size_t)raw + align - 1) & ~(align - 1));
+    }
+    static void l7_big_free(void *raw, size_t rawlen) {
+        if (raw == NULL) return;
+        if (rawlen) munmap(raw, rawlen); else free(raw);
+    }
+    """
+    void *l7_big_alloc(size_t n, size_t *rawlen) nogil
+    char *l7_big_aligned(void *raw, size_t rawlen) nogil
+    void l7_big_free(void *raw, size_t rawlen) nogil
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,7 +346,7 @@ def huffman_decode(data, Py_ssize_t out_len):
 # ---------------------------------------------------------------------------------------------
 
 DEF MAXC = 10          # max hashed contexts
-DEF MAXIN = 24         # max mixer inputs
+DEF MAXIN = 16         # max mixer inputs (multiple of 4)
 DEF MINLEN = 6         # match model: bytes hashed to find a candidate
 DEF MAXVERIFY = 64     # match model: max bytes verified backwards
 
@@ -344,14 +387,14 @@ cdef void _init_tables():
 _init_tables()
 
 # model parameters (tuned on canterbury+calgary; changing any of them changes the format)
-cdef int P_LIM_LO = 255
-cdef int P_LIM_HI = 30
-cdef int P_LR = 10
-cdef int P_WINIT = 20000
-cdef int P_APMR = 6
-cdef int P_FW = 1
-cdef int P_LIN = 0
-cdef int P_LRF = 4
+DEF P_LIM_LO = 255
+DEF P_LIM_HI = 30
+DEF P_LR = 10
+DEF P_WINIT = 20000
+DEF P_APMR = 6
+DEF P_FW = 1
+DEF P_LIN = 0
+DEF P_LRF = 4
 
 
 
@@ -389,19 +432,32 @@ cdef inline void upd(uint32_t *s, int y, int limit) noexcept nogil:
     s[0] = (<uint32_t>p << 10) | <uint32_t>n
 
 
+DEF WLIM = 524287      # mixer weights are clamped to +-8.0 (1.0 = 65536) so int32 dot products cannot overflow
+DEF TBMAX = 18         # hashed tables: at most 2^TBMAX buckets (16 MB) per context
+DEF TBSHIFT = 0        # hashed tables: about 2^TBSHIFT / 4 buckets per input byte (orders 2+ need far
+                       # fewer buckets than bytes; smaller tables cost < 0.2% and clear faster)
+
+
 cdef struct CM:
     int level
-    int nctx
-    int nin
+    int nctx             # contexts: [0] is the direct order-1 table, [1..nctx-1] are hashed
+    int nin              # mixer inputs
+    int nw               # mixer weight stride (nin rounded up to a multiple of 4)
+    uint32_t *o1
     uint32_t *tab[MAXC]
     void *tabraw[MAXC]
+    size_t tablen[MAXC]
     uint32_t nbmask
     uint32_t *cur[MAXC]
     uint32_t h[MAXC]
+    uint32_t hc[2][MAXC]     # nibble-1 context hashes for both values of bit 3
+    uint32_t hb[2][MAXC]     # next-byte context hashes for both values of bit 7
     int limit[MAXC]
     uint32_t t0[256]
     # match model
     uint32_t *mtab
+    void *mtabraw
+    size_t mtablen
     uint32_t mbits
     uint32_t mh
     uint32_t mptr
@@ -413,12 +469,12 @@ cdef struct CM:
     int mexp
     uint32_t msm[64]
     # mixers
-    int x[MAXIN]
+    int32_t x[MAXIN]
     int32_t *w1
     int32_t *w2
     int32_t *w3
     int32_t wf[4 * 256]
-    int xf[4]
+    int32_t xf[4]
     int sel3
     int self_
     int dot3
@@ -479,12 +535,28 @@ cdef inline uint32_t *find_bucket(uint32_t *t, uint32_t nbmask, uint32_t hh) noe
 cdef inline void set_buckets(CM *m) noexcept nogil:
     cdef int i
     cdef uint32_t hh
+    cdef uint32_t hs[MAXC]
+    cdef uint32_t *t
+    cdef uint32_t bi
+    # hash and prefetch every candidate bucket first so the cache misses overlap
+    for i in range(1, m.nctx):
+        if m.bitpos == 0:
+            hh = m.h[i]
+        else:
+            hh = m.hc[m.c0 & 1][i]
+        hs[i] = hh
+        t = m.tab[i]
+        bi = hh & m.nbmask
+        __builtin_prefetch(t + ((<size_t>bi) << 4))
+        __builtin_prefetch(t + ((<size_t>(bi ^ 1)) << 4))
+        __builtin_prefetch(t + ((<size_t>(bi ^ 2)) << 4))
+    # order 1 is indexed directly: 17 buckets per previous byte (1 + one per high nibble)
     if m.bitpos == 0:
-        for i in range(m.nctx):
-            m.cur[i] = find_bucket(m.tab[i], m.nbmask, m.h[i])
+        m.cur[0] = m.o1 + (<size_t>(m.c4 & 0xFF) * 17) * 16
     else:
-        for i in range(m.nctx):
-            m.cur[i] = find_bucket(m.tab[i], m.nbmask, hash2(m.h[i], m.c0))
+        m.cur[0] = m.o1 + (<size_t>(m.c4 & 0xFF) * 17 + 1 + (m.c0 & 15)) * 16
+    for i in range(1, m.nctx):
+        m.cur[i] = find_bucket(m.tab[i], m.nbmask, hs[i])
 
 
 cdef inline void byte_update(CM *m, int c) noexcept nogil:
@@ -496,6 +568,10 @@ cdef inline void byte_update(CM *m, int c) noexcept nogil:
     m.c4 = (m.c4 << 8) | <uint32_t>c
     c4 = m.c4
     c8 = m.c8
+    # match model: hash of the last MINLEN bytes -> last position (prefetched early)
+    m.mh = ((m.mh << 5) ^ <uint32_t>c) & 0x3FFFFFFFu
+    hi = (m.mh * 0x9E3779B1u) >> (32 - m.mbits)
+    __builtin_prefetch(m.mtab + hi)
     # word contexts (alphanumeric runs, case folded)
     lc = c
     if lc >= 65 and lc <= 90:
@@ -505,7 +581,9 @@ cdef inline void byte_update(CM *m, int c) noexcept nogil:
     elif m.word0:
         m.word1 = m.word0
         m.word0 = 0
-    # match model
+    # context hashes: computed (for both values of the last bit) by _prefetch_next at bit 7
+    memcpy(&m.h[1], &m.hb[c & 1][1], (m.nctx - 1) * sizeof(uint32_t))
+    set_buckets(m)
     if m.mlen > 0 and m.mmiss == 0:
         m.mlen += 1
         if m.mlen > 65535:
@@ -513,9 +591,7 @@ cdef inline void byte_update(CM *m, int c) noexcept nogil:
         m.mptr += 1
     else:
         m.mlen = 0
-    m.mh = ((m.mh << 5) ^ <uint32_t>c) & 0x3FFFFFFFu
     if m.pos >= MINLEN:
-        hi = (m.mh * 0x9E3779B1u) >> (32 - m.mbits)
         if m.mlen == 0:
             cand = m.mtab[hi]
             if cand > 0:
@@ -540,34 +616,65 @@ cdef inline void byte_update(CM *m, int c) noexcept nogil:
             m.mbucket = 24 + ((l - 64) >> 6)
         else:
             m.mbucket = 31
-    # context hashes
-    m.h[0] = hash2(1, c4 & 0xFF)
-    m.h[1] = hash2(2, c4 & 0xFFFF)
-    m.h[2] = hash2(3, c4 & 0xFFFFFF)
-    m.h[3] = hash2(4, c4)
-    if m.level >= 2:
-        m.h[4] = hash2(hash2(6, c4), c8 & 0xFFFF)
-        if m.word0:
-            m.h[5] = hash2(7, m.word0)
-        else:
-            m.h[5] = hash2(8, c4 & 0xFF)
-        m.h[6] = hash2(hash2(9, m.word0), m.word1)
+
+
+cdef inline int mix_dot(const int32_t *x, const int32_t *w, int n) noexcept nogil:
+    """Clamped dot product (stretch domain); int32 arithmetic, vectorisable."""
+    cdef int i
+    cdef int32_t s = 0
+    for i in range(n):
+        s += (x[i] * w[i]) >> 8
+    s >>= 8
+    if s > 2047:
+        s = 2047
+    elif s < -2047:
+        s = -2047
+    return s
+
+
+cdef inline void train(int32_t *w, const int32_t *x, int n, int32_t err) noexcept nogil:
+    cdef int i
+    cdef int32_t v
+    for i in range(n):
+        v = w[i] + ((x[i] * err + 8192) >> 14)
+        if v > WLIM:
+            v = WLIM
+        elif v < -WLIM:
+            v = -WLIM
+        w[i] = v
+
+
+cdef inline void _mix3(CM *m, int nknown) noexcept nogil:
+    # mixer 1: selected by the partial byte (order 0)
+    m.sel1 = m.c0 * m.nw
+    m.dot1 = mix_dot(m.x, m.w1 + m.sel1, m.nw)
+    m.pr1 = squash(m.dot1)
+    # mixer 2: selected by match state and bit position
+    m.dot2 = mix_dot(m.x, m.w2 + m.sel2, m.nw)
+    m.pr2 = squash(m.dot2)
+    # mixer 3: selected by how many contexts (order 2+) have statistics
+    m.sel3 = (nknown * 8 + m.bitpos) * m.nw
+    m.dot3 = mix_dot(m.x, m.w3 + m.sel3, m.nw)
+    m.pr3 = squash(m.dot3)
+    # final mixer over the three mixer outputs
+    m.xf[0] = m.dot1
+    m.xf[1] = m.dot2
+    m.xf[2] = m.dot3
+    m.xf[3] = 256
+    m.self_ = m.c0 * 4
+    m.prf = squash(mix_dot(m.xf, m.wf + m.self_, 4))
+    m.prm = m.prf
 
 
 cdef inline int cm_predict(CM *m) noexcept nogil:
     cdef int i, k = 0, e, st
-    cdef int64_t dot
     cdef int nib = m.nib
-    cdef int32_t *w
     cdef uint32_t cv
     cdef int nknown = 0
     for i in range(m.nctx):
         cv = m.cur[i][nib]
         m.x[k] = _stretch_t[cv >> 20]
         k += 1
-        if P_LIN:
-            m.x[k] = (<int>(cv >> 20) - 2048) >> 1
-            k += 1
         if i >= 1 and (cv & 1023) != 0:
             nknown += 1
     m.x[k] = _stretch_t[m.t0[m.c0] >> 20]
@@ -590,61 +697,8 @@ cdef inline int cm_predict(CM *m) noexcept nogil:
         m.x[k + 1] = 0
     k += 2
     m.x[k] = 256
-    k += 1
-    # mixer 1: selected by the partial byte (order 0)
-    m.sel1 = m.c0
-    w = m.w1 + m.sel1 * m.nin
-    dot = 0
-    for i in range(m.nin):
-        dot += <int64_t>m.x[i] * w[i]
-    dot >>= 16
-    if dot > 2047:
-        dot = 2047
-    elif dot < -2047:
-        dot = -2047
-    m.dot1 = <int>dot
-    m.pr1 = squash(m.dot1)
-    # mixer 2: selected by match state and bit position
-    m.sel2 = m.sel2 * 8 + m.bitpos
-    w = m.w2 + m.sel2 * m.nin
-    dot = 0
-    for i in range(m.nin):
-        dot += <int64_t>m.x[i] * w[i]
-    dot >>= 16
-    if dot > 2047:
-        dot = 2047
-    elif dot < -2047:
-        dot = -2047
-    m.dot2 = <int>dot
-    m.pr2 = squash(m.dot2)
-    # mixer 3: selected by how many contexts (order 2+) have statistics
-    m.sel3 = nknown * 8 + m.bitpos
-    w = m.w3 + m.sel3 * m.nin
-    dot = 0
-    for i in range(m.nin):
-        dot += <int64_t>m.x[i] * w[i]
-    dot >>= 16
-    if dot > 2047:
-        dot = 2047
-    elif dot < -2047:
-        dot = -2047
-    m.dot3 = <int>dot
-    m.pr3 = squash(m.dot3)
-    # final mixer over the three mixer outputs
-    m.xf[0] = m.dot1
-    m.xf[1] = m.dot2
-    m.xf[2] = m.dot3
-    m.xf[3] = 256
-    m.self_ = m.c0 * 4
-    w = m.wf + m.self_
-    dot = (<int64_t>m.xf[0] * w[0] + <int64_t>m.xf[1] * w[1] + <int64_t>m.xf[2] * w[2]
-           + <int64_t>m.xf[3] * w[3]) >> 16
-    if dot > 2047:
-        dot = 2047
-    elif dot < -2047:
-        dot = -2047
-    m.prf = squash(<int>dot)
-    m.prm = m.prf
+    m.sel2 = (m.sel2 * 8 + m.bitpos) * m.nw
+    _mix3(m, nknown)
     # APM / SSE
     cdef int s = _stretch_t[m.prm] + 2048
     cdef int lo = s >> 7, wt = s & 127
@@ -660,13 +714,68 @@ cdef inline int cm_predict(CM *m) noexcept nogil:
     elif p > 4095:
         p = 4095
     m.pr = p
+    _prefetch_next(m)
     return p
 
 
-cdef inline void train(int32_t *w, int *x, int n, int err) noexcept nogil:
-    cdef int i
-    for i in range(n):
-        w[i] += (x[i] * err + 8192) >> 14
+cdef inline void _ctx_hashes(CM *m, uint32_t c, uint32_t *out) noexcept nogil:
+    """Context hashes [1..nctx-1] after byte ``c`` (pure: the model state is not changed)."""
+    cdef uint32_t c4 = (m.c4 << 8) | c
+    cdef uint32_t c8 = (m.c8 << 8) | (m.c4 >> 24)
+    cdef uint32_t w0 = m.word0, w1 = m.word1
+    cdef uint32_t lc = c
+    out[1] = hash2(2, c4 & 0xFFFF)
+    out[2] = hash2(3, c4 & 0xFFFFFF)
+    out[3] = hash2(4, c4)
+    if m.level >= 2:
+        if lc >= 65 and lc <= 90:
+            lc += 32
+        if (lc >= 97 and lc <= 122) or (lc >= 48 and lc <= 57) or lc >= 128:
+            w0 = (w0 + lc + 1) * 0x2F0F3F1Du
+        elif w0:
+            w1 = w0
+            w0 = 0
+        out[4] = hash2(hash2(6, c4), c8 & 0xFFFF)
+        if w0:
+            out[5] = hash2(7, w0)
+        else:
+            out[5] = hash2(8, c4 & 0xFF)
+        out[6] = hash2(hash2(9, w0), w1)
+
+
+cdef inline void _prefetch_next(CM *m) noexcept nogil:
+    """Prefetch what the next bit will touch, for both values of the bit being coded."""
+    cdef uint32_t c0n = m.c0 << 1, c, row, hh, hi, mh
+    cdef int i, y
+    cdef uint32_t *t
+    cdef char *a
+    if m.bitpos == 7:
+        for y in range(2):
+            c = (c0n + <uint32_t>y) & 0xFF
+            row = ((c << 8) | 1) * 33
+            a = <char *>(m.a2 + row)
+            __builtin_prefetch(a)
+            __builtin_prefetch(a + 64)
+            mh = ((m.mh << 5) ^ c) & 0x3FFFFFFFu
+            hi = (mh * 0x9E3779B1u) >> (32 - m.mbits)
+            __builtin_prefetch(m.mtab + hi)
+            _ctx_hashes(m, c, m.hb[y])
+            for i in range(1, m.nctx):
+                __builtin_prefetch(m.tab[i] + ((<size_t>(m.hb[y][i] & m.nbmask)) << 4))
+    else:
+        for y in range(2):
+            row = (((m.c4 & 0xFF) << 8) | (c0n + <uint32_t>y)) * 33
+            a = <char *>(m.a2 + row)
+            __builtin_prefetch(a)
+            __builtin_prefetch(a + 64)
+        if m.bitpos == 3:
+            # the nibble-1 buckets: hash both candidates now, reuse them in set_buckets
+            for i in range(1, m.nctx):
+                t = m.tab[i]
+                for y in range(2):
+                    hh = hash2(m.h[i], c0n + <uint32_t>y)
+                    m.hc[y][i] = hh
+                    __builtin_prefetch(t + ((<size_t>(hh & m.nbmask)) << 4))
 
 
 cdef inline void cm_update(CM *m, int y) noexcept nogil:
@@ -679,9 +788,9 @@ cdef inline void cm_update(CM *m, int y) noexcept nogil:
         upd(&m.msm[m.msidx], y, 1023)
         if y != m.mexp:
             m.mmiss = 1
-    train(m.w1 + m.sel1 * m.nin, m.x, m.nin, ((y << 12) - m.pr1) * P_LR)
-    train(m.w2 + m.sel2 * m.nin, m.x, m.nin, ((y << 12) - m.pr2) * P_LR)
-    train(m.w3 + m.sel3 * m.nin, m.x, m.nin, ((y << 12) - m.pr3) * P_LR)
+    train(m.w1 + m.sel1, m.x, m.nw, ((y << 12) - m.pr1) * P_LR)
+    train(m.w2 + m.sel2, m.x, m.nw, ((y << 12) - m.pr2) * P_LR)
+    train(m.w3 + m.sel3, m.x, m.nw, ((y << 12) - m.pr3) * P_LR)
     train(m.wf + m.self_, m.xf, 4, ((y << 12) - m.prf) * P_LRF)
     t = m.a1[m.ai1]
     m.a1[m.ai1] = <uint16_t>(t + ((((y << 16) - y) - t) >> P_APMR))
@@ -691,14 +800,25 @@ cdef inline void cm_update(CM *m, int y) noexcept nogil:
     m.nib = (nib << 1) | y
     m.bitpos += 1
     if m.bitpos == 8:
-        byte_update(m, m.c0 & 0xFF)
-        m.c0 = 1
-        m.nib = 1
+        m.c0 &= 0xFF
         m.bitpos = 0
-        set_buckets(m)
+        m.nib = 1
+        byte_update(m, m.c0)
+        m.c0 = 1
     elif m.bitpos == 4:
         m.nib = 1
         set_buckets(m)
+
+
+cdef void _fill_rows(uint16_t *a, size_t rows) noexcept nogil:
+    """Replicate the rows already initialised at the start of ``a`` (doubling copies)."""
+    cdef size_t have = 1, k
+    while have < rows:
+        k = rows - have
+        if k > have:
+            k = have
+        memcpy(a + have * 33, a, k * 33 * sizeof(uint16_t))
+        have += k
 
 
 cdef void cm_free(CM *m) noexcept nogil:
@@ -706,9 +826,9 @@ cdef void cm_free(CM *m) noexcept nogil:
     if m == NULL:
         return
     for i in range(MAXC):
-        if m.tabraw[i] != NULL:
-            free(m.tabraw[i])
-    free(m.mtab)
+        l7_big_free(m.tabraw[i], m.tablen[i])
+    l7_big_free(m.mtabraw, m.mtablen)
+    free(m.o1)
     free(m.w1)
     free(m.w2)
     free(m.w3)
@@ -727,54 +847,60 @@ cdef CM *cm_new(int level, size_t total) noexcept nogil:
         return NULL
     m.level = level
     m.nctx = 7 if level >= 2 else 4
-    m.nin = m.nctx * (2 if P_LIN else 1) + 4
-    # table size: 2^tb buckets of 16 counters, about 2 buckets per byte, 2^12..2^18 buckets
-    tb = 12
-    need = total * 2
-    while tb < 18 and (<size_t>1 << tb) < need:
+    m.nin = m.nctx + 4
+    m.nw = (m.nin + 3) & ~3
+    # hashed table size: 2^tb buckets of 16 counters, 2^10..2^18 buckets
+    tb = 10
+    need = (total << TBSHIFT) >> 2
+    while tb < TBMAX and (<size_t>1 << tb) < need:
         tb += 1
     m.nbmask = (1u << tb) - 1
-    for i in range(m.nctx):
-        # buckets are 64 bytes: align them to cache lines
-        m.tabraw[i] = calloc(((<size_t>1) << (tb + 4)) + 16, sizeof(uint32_t))
+    for i in range(1, m.nctx):
+        # buckets are 64 bytes: cache-line aligned
+        m.tabraw[i] = l7_big_alloc(((<size_t>1) << (tb + 4)) * sizeof(uint32_t), &m.tablen[i])
         if m.tabraw[i] == NULL:
             cm_free(m)
             return NULL
-        m.tab[i] = <uint32_t *>((<size_t>m.tabraw[i] + 63) & ~(<size_t>63))
+        m.tab[i] = <uint32_t *>l7_big_aligned(m.tabraw[i], m.tablen[i])
         m.limit[i] = P_LIM_HI
     m.limit[0] = P_LIM_LO
     m.limit[1] = P_LIM_LO
-    m.mbits = 16
+    m.o1 = <uint32_t *>malloc(256 * 17 * 16 * sizeof(uint32_t))
+    m.mbits = 12
     while m.mbits < 22 and (<size_t>1 << m.mbits) < total:
         m.mbits += 1
-    m.mtab = <uint32_t *>calloc((<size_t>1) << m.mbits, sizeof(uint32_t))
-    m.w1 = <int32_t *>malloc(256 * m.nin * sizeof(int32_t))
-    m.w2 = <int32_t *>malloc(65 * 8 * m.nin * sizeof(int32_t))
-    m.w3 = <int32_t *>malloc((MAXC + 1) * 8 * m.nin * sizeof(int32_t))
+    m.mtabraw = l7_big_alloc(((<size_t>1) << m.mbits) * sizeof(uint32_t), &m.mtablen)
+    m.mtab = <uint32_t *>l7_big_aligned(m.mtabraw, m.mtablen) if m.mtabraw != NULL else NULL
+    m.w1 = <int32_t *>malloc(256 * m.nw * sizeof(int32_t))
+    m.w2 = <int32_t *>malloc(65 * 8 * m.nw * sizeof(int32_t))
+    m.w3 = <int32_t *>malloc((MAXC + 1) * 8 * m.nw * sizeof(int32_t))
     m.a1 = <uint16_t *>malloc(256 * 33 * sizeof(uint16_t))
     m.a2 = <uint16_t *>malloc(65536 * 33 * sizeof(uint16_t))
     m.buf = <uint8_t *>malloc(total + 1)
-    if m.mtab == NULL or m.w1 == NULL or m.w2 == NULL or m.w3 == NULL or m.a1 == NULL or m.a2 == NULL or m.buf == NULL:
+    if (m.o1 == NULL or m.mtab == NULL or m.w1 == NULL or m.w2 == NULL or m.w3 == NULL
+            or m.a1 == NULL or m.a2 == NULL or m.buf == NULL):
         cm_free(m)
         return NULL
-    for i in range(256 * m.nin):
+    for i in range(256 * 17 * 16):
+        m.o1[i] = 0x80000000u
+    for i in range(256 * m.nw):
         m.w1[i] = P_WINIT
-    for i in range(65 * 8 * m.nin):
+    for i in range(65 * 8 * m.nw):
         m.w2[i] = P_WINIT
-    for i in range((MAXC + 1) * 8 * m.nin):
+    for i in range((MAXC + 1) * 8 * m.nw):
         m.w3[i] = P_WINIT
     for i in range(256):
         m.wf[4 * i] = 22000
         m.wf[4 * i + 1] = 22000
         m.wf[4 * i + 2] = 22000
         m.wf[4 * i + 3] = 0
+    for j in range(33):
+        m.a1[j] = <uint16_t>(squash((j - 16) * 128) * 16)
     for i in range(256):
         m.t0[i] = 0x80000000u
-        for j in range(33):
-            m.a1[i * 33 + j] = <uint16_t>(squash((j - 16) * 128) * 16)
-    for i in range(65536):
-        for j in range(33):
-            m.a2[i * 33 + j] = <uint16_t>(squash((j - 16) * 128) * 16)
+    _fill_rows(m.a1, 256)
+    memcpy(m.a2, m.a1, 256 * 33 * sizeof(uint16_t))
+    _fill_rows(m.a2, 65536)
     for i in range(64):
         m.msm[i] = 0x80000000u
     m.c0 = 1
@@ -787,7 +913,6 @@ cdef CM *cm_new(int level, size_t total) noexcept nogil:
 
 
 cdef void byte_update_hashes_only(CM *m) noexcept nogil:
-    m.h[0] = hash2(1, 0)
     m.h[1] = hash2(2, 0)
     m.h[2] = hash2(3, 0)
     m.h[3] = hash2(4, 0)
@@ -806,6 +931,8 @@ cdef void cm_prime(CM *m, const uint8_t *p, size_t n) noexcept nogil:
             y = (c >> j) & 1
             cm_predict(m)
             cm_update(m, y)
+
+
 
 
 cdef inline int _level(level) except -1:
