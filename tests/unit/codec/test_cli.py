@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPORA, ROOT
+from corpora import CORPORA, ROOT
 
 COBOL = [sys.executable, "-m", "cobol_codec.cli"]
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import cobol_codec
 from cobol_codec import compress, decompress
-from conftest import corpus_files
+from corpora import corpus_files
 
 PROFILES = ["fast", "balanced", "max"]
 

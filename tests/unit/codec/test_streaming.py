@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from cobol_codec import Writer, compress, decompress, iter_decode, read_index, read_range
-from conftest import ROOT
+from corpora import ROOT
 
 DATA = b"".join(b"sensor-%03d,%d,%d.%02d\n" % (i % 50, 1_700_000_000 + i, 20 + i % 9, i % 100) for i in range(200_000))
 
