@@ -164,17 +164,66 @@ def test_csv_odd_cells():
 def test_synthetic_fixed_model_and_gain():
     data = synth_fixed()
     res = roundtrip(data)
-    assert res is not None and res[0] == L2.MODEL_FIXED
+    assert res is not None and res[0] == L2.MODEL_RECORDS
     assert split_size(res) < xz(data)
 
 
 def test_synthetic_rdw_model_and_gain():
     data = synth_rdw()
     res = roundtrip(data)
-    assert res is not None and res[0] == L2.MODEL_VARREC
-    assert [k for k, _ in res[2]] == ["ints", "bytes", "bytes"]
+    assert res is not None and res[0] == L2.MODEL_RECORDS
+    assert [k for k, _ in res[2]] == ["ints", "bytes"]
     assert split_size(res) < xz(data)
     roundtrip(data + b"\x00\x40\x00")          # cut final record
+
+
+def synth_segments(nrec=800, seed=5, lead=False):
+    """Multi-segment records behind [optional varying byte] 00 00 <little-endian length>."""
+    rnd = random.Random(seed)
+    out = []
+    for i in range(nrec):
+        if rnd.random() < 0.3:
+            body = b"\xc3" + f"{i:09d}".encode("cp037") + rnd.choice(["ACME CORP", "GLOBEX", "INITECH"]).ljust(40).encode("cp037")
+        else:
+            amount = rnd.randint(0, 10 ** 9)
+            body = (b"\xd7" + f"{i:09d}".encode("cp037") + bytes.fromhex(f"{amount:011d}C")
+                    + rnd.randint(0, 1 << 30).to_bytes(4, "big") + "JOHN SMITH".ljust(30).encode("cp037"))
+        head = (bytes([rnd.choice([0, 1])]) if lead else b"") + b"\x00\x00" + len(body).to_bytes(2, "little")
+        out.append(head + body)
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("lead", [False, True])
+def test_synthetic_segments_little_endian_header(lead):
+    data = synth_segments(lead=lead)
+    res = roundtrip(data)
+    assert res is not None and res[0] == L2.MODEL_RECORDS
+    assert split_size(res) < 1.2 * xz(data)     # (interleaved sequence numbers favour raw order)
+    roundtrip(data[:-7])
+    roundtrip(b"\x00" + data)
+
+
+def test_numeric_records_layout():
+    rnd = random.Random(8)
+    recs = []
+    for i in range(200):
+        s = "".join(rnd.choice("0123456789") for _ in range(40))
+        rec = s.encode("cp037") + bytes.fromhex(s[:39] + "C") + s[:20].encode("cp037") + bytes.fromhex(s[:19] + "D")
+        recs.append(rec + int(s[:9]).to_bytes(4, "big"))
+    data = b"".join(recs)
+    res = roundtrip(data)
+    assert res is not None and res[0] == L2.MODEL_RECORDS
+    assert split_size(res) < xz(data)
+
+
+def test_fixed_detection_speed_on_random():
+    import time
+    rnd = np.random.default_rng(3)
+    data = rnd.integers(0, 256, 1 << 20, dtype=np.uint8).tobytes()
+    L2.analyze(data)
+    t = time.perf_counter()
+    assert L2.analyze(data) is None
+    assert time.perf_counter() - t < 0.2
 
 
 def test_small_and_degenerate_inputs():
@@ -232,7 +281,8 @@ def test_hypothesis_csv(rows, delim):
 # ---------------------------------------------------------------- damaged input
 
 def _samples():
-    return [synth_log(1000, seed=11), synth_csv(500), synth_fixed(), synth_rdw()]
+    return [synth_log(1000, seed=11), synth_csv(500), synth_fixed(), synth_rdw(),
+            synth_segments(300, lead=True)]
 
 
 def _expect_valueerror_or_bytes(model, params, payloads, n):
