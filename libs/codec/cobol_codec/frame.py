@@ -73,7 +73,7 @@ def _code_stream(data: bytes, chain: tuple[Stage, ...], dictionary: bytes, stats
         t0 = time.perf_counter()
         res = stage.encode(cur, dictionary)
         dt = time.perf_counter() - t0
-        if res is None or len(res[0]) >= len(cur):
+        if res is None or len(res[0]) >= len(cur) * stage.keep_below:
             stats.add(stage.name + " (declined)", len(cur), len(cur), dt)
             continue
         payload, params = res

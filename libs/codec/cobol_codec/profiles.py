@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .stages import BITPACK, CM2, DELTA, HUFF, LZ_DEEP, LZ_FAST, RLE, Stage
+from .stages import BITPACK, CM2, DELTA, HUFF, LZ_DEEP, LZ_FAST, RLE, RLE_LONG, Stage
 
 MiB = 1 << 20
 
@@ -37,7 +37,7 @@ PROFILES = {
     ),
     "max": Profile(
         "max", 16 * MiB, use_l2=True, use_l1=True, try_unsplit=True,
-        bytes_chains=((RLE, CM2),),
+        bytes_chains=((RLE_LONG, CM2),),
         ints_chains=((DELTA, CM2), (DELTA, BITPACK, CM2)),
     ),
 }

@@ -22,6 +22,7 @@ class Stage:
     name: str
     encode: Callable[[bytes, bytes], tuple[bytes, bytes] | None]  # (data, dictionary)
     decode: Callable[[bytes, bytes, int, bytes], bytes]          # (payload, params, out_len, dictionary)
+    keep_below: float = 1.0   # kept only if output < keep_below x input (a pre-pass that costs the next stage context)
 
 
 def _count(out_len: int) -> int:
@@ -139,6 +140,7 @@ def _entropy_dec(payload, params, out_len, dictionary):
 DELTA = Stage(3, "L3 delta", _delta_enc, _delta_dec)
 BITPACK = Stage(4, "L4 bit-packing", _pack_enc, _pack_dec)
 RLE = Stage(5, "L5 RLE", _rle_enc, _rle_dec)
+RLE_LONG = Stage(5, "L5 RLE", _rle_enc, _rle_dec, keep_below=0.5)   # before CM: only long runs pay
 LZ_FAST = Stage(6, "L6 match", _lz(1), _lz_dec)
 LZ_DEEP = Stage(6, "L6 match", _lz(2), _lz_dec)
 HUFF = Stage(7, "L7 Huffman", _entropy(HUFFMAN_LZ), _entropy_dec)
