@@ -5,7 +5,7 @@ PIP   := .venv/bin/pip
 STAMP := .venv/.installed
 CORPORA ?= ../shared/corpora
 
-.PHONY: help setup build proto test test-unit bench loadtest fuzz up down status demo clean
+.PHONY: help setup build proto test test-unit bench bench-memory loadtest fuzz up down status demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ test-unit: $(STAMP) build ## unit tests only (no services)
 
 bench: $(STAMP) build ## codec ratio and speed against zstd, xz, brotli, OpenZL (DIRS=... to add folders)
 	$(PY) bench/codec_bench.py $(CORPORA) $(DIRS)
+
+bench-memory: $(STAMP) build ## a 2 GiB stream through cobol compress/decompress: peak RSS and MB/s
+	$(PY) bench/stream_memory.py --gib $${GIB:-2}
 
 loadtest: up ## mesh figures: 256 MiB job with 1 and 2 compressors, record->frame latency at 1,000/s
 	$(PY) loadtests/mesh_throughput.py --mib $${MIB:-256} --verify
