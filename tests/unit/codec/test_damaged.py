@@ -148,3 +148,12 @@ def test_random_garbage_after_header():
     rnd = random.Random(3)
     for n in (1, 10, 100, 10_000):
         _expect_error(FILE_HEADER + SYNC + bytes([1]) + rnd.randbytes(n))
+
+
+def test_fuzzer_findings_are_refused():
+    """Inputs `make fuzz` once crashed the decoder on: each must now be a clean CodecError."""
+    from pathlib import Path
+    found = sorted((Path(__file__).parent / "regressions").glob("*.cobol"))
+    assert found
+    for path in found:
+        _expect_error(path.read_bytes())

@@ -489,6 +489,11 @@ def _log_rebuild(int64_t[::1] tids, const uint8_t[::1] tbuf, int64_t[::1] toff,
     cdef const uint8_t* sb = &dummy[0]
     cdef const uint8_t* eb = &dummy[0]
     cdef Py_ssize_t nwid = widths.shape[0], nexc = exc.shape[0]
+    cdef Py_ssize_t ncolk = min(col_kind.shape[0], colstream.shape[0], colmode.shape[0], colwidth.shape[0])
+    cdef Py_ssize_t nnumk = min(numcur.shape[0], numend.shape[0]), nstrk = min(strcur.shape[0], strend.shape[0])
+    cdef Py_ssize_t nslot = slotcol.shape[0]
+    if soff.shape[0] < T + 2 or tbuf.shape[0] < toff[T] - 1:
+        raise ValueError("log model: layout does not match the templates")
     if tbuf.shape[0]:
         tb = &tbuf[0]
     if strbuf.shape[0]:
@@ -507,6 +512,8 @@ def _log_rebuild(int64_t[::1] tids, const uint8_t[::1] tbuf, int64_t[::1] toff,
             else:
                 p = toff[t - 1]; pe = toff[t] - 1
                 s = soff[t]; se = soff[t + 1]
+                if s < 0 or se > nslot:
+                    err = -4; break
                 while p < pe:
                     c = tb[p]
                     p += 1
@@ -518,7 +525,12 @@ def _log_rebuild(int64_t[::1] tids, const uint8_t[::1] tbuf, int64_t[::1] toff,
                     if s >= se:
                         err = -4; break
                     col = slotcol[s]; s += 1
+                    # A hostile template dictionary can disagree with the layout: check every index.
+                    if col < 0 or col >= ncolk or col_kind[col] != c:
+                        err = -4; break
                     st = colstream[col]
+                    if st < 0 or st >= (nnumk if c == PH_NUM else nstrk):
+                        err = -4; break
                     if c == PH_NUM:
                         if numcur[st] >= numend[st]:
                             err = -2; break
