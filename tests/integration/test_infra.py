@@ -82,8 +82,13 @@ def test_topics_exist_with_partitions_rf_and_config(infra):
         assert cfg["max.message.bytes"].value == str(16 * MiB), res.name
         assert cfg["min.insync.replicas"].value == str(min(2, BROKERS)), res.name
         assert cfg["cleanup.policy"].value == spec["config"].get("cleanup.policy", "delete"), res.name
-    assert not md.topics.keys() - {t["name"] for t in TOPICS["topics"]} - {
-        "__consumer_offsets", "__transaction_state"}, "auto topic creation must be off"
+    # Auto-creation is off: asking for an unknown topic's metadata must not create it.
+    ghost = f"cobol.ghost-{uuid.uuid4().hex}"
+    producer = Producer({"bootstrap.servers": bootstrap(infra)})
+    producer.list_topics(ghost, timeout=10)
+    assert ghost not in admin.list_topics(timeout=10).topics, "auto topic creation must be off"
+    [broker_cfg] = [f.result() for f in admin.describe_configs([ConfigResource("broker", "1")]).values()]
+    assert broker_cfg["auto.create.topics.enable"].value == "false"
 
 
 def test_produce_and_consume_with_acks_all(infra):
