@@ -26,15 +26,15 @@ from cobol_mesh.proto import pb  # noqa: E402
 from cobol_mesh.settings import settings  # noqa: E402
 
 
-def frames_consumer() -> Consumer:
+def end_consumer(topic: str) -> Consumer:
     c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"latency-{uuid.uuid4().hex}",
                   "isolation.level": "read_committed", "enable.auto.commit": False,
                   "fetch.max.bytes": settings.kafka_max_bytes, "max.partition.fetch.bytes": settings.kafka_max_bytes})
-    parts = c.list_topics(settings.topic_frames, timeout=10).topics[settings.topic_frames].partitions
+    parts = c.list_topics(topic, timeout=10).topics[topic].partitions
     tps = []
     for p in parts:
-        _, high = c.get_watermark_offsets(TopicPartition(settings.topic_frames, p), timeout=10)
-        tps.append(TopicPartition(settings.topic_frames, p, high))
+        _, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        tps.append(TopicPartition(topic, p, high))
     c.assign(tps)           # start at the end: only frames made from this run's records
     return c
 
@@ -44,9 +44,12 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=1000, help="records per second")
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--devices", type=int, default=20, help="stream ids the records are spread over")
+    ap.add_argument("--until", choices=["frames", "chunks"], default="frames",
+                    help="measure to the frame committed (default), or only to ingest's chunk committed")
     a = ap.parse_args()
     run = uuid.uuid4().hex[:8]
-    consumer = frames_consumer()
+    topic = settings.topic_frames if a.until == "frames" else settings.topic_chunks
+    consumer = end_consumer(topic)
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "acks": "all",
                          "enable.idempotence": True, "linger.ms": 2})
     total = a.rate * a.seconds
@@ -60,8 +63,11 @@ def main() -> None:
             if msg.error():
                 continue
             now = time.time_ns()
-            frame = pb.Frame.FromString(msg.value())
-            for line in decompress(FILE_HEADER + frame.frame).splitlines():
+            if a.until == "frames":
+                body = decompress(FILE_HEADER + pb.Frame.FromString(msg.value()).frame)
+            else:
+                body = pb.Chunk.FromString(msg.value()).data
+            for line in body.splitlines():
                 parts = line.split(b" ")
                 if len(parts) > 2 and parts[1] == run.encode() and parts[2] in sent:
                     latencies.append((now - sent.pop(parts[2])) / 1e6)
@@ -89,7 +95,7 @@ def main() -> None:
     q = lambda f: latencies[min(len(latencies) - 1, int(f * len(latencies)))]  # noqa: E731
     print(f"records: {total} at {a.rate}/s over {a.devices} streams for {a.seconds}s; "
           f"{len(latencies)} came back as committed frames, {len(sent)} missing after 60 s")
-    print(f"latency record->frame committed: p50 {q(0.50):.0f} ms, p90 {q(0.90):.0f} ms, "
+    print(f"latency record->{a.until[:-1]} committed: p50 {q(0.50):.0f} ms, p90 {q(0.90):.0f} ms, "
           f"p99 {q(0.99):.0f} ms, max {latencies[-1]:.0f} ms, mean {statistics.fmean(latencies):.0f} ms "
           f"(COBOL_LINGER_MS={settings.linger_ms})")
 

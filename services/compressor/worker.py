@@ -62,7 +62,9 @@ class Compressor:
     def run(self) -> None:
         try:
             while not self.stopping.is_set():
-                msgs = [m for m in self.consumer.consume(settings.compressor_batch, 0.5) if self._ok(m)]
+                # A short wait: a batch is whatever arrived within 100 ms (up to the batch size),
+                # so a trickle of device chunks is not held back to fill a batch.
+                msgs = [m for m in self.consumer.consume(settings.compressor_batch, 0.1) if self._ok(m)]
                 if msgs:
                     self._process(msgs)
         finally:

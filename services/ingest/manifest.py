@@ -47,17 +47,20 @@ class Manifests:
                 (job_id, name, source, profile, self.instance))
             return cur.rowcount == 1
 
-    def upsert_sealed(self, job_id: str, name: str, source: str, profile: str,
-                      bytes_in: int, chunk_count: int, sha256: str) -> None:
-        """Kafka windows: one statement; a replayed window overwrites the same row."""
-        with self._conn() as c:
-            c.execute(
+    def upsert_sealed(self, jobs: list[dict]) -> None:
+        """Kafka windows: every job of one flush in one transaction (one connection, one
+        commit); a replayed window overwrites the same rows."""
+        if not jobs:
+            return
+        with psycopg.connect(self.dsn, connect_timeout=10) as c, c.cursor() as cur:
+            cur.executemany(
                 "INSERT INTO ingest_manifests (job_id, name, source, profile, bytes_in, chunk_count, "
                 "sha256, status, instance) VALUES (%s,%s,%s,%s,%s,%s,%s,'sealed',%s) "
                 "ON CONFLICT (job_id) DO UPDATE SET bytes_in = EXCLUDED.bytes_in, "
                 "chunk_count = EXCLUDED.chunk_count, sha256 = EXCLUDED.sha256, status = 'sealed', "
                 "updated_at = now()",
-                (job_id, name, source, profile, bytes_in, chunk_count, sha256, self.instance))
+                [(j["job_id"], j["name"], j["source"], j["profile"], j["bytes_in"], j["chunk_count"],
+                  j["sha256"], self.instance) for j in jobs])
 
     def seal(self, job_id: str, bytes_in: int, chunk_count: int, sha256: str) -> None:
         with self._conn() as c:

@@ -11,10 +11,12 @@ import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from . import layers, varint
 from .errors import CorruptFrameError, DictionaryError
 from .profiles import Profile
-from .stages import DECODERS, Stage
+from .stages import DECODERS, HUFF, LZ_FAST, Stage
 from .varint import Cursor
 
 SYNC = b"\xCB\x46"
@@ -134,11 +136,26 @@ def _split(data: bytes, profile: Profile, stats: Stats):
     return None
 
 
+NOISE_BITS = 7.97     # order-0 entropy (bits/byte) above which a frame is treated as noise
+
+
+def order0_bits(data: bytes) -> float:
+    """Order-0 entropy of the bytes, in bits per byte."""
+    counts = np.bincount(np.frombuffer(data, np.uint8), minlength=256)
+    p = counts[counts > 0] / len(data)
+    return float(-(p * np.log2(p)).sum())
+
+
 def encode_body(data: bytes, profile: Profile, dictionary: bytes, stats: Stats) -> bytes:
     stored = _body(SPLIT_NONE, b"", [("bytes", data)], _STORE, b"", Stats())
     if not data:
         return stored
     candidates = [stored]
+    if len(data) >= 4096 and profile.try_unsplit and order0_bits(data) > NOISE_BITS:
+        # Random or already-compressed bytes: context mixing cannot win here and costs
+        # seconds per MiB; matching still catches repeats at hundreds of MB/s.
+        candidates.append(_body(SPLIT_NONE, b"", [("bytes", data)], _NOISE, dictionary, stats))
+        return min(candidates, key=len)
     split = _split(data, profile, stats)
     if split is not None:
         candidates.append(_body(split[0], split[1], split[2], profile, dictionary, stats))
@@ -148,6 +165,7 @@ def encode_body(data: bytes, profile: Profile, dictionary: bytes, stats: Stats) 
 
 
 _STORE = Profile("store", 0, False, False, False, ((),), ((),))
+_NOISE = Profile("noise", 0, False, False, False, ((LZ_FAST, HUFF),), ((),))
 
 
 def dict_id_of(dictionary: bytes | None) -> int:
