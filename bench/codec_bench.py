@@ -13,7 +13,6 @@ import math
 import os
 import platform
 import random
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 import zstandard
 
 import cobol_codec
-from cobol_codec import Dictionary, compress, decompress, encode_frame, train
+from cobol_codec import compress, decompress, encode_frame, train
 from cobol_codec.container import FILE_HEADER
 
 

@@ -8,7 +8,6 @@ Prints bytes in and out, ratio, throughput, and where the dashboard and APIs are
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import sys

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import KafkaError
+
 
 from cobol_mesh import kafka, metrics, telemetry
 from cobol_mesh import logging as mlog
@@ -35,13 +35,7 @@ class ArchiveWriter:
     def run(self) -> None:
         try:
             while not self.stopping.is_set():
-                msgs = []
-                for m in self.consumer.consume(64, 0.5):
-                    if m.error():
-                        if m.error().code() != KafkaError._PARTITION_EOF:
-                            log.warning("archive.consume_error", error=str(m.error()))
-                        continue
-                    msgs.append(m)
+                msgs = kafka.consume_batch(self.consumer, 64, 0.5, log, "archive")
                 if msgs:
                     self._process(msgs)
         finally:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaException
 
 from cobol_mesh import kafka, metrics, telemetry
 from cobol_mesh import logging as mlog
@@ -64,20 +64,13 @@ class Compressor:
             while not self.stopping.is_set():
                 # A short wait: a batch is whatever arrived within 100 ms (up to the batch size),
                 # so a trickle of device chunks is not held back to fill a batch.
-                msgs = [m for m in self.consumer.consume(settings.compressor_batch, 0.1) if self._ok(m)]
+                msgs = kafka.consume_batch(self.consumer, settings.compressor_batch, 0.1, log, "compressor")
                 if msgs:
                     self._process(msgs)
         finally:
             if self.in_txn:
                 self._abort()
             self.consumer.close()      # leaves the group now: partitions move at once
-
-    def _ok(self, m) -> bool:
-        if m.error():
-            if m.error().code() != KafkaError._PARTITION_EOF:
-                log.warning("compressor.consume_error", error=str(m.error()))
-            return False
-        return True
 
     def _process(self, msgs) -> None:
         p = self.producer

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import KafkaError
+
 
 from cobol_mesh import kafka, metrics
 from cobol_mesh import logging as mlog
@@ -30,13 +30,7 @@ class EventConsumer:
     def run(self) -> None:
         try:
             while not self.stopping.is_set():
-                msgs = []
-                for m in self.consumer.consume(500, 0.2):
-                    if m.error():
-                        if m.error().code() != KafkaError._PARTITION_EOF:
-                            log.warning("coordinator.consume_error", error=str(m.error()))
-                        continue
-                    msgs.append(m)
+                msgs = kafka.consume_batch(self.consumer, 500, 0.2, log, "coordinator")
                 if msgs:
                     self._process(msgs)
         finally:

@@ -18,7 +18,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 
 from cobol_mesh import kafka, metrics, telemetry
 from cobol_mesh import logging as mlog
@@ -90,11 +90,7 @@ class RawConsumer:
     def run(self) -> None:
         try:
             while not self.stopping.is_set():
-                for m in self.consumer.consume(500, 0.1):
-                    if m.error():
-                        if m.error().code() != KafkaError._PARTITION_EOF:
-                            log.warning("raw.consume_error", error=str(m.error()))
-                        continue
+                for m in kafka.consume_batch(self.consumer, 500, 0.1, log, "raw"):
                     self._add(m)
                 self._flush(force=False)
             self._flush(force=True)          # shutting down: hand over what we hold

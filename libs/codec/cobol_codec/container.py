@@ -13,7 +13,7 @@ from typing import BinaryIO, Callable, Iterator
 from . import profiles, varint
 from .dictionary import Dictionary
 from .errors import CorruptFrameError
-from .frame import KIND_DATA, KIND_INDEX, MAX_FRAME, MAX_HEADER, SYNC, Stats, decode_frame, encode_frame, parse_header
+from .frame import KIND_INDEX, MAX_FRAME, MAX_HEADER, SYNC, Stats, decode_frame, encode_frame, parse_header
 from .varint import Cursor
 
 MAGIC = b"COBL"

@@ -126,6 +126,19 @@ def flush_or_raise(p: Producer, tracker: DeliveryTracker | None = None, timeout:
         raise KafkaException(tracker.error)
 
 
+def consume_batch(consumer: Consumer, n: int, timeout: float, log, what: str) -> list:
+    """Up to n messages within timeout; errors are logged (end-of-partition ones dropped
+    quietly) and left out."""
+    out = []
+    for m in consumer.consume(n, timeout):
+        if m.error():
+            if m.error().code() != KafkaError._PARTITION_EOF:
+                log.warning(f"{what}.consume_error", error=str(m.error()))
+            continue
+        out.append(m)
+    return out
+
+
 def batch_offsets(msgs) -> list[TopicPartition]:
     """The offsets to commit after processing `msgs`: last offset + 1 per partition."""
     last: dict[tuple[str, int], int] = {}

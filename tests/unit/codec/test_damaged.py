@@ -1,7 +1,6 @@
 """Damaged and hostile containers give a clear CodecError: never a crash, hang or huge allocation."""
 from __future__ import annotations
 
-import io
 import random
 import resource
 import zlib
