@@ -1,4 +1,5 @@
 """Builds the codec's Cython layers; everything else is declared in pyproject.toml."""
+import os
 from pathlib import Path
 
 import numpy
@@ -8,7 +9,11 @@ from setuptools import Extension, find_packages, setup
 HERE = Path(__file__).parent
 LAYER_DIR = HERE / "libs" / "codec" / "cobol_codec" / "layers"
 
-extensions = [
+# `make build` compiles the layers in place first; the editable install that follows only
+# needs the package mapping and the `cobol` script, so it skips a second compile.
+SKIP_EXT = os.environ.get("COBOL_SKIP_EXT") == "1"
+
+extensions = [] if SKIP_EXT else [
     Extension(
         f"cobol_codec.layers.{pyx.stem}",
         [str(pyx.relative_to(HERE))],
@@ -26,5 +31,5 @@ setup(
         extensions,
         language_level=3,
         compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True},
-    ),
+    ) if extensions else [],
 )

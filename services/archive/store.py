@@ -86,7 +86,8 @@ class S3Store:
             "s3", endpoint_url=endpoint or None, region_name=region,
             aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "cobol"),
             aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "cobol"),
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": "path"}))
+            config=Config(retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": "path"},
+                          connect_timeout=5, read_timeout=30))
         try:
             self.s3.head_bucket(Bucket=bucket)
         except self.s3.exceptions.ClientError:

@@ -109,7 +109,10 @@ class Mesh:
                 from cobol_mesh.grpc_server import health_status
                 return health_status(addr) == "SERVING"
             return True
-        wait_until(f"{instance} ready", up, 90)
+        try:
+            wait_until(f"{instance} ready", up, 90)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- {instance} log ---\n{self.log(instance)}") from None
 
     def log(self, instance: str, n: int = 40) -> str:
         return "\n".join((self.run / f"{instance}.log").read_text(errors="replace").splitlines()[-n:])
