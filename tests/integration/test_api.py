@@ -49,7 +49,7 @@ def api_infra(request) -> dict:
     """Kafka, Redis, PostgreSQL from the conftest `infra` fixture (scripts/infra.py status)."""
     infra = _optional_fixture(request, "infra")
     if not isinstance(infra, dict):
-        pytest.skip("conftest has no `infra` fixture")
+        pytest.fail("conftest has no `infra` fixture")
     return infra
 
 

@@ -471,7 +471,7 @@ def test_compressor_sigkill_mid_job_is_exactly_once(mesh):
 
 def test_s3_backend_roundtrip(mesh):
     if not mesh.s3.get("endpoint_url"):
-        pytest.skip("no S3 endpoint in the infra status")
+        pytest.fail("no S3 endpoint in the infra status: scripts/infra.py did not start moto")
     bucket = f"cobol-it-{uuid.uuid4().hex[:8]}"
     mesh.start("archive-s3", "services.archive", f"127.0.0.1:{PORTS['archive_s3']}",
                COBOL_ARCHIVE_BACKEND="s3", COBOL_S3_ENDPOINT=mesh.s3["endpoint_url"], COBOL_S3_BUCKET=bucket,

@@ -19,7 +19,7 @@ LEVELS = (1, 2, 3, 4)
 def _files(group=None):
     base = CORPORA / group if group else CORPORA
     if not base.is_dir():
-        pytest.skip(f"corpora missing at {base}")
+        pytest.fail(f"corpora missing at {base}: clone the project beside ../shared")
     return sorted(p for p in base.rglob("*") if p.is_file() and p.name != "README.md")
 
 
