@@ -222,8 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     try:
         from cobol_mesh import cli_mesh
-    except ImportError:
-        pass
+    except ModuleNotFoundError as exc:
+        if exc.name != "cobol_mesh":       # installed but broken: say so, don't hide it
+            raise
     else:
         cli_mesh.register(sub)
     return p

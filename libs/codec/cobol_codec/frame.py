@@ -168,11 +168,6 @@ _STORE = Profile("store", 0, False, False, False, ((),), ((),))
 _NOISE = Profile("noise", 0, False, False, False, ((LZ_FAST, HUFF),), ((),))
 
 
-def dict_id_of(dictionary: bytes | None) -> int:
-    from .dictionary import content_id
-    return content_id(dictionary) if dictionary else 0
-
-
 def encode_frame(data: bytes, profile: Profile, dictionary: bytes = b"", dict_id: int = 0,
                  stats: Stats | None = None) -> bytes:
     if len(data) > MAX_FRAME:
