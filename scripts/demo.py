@@ -25,7 +25,7 @@ from cobol_mesh.client import ApiClient  # noqa: E402
 from cobol_mesh.settings import settings  # noqa: E402
 
 CORPORA = ROOT.parent / "shared" / "corpora"
-API = os.environ.get("COBOL_API_URL", f"http://127.0.0.1:{os.environ.get('COBOL_API_PORT', '8000')}")
+API = os.environ.get("COBOL_API_URL", f"http://127.0.0.1:{os.environ.get('COBOL_API_PORT') or 8000 + int(os.environ.get('COBOL_PORT_OFFSET') or 0)}")
 
 
 def admin_password() -> str:

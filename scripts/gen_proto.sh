@@ -8,7 +8,7 @@ OUT=libs/mesh
 mkdir -p "$OUT/cobol_proto"
 "$PY" -m grpc_tools.protoc -Iproto \
   --python_out="$OUT" --grpc_python_out="$OUT" --pyi_out="$OUT" \
-  proto/cobol_proto/mesh.proto
+  proto/cobol_proto/*.proto
 cat > "$OUT/cobol_proto/__init__.py" <<'PYEOF'
 """Generated from proto/cobol_proto/*.proto by scripts/gen_proto.sh: do not edit."""
 PYEOF

@@ -24,6 +24,7 @@ Environment (defaults in brackets):
     COBOL_KAFKA_HEAP [512m]      -Xms/-Xmx of each broker
     COBOL_JAVA                   java binary to use (default: $JAVA_HOME/bin/java, then PATH)
     COBOL_REDIS_PORT [6379]   COBOL_PG_PORT [5432]   COBOL_S3_PORT [9000]
+    COBOL_PORT_OFFSET [0]        added to every default port above (two meshes on one machine)
     COBOL_INFRA_STATE [repo]     where .run/ and .data/ live (the jar cache stays in .cache/)
     COBOL_INFRA_TIMEOUT [180]    seconds any readiness wait may take
 """
@@ -74,6 +75,15 @@ def log(msg: str) -> None:
     print(f"[infra {time.monotonic() - T0:6.1f}s] {msg}", flush=True)
 
 
+def port_offset() -> int:
+    """COBOL_PORT_OFFSET shifts every default port (two meshes on one machine)."""
+    raw = os.environ.get("COBOL_PORT_OFFSET", "").strip() or "0"
+    try:
+        return int(raw)
+    except ValueError:
+        raise InfraError(f"COBOL_PORT_OFFSET={raw!r} is not an integer") from None
+
+
 def env_int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -92,7 +102,7 @@ def kafka_brokers() -> int:
 
 
 def kafka_nodes() -> list[dict]:
-    base = env_int("COBOL_KAFKA_PORT", 9092)
+    base = env_int("COBOL_KAFKA_PORT", 9092 + port_offset())
     return [{"id": i + 1, "name": f"kafka-{i + 1}", "port": base + 2 * i, "cport": base + 2 * i + 1}
             for i in range(kafka_brokers())]
 
@@ -102,15 +112,15 @@ def bootstrap() -> str:
 
 
 def redis_port() -> int:
-    return env_int("COBOL_REDIS_PORT", 6379)
+    return env_int("COBOL_REDIS_PORT", 6379 + port_offset())
 
 
 def pg_port() -> int:
-    return env_int("COBOL_PG_PORT", 5432)
+    return env_int("COBOL_PG_PORT", 5432 + port_offset())
 
 
 def s3_port() -> int:
-    return env_int("COBOL_S3_PORT", 9000)
+    return env_int("COBOL_S3_PORT", 9000 + port_offset())
 
 
 def pg_dsn() -> str:

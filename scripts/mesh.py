@@ -125,7 +125,7 @@ def wait_ready(instance: str, addr: str | None, proc: subprocess.Popen) -> None:
 
 def _api_ready() -> bool:
     import urllib.request
-    port = os.environ.get("COBOL_API_PORT", "8000")
+    port = os.environ.get("COBOL_API_PORT") or str(8000 + int(os.environ.get("COBOL_PORT_OFFSET") or 0))
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=1) as r:
             return r.status < 500

@@ -83,7 +83,7 @@ def load() -> Settings:
         raise SystemExit(f"cobol-api: COBOL_API_DB_SCHEMA={schema!r} is not a plain lower-case SQL name")
     return Settings(
         host=os.environ.get("COBOL_API_HOST", "127.0.0.1"),
-        port=_int("COBOL_API_PORT", 8000),
+        port=_int("COBOL_API_PORT", 8000 + _int("COBOL_PORT_OFFSET", 0)),
         instance=os.environ.get("COBOL_INSTANCE", "api-1"),
         pg_dsn=_shared(mesh, "pg_dsn", "COBOL_PG_DSN", "postgresql://cobol:cobol@127.0.0.1:5432/cobol"),
         db_schema=schema,

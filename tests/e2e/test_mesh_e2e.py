@@ -42,7 +42,7 @@ def test_demo_round_trips_rest_and_kafka(mesh):
 
 
 def test_cli_submit_status_fetch(mesh, tmp_path):
-    env = os.environ | {"COBOL_USER": "admin", "COBOL_API_URL": "http://127.0.0.1:8000",
+    env = os.environ | {"COBOL_USER": "admin", "COBOL_API_URL": f"http://127.0.0.1:{8000 + int(os.environ.get('COBOL_PORT_OFFSET') or 0)}",
                         "COBOL_PASSWORD": (ROOT / ".data" / "admin-password").read_text().strip(),
                         "HOME": str(tmp_path)}
     src = CORPORA / "loghub" / "Apache_2k.log"

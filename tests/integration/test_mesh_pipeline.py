@@ -29,7 +29,9 @@ PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python
 CORPORA = (ROOT / ".." / "shared" / "corpora").resolve()
 CHUNK = 256 * 1024
 KILL_MIB = int(os.environ.get("COBOL_TEST_KILL_MIB", "64"))
-PORTS = {"ingest": 50161, "coordinator": 50162, "archive": 50163, "archive_s3": 50164, "ingest_small": 50165}
+_OFF = int(os.environ.get("COBOL_PORT_OFFSET") or 0)
+PORTS = {k: v + _OFF for k, v in {"ingest": 50161, "coordinator": 50162, "archive": 50163,
+                                  "archive_s3": 50164, "ingest_small": 50165}.items()}
 
 
 def wait_until(what: str, check, timeout: float, interval: float = 0.2):

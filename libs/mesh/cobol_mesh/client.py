@@ -21,7 +21,7 @@ from typing import IO, Any, Callable, Iterator
 
 import httpx
 
-DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_URL = f"http://127.0.0.1:{8000 + int(os.environ.get('COBOL_PORT_OFFSET') or 0)}"
 PIECE = 256 * 1024
 Progress = Callable[[int], None]   # called with the number of bytes just moved
 

@@ -25,6 +25,15 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"{name}={raw!r} is not an integer") from None
 
 
+# Shifts every default port, so that two meshes (e.g. two checkouts' test runs) share a machine.
+PORT_OFFSET = _int("COBOL_PORT_OFFSET", 0)
+
+
+def local_port(default: int) -> int:
+    """A default port of the local mesh, shifted by COBOL_PORT_OFFSET."""
+    return default + PORT_OFFSET
+
+
 def _path(name: str, default: str) -> Path:
     p = Path(_env(name, default))
     return p if p.is_absolute() else ROOT / p
@@ -74,12 +83,12 @@ class Settings:
 def load() -> Settings:
     return Settings(
         instance=_env("COBOL_INSTANCE", "dev-1"),
-        kafka_bootstrap=_env("COBOL_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
-        redis_url=_env("COBOL_REDIS_URL", "redis://127.0.0.1:6379/0"),
-        pg_dsn=_env("COBOL_PG_DSN", "postgresql://cobol:cobol@127.0.0.1:5432/cobol"),
-        ingest_addr=_env("COBOL_INGEST_ADDR", "127.0.0.1:50051"),
-        coordinator_addr=_env("COBOL_COORDINATOR_ADDR", "127.0.0.1:50052"),
-        archive_addr=_env("COBOL_ARCHIVE_ADDR", "127.0.0.1:50053"),
+        kafka_bootstrap=_env("COBOL_KAFKA_BOOTSTRAP", f"127.0.0.1:{local_port(9092)}"),
+        redis_url=_env("COBOL_REDIS_URL", f"redis://127.0.0.1:{local_port(6379)}/0"),
+        pg_dsn=_env("COBOL_PG_DSN", f"postgresql://cobol:cobol@127.0.0.1:{local_port(5432)}/cobol"),
+        ingest_addr=_env("COBOL_INGEST_ADDR", f"127.0.0.1:{local_port(50051)}"),
+        coordinator_addr=_env("COBOL_COORDINATOR_ADDR", f"127.0.0.1:{local_port(50052)}"),
+        archive_addr=_env("COBOL_ARCHIVE_ADDR", f"127.0.0.1:{local_port(50053)}"),
         chunk_size=_int("COBOL_CHUNK_SIZE", 1 * MiB),
         # key of cobol.chunks: "job" (one partition per job: one compressor per job at a time)
         # or "seq" (a job's chunks spread over all partitions: every compressor helps)
@@ -89,7 +98,7 @@ def load() -> Settings:
         linger_ms=_int("COBOL_LINGER_MS", 250),
         archive_backend=_env("COBOL_ARCHIVE_BACKEND", "fs"),
         archive_dir=_path("COBOL_ARCHIVE_DIR", ".data/archive"),
-        s3_endpoint=_env("COBOL_S3_ENDPOINT", "http://127.0.0.1:9000"),
+        s3_endpoint=_env("COBOL_S3_ENDPOINT", f"http://127.0.0.1:{local_port(9000)}"),
         s3_bucket=_env("COBOL_S3_BUCKET", "cobol-archive"),
         s3_region=_env("COBOL_S3_REGION", "us-east-1"),
         run_dir=_path("COBOL_RUN_DIR", ".run"),
@@ -128,7 +137,7 @@ def metrics_port_for(instance: str) -> int:
         return settings.metrics_port
     kind, _, ordinal = instance.rpartition("-")
     base = METRICS_BASE.get(kind, 9500)
-    return base + (int(ordinal) if ordinal.isdigit() else 0)
+    return local_port(base + (int(ordinal) if ordinal.isdigit() else 0))
 
 
 def group(role: str) -> str:
