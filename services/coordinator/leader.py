@@ -63,7 +63,8 @@ def partitions(consumer: Consumer, topic: str) -> list[int]:
     return sorted(md.partitions)
 
 
-def opened_by(msg) -> str:
+def sender(msg) -> str:
+    """The instance that produced a record (the `cobol-instance` header every service sets)."""
     for k, v in msg.headers() or []:
         if k == "cobol-instance" and v:
             return v.decode("utf-8", errors="replace")
@@ -214,9 +215,12 @@ class Leader:
         for m, ev in parsed:
             if not ev.at:
                 ev.at = (m.timestamp()[1] / 1000) if m.timestamp()[1] > 0 else time.time()
+            who = sender(m)
+            if ev.HasField("archived") and not ev.archived.replica and who:
+                ev.archived.replica = who[:ledger.MAX_NAME]     # an archive that does not name itself
             try:
                 recs[ev.job_id] = ledger.apply(recs.get(ev.job_id), ev, min_replicas=self.cfg.min_replicas,
-                                               opened_by=opened_by(m))
+                                               opened_by=who)
                 touched.add(ev.job_id)
             except Exception as exc:          # noqa: BLE001 - whatever it is, it must not stop the ledger
                 dead.append((m, f"cannot apply: {exc!r}"[:1024]))
