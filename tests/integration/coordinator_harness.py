@@ -103,9 +103,11 @@ class CoordMesh(h.MeshProcs):
             print(f"coordinator tests: could not delete the cluster topics: {exc}", file=sys.stderr)
 
     # -- jobs ------------------------------------------------------------------------------
-    def upload(self, data: bytes, name: str = "t.bin", piece: int = 64 * 1024, pause=None) -> pb.UploadReply:
+    def upload(self, data: bytes, name: str = "t.bin", piece: int = 64 * 1024, pause=None,
+               job_id: str = "") -> pb.UploadReply:
+        """A gRPC upload; `pause(offset)` runs before each piece (a test's hook to act mid-job)."""
         def reqs():
-            yield pb.UploadRequest(start=pb.UploadStart(name=name, profile="fast", source="grpc"))
+            yield pb.UploadRequest(start=pb.UploadStart(name=name, profile="fast", source="grpc", job_id=job_id))
             for i in range(0, len(data), piece):
                 if pause:
                     pause(i)
