@@ -4,7 +4,8 @@ Pure logic: given the open jobs, the nodes and the time, say what to do.
 - An unsealed job whose ingest instance is down (or left) for `orphan_grace` seconds cannot
   be finished by anyone (the upload stream died with that process): fail it, naming the
   ingest. If the job does not say which ingest opened it, it is orphaned only when no ingest
-  is alive at all.
+  is alive at all. Device-stream jobs (source kafka) are left alone: the raw records are
+  still in cobol.ingest.raw and the next ingest of the group produces the job again.
 - A sealed job with no chunk archived for `stall_after` seconds is re-driven (its missing
   chunks are produced to cobol.chunks again; the ledger counts each copy once), at most
   `max_redrives` times; after that, one more `stall_after` without progress fails it with the
@@ -45,6 +46,8 @@ def check(jobs: list[cpb.JobRecord], nodes: dict[str, cpb.Node], now: float, lim
         if rec.status in ("done", "failed"):
             continue
         if not rec.sealed:
+            if rec.source == "kafka":     # device streams: ingest's raw consumer group re-produces them
+                continue
             owner = nodes.get(rec.opened_by) if rec.opened_by else None
             if owner is not None and owner.status in ("down", "left") \
                     and now - owner.status_since >= limits.orphan_grace and rec.last_progress_at <= owner.status_since:

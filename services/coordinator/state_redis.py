@@ -1,6 +1,7 @@
 """The coordinator's state in Redis (see state.py for the interface).
 
-Keys (all under COBOL_REDIS_PREFIX; ids are only ever hash fields, set or zset members):
+Keys (all under COBOL_REDIS_PREFIX + LAYOUT; ids are only ever hash fields, set or zset members;
+LAYOUT keeps them apart from the first ledger's `job:<id>` keys, which are left alone):
   leader        "<token>:<holder>" with a TTL: the lease       epoch         INCR: fencing tokens
   jobs          hash job_id -> JobRecord                       jobs:order    zset job_id by created_at
   jobs:open     set of jobs not final                          jobs:finish   set: JobFinished to emit
@@ -16,6 +17,7 @@ import redis
 
 from .state import EVENTS_CAP, Batch, Fenced, State
 
+LAYOUT = "v2:"
 KEYS = ("leader", "epoch", "jobs", "jobs:order", "jobs:open", "jobs:finish", "offsets", "nodes",
         "nodes:events")
 SLOT = {name: i + 1 for i, name in enumerate(KEYS)}   # Lua KEYS index
@@ -63,7 +65,7 @@ class RedisState(State):
     def __init__(self, url: str, prefix: str, timeout: float = 3.0) -> None:
         self.r = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                       health_check_interval=5, retry_on_timeout=False)
-        self.keys = [prefix + k for k in KEYS]
+        self.keys = [prefix + LAYOUT + k for k in KEYS]
         self.k = dict(zip(KEYS, self.keys))
         self._acquire = self.r.register_script(ACQUIRE)
         self._renew = self.r.register_script(RENEW)

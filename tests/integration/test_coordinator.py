@@ -111,8 +111,8 @@ def test_hostile_job_ids_and_events(mesh):
         st = wait_until(f"hostile id {j!r} done", lambda j=j: (s := status(mesh, j)) and s.status == "done" and s, 60)
         assert st.job_id == j and st.chunks_archived == 2
     # the ids are data: the prefix still holds only the coordinator's own fixed keys
-    from services.coordinator.state_redis import KEYS
-    assert {k.decode()[len(prefix):] for k in mesh.redis_keys()} <= set(KEYS)
+    from services.coordinator.state_redis import KEYS, LAYOUT
+    assert {k.decode()[len(prefix):] for k in mesh.redis_keys()} <= {LAYOUT + k for k in KEYS}
     dead = wait_until("dead letters", lambda: [d for d in (pb.DeadLetter.FromString(m.value())
                                                            for m in mesh.read_topic(mesh.topic_dlq))] or None, 30)
     reasons = " | ".join(d.reason for d in dead)

@@ -14,7 +14,7 @@ for _p in (ROOT, ROOT / "libs" / "mesh", ROOT / "tests" / "unit" / "coordinator"
         sys.path.insert(0, str(_p))
 
 import state_contract as contract  # noqa: E402
-from services.coordinator.state_redis import KEYS, RedisState  # noqa: E402
+from services.coordinator.state_redis import KEYS, LAYOUT, RedisState  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +38,6 @@ def test_lease_and_fencing_on_redis(state):
 
 def test_records_and_hostile_ids_on_redis(state):
     contract.check_records(state)
-    prefix = state.keys[0][: -len("leader")]
+    prefix = state.keys[0][: -len(LAYOUT + "leader")]
     names = {k.decode()[len(prefix):] for k in state.r.scan_iter(match=prefix + "*")}
-    assert names <= set(KEYS)          # ids never became key names, whatever they were
+    assert names <= {LAYOUT + k for k in KEYS}   # ids never became key names, whatever they were

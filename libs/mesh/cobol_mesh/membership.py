@@ -55,7 +55,7 @@ def ensure_topics(names: list[str], timeout: float = 15.0) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    md = admin.list_topics(timeout=timeout)
+    md = admin.list_topics(timeout=min(timeout, 5.0))
     missing = [n for n in names if n not in md.topics]
     if not missing:
         return

@@ -70,6 +70,9 @@ def test_orphaned_upload_fails_after_grace_unless_ingest_is_alive():
     nodes = {**LIVE, "ingest-1": node("ingest-1", "ingest", "down", since=100.0)}
     rec = job(last=90.0)
     assert progress.check([rec], nodes, 104.0, LIMITS, 1) == []
+    device = job("d", last=90.0)
+    device.source = "kafka"
+    assert progress.check([device], nodes, 500.0, LIMITS, 1) == []
     [a] = progress.check([rec], nodes, 105.0, LIMITS, 1)
     assert a.kind == "fail" and "ingest ingest-1 went down" in a.reason
     nodes["ingest-1"] = node("ingest-1", "ingest", "alive")
