@@ -14,12 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-import grpc
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
-from coordinator_harness import CoordMesh, data_of, infra_component, sha, wait_until  # noqa: E402
+from coordinator_harness import cluster, data_of, infra_component, sha, wait_until  # noqa: E402
 from cobol_mesh.proto import pb  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -28,25 +27,12 @@ MIB = 3
 
 @pytest.fixture(scope="module")
 def mesh(infra, tmp_path_factory):
-    m = CoordMesh(infra, tmp_path_factory.mktemp("coordchaos"))
-    try:
-        m.create_topics()
-        m.start_coordinator("coordinator-1")
-        m.start_coordinator("coordinator-2")
-        for s in ("compressor-1", "archive-1", "ingest-1"):
-            m.start_service(s)
+    with cluster(infra, tmp_path_factory.mktemp("coordchaos")) as m:
         yield m
-    finally:
-        m.stop_all()
 
 
 def job_status(m, job_id):
-    try:
-        return m.client().get_job(job_id)
-    except grpc.RpcError as exc:
-        if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE):
-            return None
-        raise
+    return m.job(job_id)
 
 
 def run_job_with_fault(m, fault) -> tuple[str, bytes]:

@@ -5,6 +5,7 @@ own gRPC port. Processes are stopped by pid.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -80,6 +81,17 @@ class CoordMesh(h.MeshProcs):
         from cobol_mesh.cluster_client import ClusterClient
 
         return ClusterClient(list(self.coord_addrs.values()), timeout=5)
+
+    def job(self, job_id: str):
+        """The job's JobStatus, None while the ledger does not know it (or no replica answers)."""
+        import grpc
+
+        try:
+            return self.client().get_job(job_id)
+        except grpc.RpcError as exc:
+            if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE):
+                return None
+            raise
 
     def ingest(self):
         return pb_grpc.IngestStub(_channel(self.env["COBOL_INGEST_ADDR"]))
@@ -160,6 +172,21 @@ class CoordMesh(h.MeshProcs):
 
 
 _CHANNELS: dict = {}
+
+
+@contextlib.contextmanager
+def cluster(infra: dict, tmp: Path, services=("compressor-1", "archive-1", "ingest-1"), **env):
+    """Two coordinator replicas and `services`, stopped (by pid) at the end."""
+    m = CoordMesh(infra, tmp, **env)
+    try:
+        m.create_topics()
+        m.start_coordinator("coordinator-1")
+        m.start_coordinator("coordinator-2")
+        for s in services:
+            m.start_service(s)
+        yield m
+    finally:
+        m.stop_all()
 
 
 def _channel(addr: str):

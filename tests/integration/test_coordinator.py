@@ -2,18 +2,15 @@
 hostile job events, failure detection and orphaned uploads (services as subprocesses)."""
 from __future__ import annotations
 
-import os
 import secrets
-import signal
 import threading
 import time
 
 import grpc
 import pytest
 
-from coordinator_harness import CoordMesh, data_of, job_events, sha, wait_until
+from coordinator_harness import cluster, data_of, job_events, sha, wait_until
 from cobol_mesh.proto import pb
-from cobol_proto import cluster_pb2 as cpb
 
 pytestmark = pytest.mark.integration
 SERVICES = ("compressor-1", "archive-1", "ingest-1")
@@ -21,28 +18,15 @@ SERVICES = ("compressor-1", "archive-1", "ingest-1")
 
 @pytest.fixture(scope="module")
 def mesh(infra, tmp_path_factory):
-    m = CoordMesh(infra, tmp_path_factory.mktemp("coord"), COBOL_ORPHAN_GRACE_S=2)
-    try:
-        m.create_topics()
-        m.start_coordinator("coordinator-1")
-        m.start_coordinator("coordinator-2")
-        for s in SERVICES:
-            m.start_service(s)
+    with cluster(infra, tmp_path_factory.mktemp("coord"), SERVICES, COBOL_ORPHAN_GRACE_S=2) as m:
         c = m.client()
         wait_until("every instance alive", lambda: {n.instance for n in c.nodes() if n.status == "alive"}
                    >= {"coordinator-1", "coordinator-2", *SERVICES}, 60)
         yield m
-    finally:
-        m.stop_all()
 
 
 def status(m, job_id):
-    try:
-        return m.client().get_job(job_id)
-    except grpc.RpcError as exc:
-        if exc.code() == grpc.StatusCode.NOT_FOUND:
-            return None
-        raise
+    return m.job(job_id)
 
 
 def test_one_leader_and_every_replica_answers_reads(mesh):

@@ -48,15 +48,14 @@ class ClusterClient:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _call(self, service: str, method: str, request, timeout: float | None = None):
+    def _each(self, fn):
+        """fn(channel) on the replicas in turn, starting with the last that answered."""
         last: grpc.RpcError | None = None
         n = len(self._channels)
         for k in range(n):
             i = (self._first + k) % n
-            ch = self._channels[i]
-            stub = cpb_grpc.ClusterStub(ch) if service == "cluster" else pb_grpc.CoordinatorStub(ch)
             try:
-                reply = getattr(stub, method)(request, timeout=timeout or self.timeout)
+                reply = fn(self._channels[i])
                 self._first = i
                 return reply
             except grpc.RpcError as exc:
@@ -64,6 +63,10 @@ class ClusterClient:
                     raise
                 last = exc
         raise last
+
+    def _call(self, service: str, method: str, request, timeout: float | None = None):
+        stub = cpb_grpc.ClusterStub if service == "cluster" else pb_grpc.CoordinatorStub
+        return self._each(lambda ch: getattr(stub(ch), method)(request, timeout=timeout or self.timeout))
 
     # -- Coordinator --------------------------------------------------------------------------
     def get_job(self, job_id: str) -> pb.JobStatus:
@@ -96,15 +99,9 @@ class ClusterClient:
         """A live stream from the first replica that accepts it; cancel it with .cancel() on the
         returned call object (it is also an iterator)."""
         req = cpb.WatchRequest(jobs=jobs, nodes=nodes, job_id=job_id)
-        last: grpc.RpcError | None = None
-        for ch in self._channels:
+
+        def open_stream(ch):
             call = cpb_grpc.ClusterStub(ch).Watch(req)
-            try:
-                # the first message or an error tells whether this replica serves the stream
-                call.initial_metadata()
-                return call
-            except grpc.RpcError as exc:
-                if exc.code() not in RETRY:
-                    raise
-                last = exc
-        raise last
+            call.initial_metadata()     # sent once subscribed, or an error: this replica serves it
+            return call
+        return self._each(open_stream)
