@@ -19,7 +19,6 @@ A refused (fenced) write makes it a standby again.
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 
@@ -261,19 +260,10 @@ class Leader:
             st = ledger.to_status(rec, self.cfg.min_replicas)
             kafka.produce(self.producer, membership.TOPIC_JOB_STATUS, rec.job_id, st.SerializeToString())
             try:
-                self.state_publish(st)
+                self.state.announce(st)
             except TRANSIENT as exc:
                 log.warning("coordinator.publish_failed", error=str(exc))
         self.producer.poll(0)
-
-    def state_publish(self, st: pb.JobStatus) -> None:
-        r = getattr(self.state, "r", None)
-        if r is not None:
-            r.publish(settings.jobs_channel, json.dumps({
-                "job_id": st.job_id, "status": st.status, "progress": st.progress, "bytes_in": st.bytes_in,
-                "bytes_out": st.bytes_out, "chunk_count": st.chunk_count, "chunks_archived": st.chunks_archived,
-                "name": st.name, "source": st.source, "profile": st.profile, "reason": st.reason,
-                "created_at": st.created_at, "finished_at": st.finished_at}))
 
     def _emit_finished(self, job_ids, recs=None) -> None:
         """JobFinished for jobs that reached done/failed; the pending set makes it survive a

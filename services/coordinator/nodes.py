@@ -16,6 +16,7 @@ from cobol_proto import cluster_pb2 as cpb
 from .ledger import MAX_NAME
 
 LIVE = ("alive", "suspect")
+MAX_NODES = 10_000        # a flood of made-up instance names cannot grow the table without bound
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class NodeTable:
         node = self.nodes.get(inst)
         events: list[cpb.NodeEvent] = []
         if node is None:
+            if len(self.nodes) >= MAX_NODES:
+                return []
             node = self.nodes[inst] = cpb.Node(instance=inst, status="alive", status_since=wall)
             kind = "left" if hb.leaving else "joined"
             self._set(node, hb, wall)

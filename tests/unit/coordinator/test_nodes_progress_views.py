@@ -50,6 +50,16 @@ def test_hostile_instance_names_are_ignored_or_kept_as_data():
     assert [e.kind for e in t.beat(hb(inst="nodes\n.."), 0.0, 0.0)] == ["joined"]
 
 
+def test_node_table_is_bounded(monkeypatch):
+    from services.coordinator import nodes as mod
+    monkeypatch.setattr(mod, "MAX_NODES", 3)
+    t = NodeTable(Thresholds(2.5, 4.5))
+    for i in range(5):
+        t.beat(hb(inst=f"fake-{i}"), 0.0, 0.0)
+    assert sorted(t.nodes) == ["fake-0", "fake-1", "fake-2"]
+    assert [e.kind for e in t.beat(hb(inst="fake-1", pid=99), 1.0, 1.0)] == ["restarted"]   # known ones still beat
+
+
 def node(inst, role, status, since=0.0):
     return cpb.Node(instance=inst, role=role, status=status, status_since=since, reason="no heartbeat for 4.6 s")
 
