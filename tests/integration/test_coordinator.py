@@ -199,3 +199,16 @@ def test_ingest_down_fails_its_open_upload(mesh):
     mesh.start_service("ingest-1")
     wait_until("ingest-1 back", lambda: c.node("ingest-1").status == "alive", 30)
     assert status(mesh, job_id).status == "failed"
+
+
+def test_clean_stop_is_left_not_down(mesh):
+    c = mesh.client()
+    p = mesh.procs.pop("compressor-1")
+    p.terminate()
+    p.wait(30)
+    wait_until("compressor-1 left", lambda: c.node("compressor-1").status == "left", 15)
+    assert "compressor-1" not in {n.instance for n in c.nodes()}
+    assert "compressor-1" in {n.instance for n in c.nodes(include_left=True)}
+    assert c.node_events(limit=1, instance="compressor-1").events[0].kind == "left"
+    h = c.health()
+    assert h.status == "degraded" and not h.down.get("compressor")
