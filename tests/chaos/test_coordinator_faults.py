@@ -100,3 +100,24 @@ def test_case4_restart_redis_mid_job(mesh):
     for inst in ("coordinator-1", "coordinator-2"):
         assert mesh.procs[inst].poll() is None, f"{inst} died:\n{mesh.log(inst)}"
     print(f"\nfigure: Redis down and back in {took['redis']:.2f} s; the job finished byte-exact")
+
+
+def test_frozen_leader_is_deposed_and_fenced(mesh):
+    """SIGSTOP the leader past its lease mid-job: the standby takes over; the thawed zombie's
+    lease and writes are refused (it steps down) and the job completes byte-exact."""
+    import signal
+
+    c = mesh.client()
+    before = wait_until("a leader", lambda: (ld := c.leader()).leader and ld, 30)
+    frozen = {}
+
+    def freeze_leader():
+        mesh.signal(before.leader, signal.SIGSTOP)
+        frozen["after"] = wait_until("the standby leads",
+                                     lambda: (ld := c.leader()).leader not in ("", before.leader) and ld, 15)
+        mesh.signal(before.leader, signal.SIGCONT)
+    job_id, data = run_job_with_fault(mesh, freeze_leader)
+    check_exact(mesh, job_id, data)
+    assert frozen["after"].fencing_token > before.fencing_token
+    wait_until("the zombie stepped down", lambda: "leader.stepped_down" in mesh.log(before.leader, 400), 30)
+    assert c.leader().leader == frozen["after"].leader
