@@ -47,7 +47,7 @@ def load() -> CoordinatorConfig:
         raise SystemExit("COBOL_LEASE_MS must be at least 500")
     return CoordinatorConfig(
         lease_ms=lease_ms, retry_s=_num("COBOL_LEASE_RETRY_S", 0.5), min_replicas=min_replicas,
-        thresholds=Thresholds(suspect, down),
+        thresholds=Thresholds(suspect, down, _num("COBOL_NODE_FORGET_S", 3600.0)),
         limits=Limits(orphan_grace=_num("COBOL_ORPHAN_GRACE_S", 5.0),
                       stall_after=_num("COBOL_STALL_AFTER_S", 30.0),
                       max_redrives=_num("COBOL_MAX_REDRIVES", 1, int)),

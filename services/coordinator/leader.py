@@ -302,11 +302,11 @@ class Leader:
             events += table.tick(time.time(), now)
         elif not events and not table.dirty:
             return
-        nodes = table.take_dirty()
-        if not nodes and not events:
+        nodes, gone = table.take_dirty(), table.take_forgotten()
+        if not nodes and not events and not gone:
             return
         self.state.write(self.instance, self.token, Batch(
-            nodes=nodes, node_events=[(e.seq, e.SerializeToString()) for e in events]))
+            nodes=nodes, nodes_del=gone, node_events=[(e.seq, e.SerializeToString()) for e in events]))
         for e in events:
             kafka.produce(self.producer, membership.TOPIC_NODE_EVENTS, e.instance, e.SerializeToString())
             log.info("node." + e.kind, instance=e.instance, role=e.role, reason=e.reason)

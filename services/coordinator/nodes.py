@@ -2,7 +2,8 @@
 
 Pure logic, driven by the leader with its own clocks: `mono` (time.monotonic, for deciding)
 and `wall` (time.time, for what is shown). A node is `suspect` once no beat came for
-`suspect_after` seconds (two missed beats at 1 s) and `down` after `down_after` (< 5 s).
+`suspect_after` seconds (two missed beats at 1 s) and `down` after `down_after` (< 5 s); one down
+or left for `forget_after` is dropped from the table (`forgotten`; its events stay).
 A beat brings it back (`alive`); a beat with a new pid is a restart; a `leaving` beat is a clean
 stop (`left`, not a failure). On takeover the new leader counts every node as heard at its own
 start, so a node that died just before is still detected, at most `down_after` later.
@@ -23,6 +24,7 @@ MAX_NODES = 10_000        # a flood of made-up instance names cannot grow the ta
 class Thresholds:
     suspect_after: float = 2.5
     down_after: float = 4.5
+    forget_after: float = 3600.0   # a node down or left this long leaves the table (its events stay)
 
 
 class NodeTable:
@@ -31,6 +33,7 @@ class NodeTable:
         self.nodes: dict[str, cpb.Node] = {}
         self.seen: dict[str, float] = {}      # instance -> monotonic time of its last beat
         self.dirty: set[str] = set()
+        self.forgotten: set[str] = set()
         self.next_seq = next_seq
 
     def load(self, nodes: dict[str, bytes], mono: float) -> None:
@@ -90,8 +93,14 @@ class NodeTable:
 
     def tick(self, wall: float, mono: float) -> list[cpb.NodeEvent]:
         events = []
-        for inst, node in self.nodes.items():
+        for inst, node in list(self.nodes.items()):
             if node.status not in LIVE:
+                if wall - node.status_since >= self.t.forget_after:
+                    events.append(self._event(node, "forgotten", f"{node.status} for {self.t.forget_after:.0f} s", wall))
+                    del self.nodes[inst]
+                    self.seen.pop(inst, None)
+                    self.dirty.discard(inst)
+                    self.forgotten.add(inst)
                 continue
             quiet = mono - self.seen.get(inst, mono)
             if quiet >= self.t.down_after:
@@ -107,6 +116,10 @@ class NodeTable:
     def take_dirty(self) -> dict[str, bytes]:
         out = {i: self.nodes[i].SerializeToString() for i in self.dirty if i in self.nodes}
         self.dirty.clear()
+        return out
+
+    def take_forgotten(self) -> set[str]:
+        out, self.forgotten = self.forgotten, set()
         return out
 
 

@@ -36,11 +36,12 @@ class Batch:
     finish_del: set[str] = field(default_factory=set)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # (topic, partition) -> next
     nodes: dict[str, bytes] = field(default_factory=dict)          # instance -> Node
+    nodes_del: set[str] = field(default_factory=set)
     node_events: list[tuple[int, bytes]] = field(default_factory=list)  # (seq, NodeEvent)
 
     def empty(self) -> bool:
         return not (self.jobs or self.order or self.open_add or self.open_del or self.finish_add
-                    or self.finish_del or self.offsets or self.nodes or self.node_events)
+                    or self.finish_del or self.offsets or self.nodes or self.nodes_del or self.node_events)
 
 
 class State(ABC):
@@ -161,6 +162,8 @@ class MemoryState(State):
             self._finish -= batch.finish_del
             self._offsets.update(batch.offsets)
             self._nodes.update(batch.nodes)
+            for inst in batch.nodes_del:
+                self._nodes.pop(inst, None)
             self._events.update(batch.node_events)
             for seq in sorted(self._events)[:-EVENTS_CAP]:
                 del self._events[seq]

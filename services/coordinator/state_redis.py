@@ -46,6 +46,7 @@ while i <= #ARGV do
   local op, k = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
   if op == 'hset' then redis.call('HSET', k, ARGV[i + 2], ARGV[i + 3]); i = i + 4
   elseif op == 'zadd' then redis.call('ZADD', k, ARGV[i + 2], ARGV[i + 3]); i = i + 4
+  elseif op == 'hdel' then redis.call('HDEL', k, ARGV[i + 2]); i = i + 3
   elseif op == 'sadd' then redis.call('SADD', k, ARGV[i + 2]); i = i + 3
   elseif op == 'srem' then redis.call('SREM', k, ARGV[i + 2]); i = i + 3
   elseif op == 'cap' then redis.call('ZREMRANGEBYRANK', k, 0, -tonumber(ARGV[i + 2]) - 1); i = i + 3
@@ -112,6 +113,8 @@ class RedisState(State):
             args += ["hset", SLOT["offsets"], offset_field(topic, part), off]
         for inst, rec in batch.nodes.items():
             args += ["hset", SLOT["nodes"], inst, rec]
+        for inst in batch.nodes_del:
+            args += ["hdel", SLOT["nodes"], inst]
         for seq, ev in batch.node_events:
             args += ["zadd", SLOT["nodes:events"], seq, ev]
         if batch.node_events:

@@ -54,6 +54,6 @@ def check_records(state) -> None:
     assert state.last_event_seq() == 3
     state.write("c-1", t, Batch(open_del={"..", "a\0b"}, finish_add={"a\0b"}))
     assert ".." not in state.open_jobs() and state.finish_pending() == ["a\0b"]
-    state.write("c-1", t, Batch(finish_del={"a\0b"}))
-    assert state.finish_pending() == []
+    state.write("c-1", t, Batch(finish_del={"a\0b"}, nodes_del={"a\nb", "never-there"}))
+    assert state.finish_pending() == [] and state.nodes() == {"compressor-1": b"n1"}
     state.release("c-1", t)

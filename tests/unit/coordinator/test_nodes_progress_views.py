@@ -35,6 +35,16 @@ def test_restart_and_clean_leave_are_not_failures():
     assert t.tick(100.0, 100.0) == [] and t.nodes["compressor-1"].status == "left"
 
 
+def test_long_gone_nodes_are_forgotten():
+    t = NodeTable(Thresholds(2.5, 4.5, forget_after=60))
+    t.beat(hb(), 0.0, 0.0)
+    t.tick(5.0, 5.0)
+    assert t.tick(64.0, 64.0) == [] and "compressor-1" in t.nodes
+    [ev] = t.tick(65.0, 65.0)
+    assert ev.kind == "forgotten" and "compressor-1" not in t.nodes and t.take_forgotten() == {"compressor-1"}
+    assert [e.kind for e in t.beat(hb(), 70.0, 70.0)] == ["joined"]
+
+
 def test_takeover_counts_nodes_as_heard_at_its_start():
     t1 = NodeTable(Thresholds(2.5, 4.5))
     t1.beat(hb(), 0.0, 0.0)
