@@ -176,6 +176,10 @@ class Leader:
                 resync = True
                 self.stopping.wait(backoff)
                 backoff = min(backoff * 2, 2.0)
+            except Exception:      # noqa: BLE001 - a bug must not take the replica down: hand over
+                log.exception("leader.failed")
+                self.release()
+                self.stopping.wait(2.0)
         self.release()
         for c in (self.events, self.beats):
             c.close()
