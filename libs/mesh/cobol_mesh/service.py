@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from . import logging as mlog
-from . import metrics, telemetry
+from . import membership, metrics, telemetry
 from .lifecycle import Lifecycle
 from .settings import metrics_port_for, settings
 
@@ -15,4 +15,7 @@ def boot(kind: str) -> Lifecycle:
     metrics.UP.labels(kind, instance).set(1)
     mlog.get("cobol.boot").info("starting", service=kind, metrics_port=port,
                                 kafka=settings.kafka_bootstrap)
-    return Lifecycle(instance)
+    lc = Lifecycle(instance)
+    if membership.start(kind, instance) is not None:   # heartbeats to the coordinator
+        lc.on_stop(membership.current.stop)
+    return lc

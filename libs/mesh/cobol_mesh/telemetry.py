@@ -17,10 +17,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
 _tracer: trace.Tracer | None = None
+_instance = ""      # sent as the `cobol-instance` Kafka header: who produced a record
 
 
 def setup(service: str, instance: str, exporter: str = "none") -> trace.Tracer:
-    global _tracer
+    global _tracer, _instance
+    _instance = instance
     provider = TracerProvider(resource=Resource.create(
         {"service.name": f"cobol-{service}", "service.instance.id": instance}))
     if exporter == "console":
@@ -40,7 +42,7 @@ def kafka_headers(ctx=None) -> list[tuple[str, bytes]]:
     """The current (or given) trace context as Kafka headers."""
     carrier: dict[str, str] = {}
     propagate.inject(carrier, context=ctx)
-    return [(k, v.encode()) for k, v in carrier.items()]
+    return [(k, v.encode()) for k, v in carrier.items()] + ([("cobol-instance", _instance.encode())] if _instance else [])
 
 
 def context_from_kafka(headers: Iterable[tuple[str, bytes]] | None):

@@ -1,4 +1,4 @@
-"""Mesh pieces that need no running engine: record validation, the fs store, job status maths."""
+"""Mesh pieces that need no running engine: record validation, the fs store, (the job status maths moved to tests/unit/coordinator)."""
 from __future__ import annotations
 
 import sys
@@ -10,7 +10,6 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path[:0] = [str(ROOT), str(ROOT / "libs" / "mesh"), str(ROOT / "libs" / "codec")]
 
 from services.archive.store import FsStore, frame_key, iter_frames, job_prefix  # noqa: E402
-from services.coordinator.ledger import to_status  # noqa: E402
 from services.ingest.raw import validate  # noqa: E402
 
 
@@ -45,18 +44,3 @@ def test_fs_store_is_atomic_idempotent_and_ordered(tmp_path):
         s.put("../escape", b"x")
     assert s.list(job_prefix("nope")) == []
 
-
-def _h(**kv):
-    return {k.encode(): str(v).encode() for k, v in kv.items()}
-
-
-def test_status_and_progress():
-    assert to_status("x", {}) is None
-    q = to_status("j", _h(status="queued", created_at=5))
-    assert (q.status, q.progress, q.chunk_count) == ("queued", 0.0, 0)
-    r = to_status("j", _h(status="running", archived=3, max_seq=5, archived_bytes_in=30, bytes_out=9))
-    assert 0 < r.progress < 1 and r.bytes_in == 30 and r.chunk_count == 0
-    s = to_status("j", _h(status="running", sealed=1, chunk_count=4, archived=3, bytes_in=40))
-    assert s.progress == 0.75 and s.chunk_count == 4 and s.bytes_in == 40
-    d = to_status("j", _h(status="done", sealed=1, chunk_count=4, archived=4, bytes_in=40))
-    assert d.progress == 1.0
