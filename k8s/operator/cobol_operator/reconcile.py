@@ -1,0 +1,58 @@
+"""One reconcile pass: read what exists, apply what the spec and topology want, report status."""
+from __future__ import annotations
+
+import datetime
+import secrets
+
+from cobol_mesh.topology import Topology
+
+from . import coordinator, drain, render, status
+from .kube import Kube, path
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def reconcile(kube: Kube, body: dict, topo: Topology, logger=None) -> dict:
+    """Bring the cluster's objects in line; return the new status (for the status subresource)."""
+    c = render.Cluster.from_body(body)
+    ns = c.namespace
+    pods = await kube.list("v1", "Pod", ns, {f"{render.GROUP}/cluster": c.name})
+    workers = [p for p in pods
+               if (p["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == render.WORKERS]
+    dep = await kube.get(path("apps/v1", "Deployment", ns, render.object_name(c, render.WORKERS)))
+    current = (dep or {}).get("spec", {}).get("replicas")     # None: not created yet
+    step = drain.plan(c.spec["nodeCount"], current, workers)
+
+    if step.victim:
+        await kube.patch(path("v1", "Pod", ns, step.victim), {"metadata": {"annotations": {
+            render.DRAIN_ANNOTATION: "requested", render.DELETION_COST: "-1000"}}})
+        if logger:
+            logger.info(f"draining worker {step.victim} before scaling to {step.replicas}")
+
+    await kube.create_once(render.api_secret(c, secrets.token_urlsafe(48), secrets.token_urlsafe(18)))
+    changed = []
+    desired = render.render(c, topo, workers=step.replicas)
+    have = await kube.existing(desired, {f"{render.GROUP}/cluster": c.name})
+    for obj in desired:
+        if await kube.apply(obj, have.get(render.key(obj))) != "unchanged":
+            changed.append(f"{obj['kind']}/{obj['metadata']['name']}")
+    if changed and logger:
+        logger.info("applied " + ", ".join(changed))
+
+    missing = []
+    for ref in (c.spec["redis"]["secretRef"], c.spec["postgres"]["secretRef"]):
+        if await kube.get(path("v1", "Secret", ns, ref["name"])) is None:
+            missing.append(ref["name"])
+
+    api = topo.services.get("api")
+    view = None
+    if api is not None and api.port is not None:
+        password = await kube.secret_value(ns, render.secret_names(c)["api"]["name"], "admin-password")
+        view = await coordinator.nodes_view(coordinator.api_url(c.name, ns, api.port), password)
+
+    new = status.compute(c, topo, pods, (body.get("metadata") or {}).get("generation"), step, missing, view)
+    old = (body.get("status") or {}).get("conditions")
+    new["conditions"] = status.conditions(old, new.pop("_conditions"), now(), new.get("observedGeneration"))
+    return new
