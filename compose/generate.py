@@ -207,7 +207,11 @@ def main(argv: list[str]) -> int:
     if "-h" in argv or "--help" in argv:
         print(__doc__)
         return 0
-    topo = topology.load()      # ports are read unshifted (Service.port), so COBOL_PORT_OFFSET does not matter
+    try:
+        topo = topology.load()  # ports are read unshifted (Service.port): COBOL_PORT_OFFSET does not matter
+    except topology.TopologyError as exc:
+        print(f"compose/generate.py: {exc}", file=sys.stderr)
+        return 2
     want = text(topo)
     if "--check" in argv:
         have = OUT.read_text() if OUT.exists() else ""
