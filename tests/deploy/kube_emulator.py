@@ -27,6 +27,7 @@ RESOURCES = {
     "v1/services": ResourceInfo(kind="Service", namespaced=True),
     "apps/v1/deployments": ResourceInfo(kind="Deployment", namespaced=True),
     "apps/v1/statefulsets": ResourceInfo(kind="StatefulSet", namespaced=True),
+    "batch/v1/jobs": ResourceInfo(kind="Job", namespaced=True),
     "policy/v1/poddisruptionbudgets": ResourceInfo(kind="PodDisruptionBudget", namespaced=True),
     "networking.k8s.io/v1/networkpolicies": ResourceInfo(kind="NetworkPolicy", namespaced=True),
     "cobolprotocol.io/v1/cobolclusters": ResourceInfo(

@@ -93,14 +93,17 @@ def test_quick_start_secrets_need_their_values(helm):
 def test_operator_output_for_the_charts_clusters_validates(helm, tmp_path):
     """What the operator would create for each CobolCluster the chart installs: valid too."""
     from cobol_mesh import topology
-    from cobol_operator import render
+    from cobol_operator import reconcile, render
     topo = topology.load()
+    topics = reconcile.load_topics()
+    assert topics and topics["topics"]
     out = []
     for d in helm_template(helm, "-f", str(MULTI)):
         if d["kind"] == "CobolCluster":
             d["metadata"]["uid"] = "00000000-0000-4000-8000-000000000000"
             c = render.Cluster.from_body(d)
-            out += render.render(c, topo) + [render.api_secret(c, "jwt", "pw")]
+            out += render.render(c, topo, topics=topics) + [render.api_secret(c, "jwt", "pw")]
+    assert any(o["kind"] == "Job" for o in out)
     r = kubernetes_validate(out, tmp_path, "operator")
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("passed for resource") == len(out)

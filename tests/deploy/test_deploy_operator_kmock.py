@@ -206,6 +206,8 @@ def test_cluster_lifecycle(world):
     assert mesh["data"]["COBOL_KAFKA_BOOTSTRAP"] == ",".join(SPEC["kafka"]["bootstrapServers"])
     assert mesh["data"]["COBOL_COORDINATOR_ADDR"] == f"{NAME}-coordinator:50052"
     assert k.get(f"/api/v1/namespaces/{NS}/secrets/{NAME}-api-secrets") is not None
+    jobs = k.items("/apis/batch/v1", "jobs")               # creates the Kafka topics
+    assert len(jobs) == 1 and "cobol.chunks" in jobs[0]["spec"]["template"]["spec"]["containers"][0]["command"][-1]
 
     # NetworkPolicies: a service admits exactly the services whose talks_to names it
     for svc in topo.services.values():
@@ -221,7 +223,7 @@ def test_cluster_lifecycle(world):
     owned = (k.items("/apis/apps/v1", "deployments") + k.items("/apis/apps/v1", "statefulsets")
              + k.items("/api/v1", "services") + k.items("/api/v1", "configmaps")
              + k.items("/apis/networking.k8s.io/v1", "networkpolicies")
-             + k.items("/apis/policy/v1", "poddisruptionbudgets"))
+             + k.items("/apis/policy/v1", "poddisruptionbudgets") + k.items("/apis/batch/v1", "jobs"))
     assert len(owned) >= 4 * len(topo.services)
     for o in owned:
         assert o["metadata"]["ownerReferences"] == [{

@@ -155,3 +155,17 @@ def test_immutable_statefulset_fields_are_never_patched():
 def test_kube_paths():
     assert kube.path("v1", "Pod", "ns", "p") == "/api/v1/namespaces/ns/pods/p"
     assert kube.path("apps/v1", "StatefulSet", "ns") == "/apis/apps/v1/namespaces/ns/statefulsets"
+
+
+def test_topics_job_creates_every_topic_idempotently():
+    from cobol_operator import reconcile
+    topics = reconcile.load_topics()
+    job = render.topics_job(cluster(), topics)
+    script = job["spec"]["template"]["spec"]["containers"][0]["command"][-1]
+    for t in topics["topics"]:
+        assert f"--topic {t['name']} --partitions {t['partitions']}" in script
+    assert script.count("--if-not-exists") == len(topics["topics"])
+    assert "--replication-factor 2" in script                # two brokers in SPEC: RF cannot exceed them
+    same = render.topics_job(cluster(), topics)["metadata"]["name"]
+    grown = {**topics, "topics": topics["topics"] + [{"name": "cobol.new", "partitions": 1}]}
+    assert same == job["metadata"]["name"] != render.topics_job(cluster(), grown)["metadata"]["name"]

@@ -29,6 +29,10 @@ async def startup(settings: kopf.OperatorSettings, **_) -> None:
     _kube = Kube.from_env()
     topology.load()                              # a broken topology stops the operator at once
     settings.persistence.finalizer = "cobolprotocol.io/operator"
+    # The CRD's status schema is structural: fields it does not declare are pruned by the API
+    # server, so kopf keeps its own progress in annotations, not in status.kopf.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="cobolprotocol.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="cobolprotocol.io")
     settings.posting.level = 30                  # Kubernetes events for warnings and errors only
 
 

@@ -18,7 +18,7 @@ SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 PLURALS = {"ConfigMap": "configmaps", "Secret": "secrets", "Service": "services", "Pod": "pods",
            "Deployment": "deployments", "StatefulSet": "statefulsets",
            "PodDisruptionBudget": "poddisruptionbudgets", "NetworkPolicy": "networkpolicies",
-           "CobolCluster": "cobolclusters", "Event": "events"}
+           "CobolCluster": "cobolclusters", "Event": "events", "Job": "jobs"}
 # Set at creation and immutable after (sending them again could only fail).
 IMMUTABLE = {"StatefulSet": ("volumeClaimTemplates", "selector", "serviceName", "podManagementPolicy"),
              "Deployment": ("selector",)}

@@ -2,12 +2,24 @@
 from __future__ import annotations
 
 import datetime
+import json
 import secrets
 
+from cobol_mesh import topology as topology_mod
 from cobol_mesh.topology import Topology
 
 from . import coordinator, drain, render, status
 from .kube import Kube, path
+
+
+TOPICS = topology_mod.ROOT / "scripts" / "infra" / "topics.json"   # the one list of the mesh's topics
+
+
+def load_topics() -> dict | None:
+    try:
+        return json.loads(TOPICS.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def now() -> str:
@@ -33,7 +45,7 @@ async def reconcile(kube: Kube, body: dict, topo: Topology, logger=None) -> dict
 
     await kube.create_once(render.api_secret(c, secrets.token_urlsafe(48), secrets.token_urlsafe(18)))
     changed = []
-    desired = render.render(c, topo, workers=step.replicas)
+    desired = render.render(c, topo, workers=step.replicas, topics=load_topics())
     have = await kube.existing(desired, {f"{render.GROUP}/cluster": c.name})
     for obj in desired:
         if await kube.apply(obj, have.get(render.key(obj))) != "unchanged":

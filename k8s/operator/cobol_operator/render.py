@@ -9,6 +9,8 @@ topology.yaml appear here by themselves; the few per-service choices (which serv
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from dataclasses import dataclass
 
 from cobol_mesh.topology import Service, Topology
@@ -28,6 +30,8 @@ RUN_DIR = "/tmp/run"
 GRACE_SECONDS = 60            # a worker finishes its transaction and leaves the group in this time
 DRAIN_ANNOTATION = f"{GROUP}/drain"
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+
+KAFKA_IMAGE = "apache/kafka:4.1.1"     # only for kafka-topics.sh in the topics Job
 
 DEFAULT_RESOURCES = {
     "requests": {"cpu": "250m", "memory": "256Mi"},
@@ -365,9 +369,41 @@ def network_policy(c: Cluster, topo: Topology, svc: Service) -> dict:
                      "policyTypes": ["Ingress"], "ingress": rules}}
 
 
-def render(c: Cluster, topo: Topology, workers: int | None = None) -> list[dict]:
-    """Every object the cluster needs, in apply order. `workers` overrides nodeCount (drain steps)."""
+def topics_job(c: Cluster, topics: dict) -> dict:
+    """A Job that creates the mesh's Kafka topics (scripts/infra/topics.json), idempotently.
+    Its name carries a hash of the topic list: a changed list is a new Job (a Job's pod
+    template cannot change), an unchanged one is left alone."""
+    brokers = c.spec["kafka"]["bootstrapServers"]
+    rf = min(3, len(brokers))
+    lines = ["set -e"]
+    for t in topics["topics"]:
+        config = {**topics.get("defaults", {}), **t.get("config", {})}
+        cfg = "".join(f" --config {k}={v}" for k, v in sorted(config.items()))
+        lines.append(f"/opt/kafka/bin/kafka-topics.sh --bootstrap-server {','.join(brokers)} --create "
+                     f"--if-not-exists --topic {t['name']} --partitions {int(t['partitions'])} "
+                     f"--replication-factor {rf}{cfg}")
+    digest = hashlib.sha256(json.dumps([brokers, topics], sort_keys=True).encode()).hexdigest()[:10]
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": meta(c, object_name(c, f"topics-{digest}"), "kafka-topics"),
+            "spec": {"backoffLimit": 10, "ttlSecondsAfterFinished": 86400, "template": {
+                "metadata": {"labels": labels(c, "kafka-topics")},
+                "spec": {"restartPolicy": "OnFailure",
+                         "securityContext": {"runAsNonRoot": True, "runAsUser": 1000,
+                                             "seccompProfile": {"type": "RuntimeDefault"}},
+                         "containers": [{
+                             "name": "topics", "image": KAFKA_IMAGE, "command": ["sh", "-c", "\n".join(lines)],
+                             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
+                                           "limits": {"cpu": "1", "memory": "512Mi"}},
+                             "securityContext": {"allowPrivilegeEscalation": False,
+                                                 "capabilities": {"drop": ["ALL"]}}}]}}}}
+
+
+def render(c: Cluster, topo: Topology, workers: int | None = None, topics: dict | None = None) -> list[dict]:
+    """Every object the cluster needs, in apply order. `workers` overrides nodeCount (drain
+    steps); `topics` (topics.json) adds the Job that creates the Kafka topics."""
     objs = [config_map(c, topo)]
+    if topics:
+        objs.append(topics_job(c, topics))
     for svc in topo.services.values():
         if svc.name in STATEFUL:
             objs.append(headless_service(c, svc))
