@@ -169,3 +169,14 @@ def test_topics_job_creates_every_topic_idempotently():
     same = render.topics_job(cluster(), topics)["metadata"]["name"]
     grown = {**topics, "topics": topics["topics"] + [{"name": "cobol.new", "partitions": 1}]}
     assert same == job["metadata"]["name"] != render.topics_job(cluster(), grown)["metadata"]["name"]
+
+
+@pytest.mark.parametrize("given,stored", [("0.5", "500m"), ("1", "1"), ("1.0", "1"), ("2.25", "2250m"),
+                                          ("1500m", "1500m"), ("2000m", "2"), ("1024Mi", "1Gi"),
+                                          ("1536Mi", "1536Mi"), ("512Ki", "512Ki"), ("2048Gi", "2Ti")])
+def test_quantities_are_written_as_the_api_server_stores_them(given, stored):
+    assert render.canonical_quantity(given) == stored
+    c = cluster(resources={"compressor": {"limits": {"cpu": given}}}) if given[-1:].isdigit() or given.endswith("m") \
+        else cluster(resources={"compressor": {"limits": {"memory": given}}})
+    res = by_key(render.render(c, TOPO))[("Deployment", "c-compressor")]["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert stored in res["limits"].values()

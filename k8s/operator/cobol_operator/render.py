@@ -184,6 +184,21 @@ def api_secret(c: Cluster, jwt_secret: str, admin_password: str) -> dict:
 
 # --- workloads ------------------------------------------------------------------------------
 
+def canonical_quantity(q: str) -> str:
+    """A quantity as the API server stores it ("0.5" -> "500m", "1024Mi" -> "1Gi"), so that
+    comparing what exists with what is wanted does not see a change where there is none."""
+    q = str(q)
+    if q.endswith("m") or q[-1:].isdigit():                   # cpu: cores or millicores
+        milli = int(q[:-1]) if q.endswith("m") else round(float(q) * 1000)
+        return str(milli // 1000) if milli % 1000 == 0 else f"{milli}m"
+    units = ["Ki", "Mi", "Gi", "Ti"]
+    n, unit = int(q[:-2]), q[-2:]
+    i = units.index(unit)
+    while n % 1024 == 0 and i < len(units) - 1:
+        n, i = n // 1024, i + 1
+    return f"{n}{units[i]}"
+
+
 def container(c: Cluster, svc: Service) -> dict:
     ports = []
     if svc.port is not None:
@@ -195,7 +210,7 @@ def container(c: Cluster, svc: Service) -> dict:
         command = ["sh", "-c", stateful_start(c, svc)]
     res = copy.deepcopy(WORKER_RESOURCES if svc.name == WORKERS else DEFAULT_RESOURCES)
     for part, values in (c.spec["resources"].get(svc.name) or {}).items():
-        res.setdefault(part, {}).update(values)
+        res.setdefault(part, {}).update({k: canonical_quantity(v) for k, v in values.items()})
     out = {
         "name": svc.name,
         "image": image_of(c),
