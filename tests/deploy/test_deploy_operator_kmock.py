@@ -313,6 +313,18 @@ def test_cluster_lifecycle(world):
     wait("SecretMissing", lambda: k.condition("Degraded").get("reason") == "SecretMissing", op, log)
     assert "cobol-redis" in k.condition("Degraded")["message"]
 
+    # --- a spec the API server's schema would refuse (the emulator does not validate) --------
+    k.create("/apis/cobolprotocol.io/v1", "cobolclusters", {
+        "apiVersion": "cobolprotocol.io/v1", "kind": "CobolCluster",
+        "metadata": {"name": "broken", "namespace": NS, "uid": "u-broken", "generation": 1, "resourceVersion": "1"},
+        "spec": {"nodeCount": "many", "version": "1"}})
+    broken = wait("InvalidSpec on the broken cluster", lambda: next(
+        (c for c in ((k.get(f"{BASE}/broken") or {}).get("status") or {}).get("conditions") or []
+         if c["type"] == "Degraded" and c["reason"] == "InvalidSpec"), None), op, log)
+    assert broken["status"] == "True" and "kafka" in broken["message"]        # the first field it lacks
+    assert not [d for d in k.items("/apis/apps/v1", "deployments") if d["metadata"]["name"].startswith("broken-")]
+    assert k.workload("compressor")["spec"]["replicas"] == 2                 # the good cluster is untouched
+
     # --- delete: the cluster goes; what it owned carries its ownerReferences ------------------
     k.delete(f"{BASE}/{NAME}")
     wait("the cluster gone", lambda: k.cluster() is None, op, log)

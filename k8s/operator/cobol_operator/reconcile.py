@@ -26,9 +26,28 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def invalid_status(body: dict, exc: Exception) -> dict:
+    """A spec the operator cannot use (the API server's schema normally stops it first):
+    nothing is applied, and the status says why."""
+    gen = (body.get("metadata") or {}).get("generation")
+    why = f"the spec cannot be used: {type(exc).__name__}: {exc}"[:1000]
+    conds = [("Ready", False, "InvalidSpec", why), ("Progressing", False, "InvalidSpec", why),
+             ("Degraded", True, "InvalidSpec", why)]
+    out = {"conditions": status.conditions((body.get("status") or {}).get("conditions"), conds, now(), gen)}
+    if gen is not None:
+        out["observedGeneration"] = gen
+    return out
+
+
 async def reconcile(kube: Kube, body: dict, topo: Topology, logger=None) -> dict:
     """Bring the cluster's objects in line; return the new status (for the status subresource)."""
-    c = render.Cluster.from_body(body)
+    try:
+        c = render.Cluster.from_body(body)
+        render.render(c, topo)                      # a spec render cannot use fails here, before any write
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        if logger:
+            logger.error(f"invalid spec, nothing applied: {exc!r}")
+        return invalid_status(body, exc)
     ns = c.namespace
     pods = await kube.list("v1", "Pod", ns, {f"{render.GROUP}/cluster": c.name})
     workers = [p for p in pods
