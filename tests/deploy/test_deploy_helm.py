@@ -107,3 +107,11 @@ def test_operator_output_for_the_charts_clusters_validates(helm, tmp_path):
     r = kubernetes_validate(out, tmp_path, "operator")
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("passed for resource") == len(out)
+
+
+def test_install_dry_run_prints_the_notes(helm):
+    r = run([helm, "install", "cobol", CHART, "-n", "cobol", "--dry-run=client", "-f", str(MULTI)])
+    assert r.returncode == 0, r.stderr
+    notes = r.stdout.split("NOTES:", 1)[1]
+    assert "watches cobol-eu-west, cobol-us-east, cobol-ap-south" in notes
+    assert "kubectl scale cobolcluster/<name>" in notes
