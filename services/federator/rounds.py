@@ -234,7 +234,8 @@ class Federation:
     def _finish_training(self, now: float, reason: str) -> None:
         t = self.training
         final = t["last_id"]
-        self.store.update_training(t["id"], status="finished", finished_at=now, reason=reason)
+        self.store.update_training(t["id"], status="finished", finished_at=now, reason=reason,
+                                   releases=self.accountant.releases)
         self.log.info("federation.training_finished", training=t["id"], reason=reason, dictionary=final,
                       releases=self.accountant.releases, epsilon_spent=round(self.accountant.spent, 4))
         self.training, self.found = None, {}

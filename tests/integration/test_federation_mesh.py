@@ -1,0 +1,261 @@
+"""The federated loop end to end in the mesh, on the real Kafka and PostgreSQL: compressors
+compress jobs and keep a sample of their records, take part in the federator's rounds over
+gRPC, the federator releases a dictionary and broadcasts it on the compacted topic, every
+compressor switches without a restart, new jobs' frames name the new dictionary and come
+back byte for byte; a rollback restores the previous version on every compressor.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+import psycopg
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+for p in (ROOT, ROOT / "libs" / "federation", ROOT / "libs" / "mesh", ROOT / "libs" / "codec"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+from cobol_federation.client import DictionaryCache, FederatorClient, decode_frame  # noqa: E402
+from cobol_mesh.proto import pb, pb_grpc  # noqa: E402
+
+pytestmark = pytest.mark.integration
+PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+LOGHUB = (ROOT / ".." / "shared" / "corpora" / "loghub").resolve()
+COMPRESSORS = ("compressor-1", "compressor-2")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(what: str, check, timeout: float, interval: float = 0.25):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+class FedMesh:
+    def __init__(self, infra, tmp: Path) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self.tmp, self.run = tmp, tmp / "run"
+        self.run.mkdir()
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.bootstrap = infra["kafka"]["bootstrap_servers"]
+        self.dsn = infra["postgres"]["dsn"]
+        self.schema = f"fedit{tag}"
+        self.ports = {k: free_port() for k in ("ingest", "coordinator", "archive", "federator")}
+        self.topics = {r: f"cobol.fed{tag}.{r}" for r in ("ingest.raw", "chunks", "frames", "jobs.events", "ingest.dlq")}
+        self.versions = f"cobol.fed{tag}.dict.versions"
+        self.env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1",
+                        COBOL_KAFKA_BOOTSTRAP=self.bootstrap, COBOL_REDIS_URL=infra["redis"]["url"], COBOL_PG_DSN=self.dsn,
+                        COBOL_INGEST_ADDR=f"127.0.0.1:{self.ports['ingest']}",
+                        COBOL_COORDINATOR_ADDR=f"127.0.0.1:{self.ports['coordinator']}",
+                        COBOL_ARCHIVE_ADDR=f"127.0.0.1:{self.ports['archive']}",
+                        COBOL_FEDERATOR_ADDR=f"127.0.0.1:{self.ports['federator']}",
+                        COBOL_CHUNK_SIZE=str(64 * 1024), COBOL_ARCHIVE_BACKEND="fs",
+                        COBOL_ARCHIVE_DIR=str(tmp / "archive"), COBOL_RUN_DIR=str(self.run), COBOL_METRICS_PORT="-1",
+                        COBOL_REDIS_PREFIX=f"cobol:fed{tag}:", COBOL_JOBS_CHANNEL=f"cobol:fed{tag}:jobs",
+                        COBOL_TXN_TIMEOUT_MS="10000", COBOL_GROUP_PREFIX=f"cobol-fed{tag}",
+                        COBOL_TOPIC_RAW=self.topics["ingest.raw"], COBOL_TOPIC_CHUNKS=self.topics["chunks"],
+                        COBOL_TOPIC_FRAMES=self.topics["frames"], COBOL_TOPIC_EVENTS=self.topics["jobs.events"],
+                        COBOL_TOPIC_DLQ=self.topics["ingest.dlq"], COBOL_TOPIC_DICT_VERSIONS=self.versions,
+                        COBOL_FED_PG_SCHEMA=self.schema, COBOL_FED_KEY_DIR=str(tmp / "keys"),
+                        COBOL_FED_MIN_NODES="2", COBOL_FED_MAX_ROUNDS="3", COBOL_FED_STAGE_SECONDS="30",
+                        COBOL_FED_JOIN_GRACE="1", COBOL_FED_ROUND_PAUSE="0.2", COBOL_FED_PROMOTE="auto",
+                        COBOL_FED_TRAINING_INTERVAL="100000")
+        from confluent_kafka.admin import AdminClient, NewTopic
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        n = len(admin.list_topics(timeout=10).brokers)
+        for f in admin.create_topics([NewTopic(t, 1 if r == "ingest.dlq" else 6, min(3, n),
+                                               config={"max.message.bytes": "16777216"})
+                                      for r, t in self.topics.items()], operation_timeout=30).values():
+            f.result(60)
+
+    def start(self, instance: str, module: str, addr: str | None = None) -> None:
+        log = open(self.run / f"{instance}.log", "ab")
+        p = subprocess.Popen([PY, "-m", module], cwd=ROOT, env=dict(self.env, COBOL_INSTANCE=instance), stdout=log,
+                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        self.procs[instance] = p
+        ready = self.run / f"{instance}.ready"
+
+        def up():
+            if p.poll() is not None:
+                raise AssertionError(f"{instance} exited ({p.returncode}):\n{self.log(instance)}")
+            if not (ready.exists() and ready.read_text().strip() == str(p.pid)):
+                return False
+            if addr:
+                from cobol_mesh.grpc_server import health_status
+                return health_status(addr) == "SERVING"
+            return True
+        wait_until(f"{instance} ready", up, 120)
+
+    def log(self, instance: str, n: int = 60) -> str:
+        return "\n".join((self.run / f"{instance}.log").read_text(errors="replace").splitlines()[-n:])
+
+    def switched_to(self, instance: str, did: str) -> bool:
+        lines = [ln for ln in (self.run / f"{instance}.log").read_text(errors="replace").splitlines()
+                 if "dictionaries.switched" in ln]
+        return bool(lines) and json.loads(lines[-1]).get("current") == did
+
+    def close(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGTERM)
+        for p in self.procs.values():
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait(10)
+        from confluent_kafka.admin import AdminClient
+        try:
+            AdminClient({"bootstrap.servers": self.bootstrap}).delete_topics(
+                [*self.topics.values(), self.versions], operation_timeout=30)
+        except Exception:
+            pass
+        with psycopg.connect(self.dsn, autocommit=True) as c:
+            c.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+
+    def upload(self, data: bytes, name: str) -> pb.UploadReply:
+        def reqs():
+            yield pb.UploadRequest(start=pb.UploadStart(name=name, profile="fast"))
+            for i in range(0, len(data), 256 * 1024):
+                yield pb.UploadRequest(data=data[i:i + 256 * 1024])
+            yield pb.UploadRequest(end=pb.UploadEnd(bytes=len(data)))
+        stub = pb_grpc.IngestStub(grpc.insecure_channel(self.env["COBOL_INGEST_ADDR"]))
+        reply = stub.Upload(reqs(), timeout=300)
+        coord = pb_grpc.CoordinatorStub(grpc.insecure_channel(self.env["COBOL_COORDINATOR_ADDR"]))
+
+        def done():
+            j = coord.GetJob(pb.GetJobRequest(job_id=reply.job_id), timeout=10)
+            assert j.status != "failed", j.reason
+            return j.status == "done"
+        wait_until(f"job {name} done", done, 300)
+        return reply
+
+    def frames(self, job_id: str, count: int) -> list:
+        from confluent_kafka import Consumer
+        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"it-{uuid.uuid4().hex}",
+                      "enable.auto.commit": False, "isolation.level": "read_committed", "auto.offset.reset": "earliest",
+                      "fetch.max.bytes": 64 << 20, "receive.message.max.bytes": (64 << 20) + (1 << 20)})
+        c.subscribe([self.topics["frames"]])
+        got: dict[int, pb.Frame] = {}
+        try:
+            def enough():
+                for m in c.consume(100, 0.5):
+                    if not m.error() and m.key() == job_id.encode():
+                        f = pb.Frame.FromString(m.value())
+                        got[f.seq] = f
+                return len(got) >= count
+            wait_until(f"{count} frames of {job_id}", enough, 120, 0)
+        finally:
+            c.close()
+        return [got[s] for s in sorted(got)]
+
+    def container(self, job_id: str) -> bytes:
+        stub = pb_grpc.ArchiveStub(grpc.insecure_channel(self.env["COBOL_ARCHIVE_ADDR"],
+                                                         options=[("grpc.max_receive_message_length", 64 << 20)]))
+        return b"".join(c.data for c in stub.ReadResult(pb.ReadRequest(job_id=job_id), timeout=120))
+
+
+def logs(*systems: str, part: int = 0) -> bytes:
+    """Half of each system's lines: part 0 to train on, part 1 for the new jobs."""
+    out = []
+    for s in systems:
+        lines = (LOGHUB / f"{s}_2k.log").read_bytes().split(b"\n")
+        half = len(lines) // 2
+        out.append(b"\n".join(lines[:half] if part == 0 else lines[half:]))
+    return b"\n".join(out)
+
+
+@pytest.fixture(scope="module")
+def fedmesh(infra, tmp_path_factory):
+    m = FedMesh(infra, tmp_path_factory.mktemp("fedmesh"))
+    try:
+        m.start("coordinator-1", "services.coordinator", m.env["COBOL_COORDINATOR_ADDR"])
+        m.start("archive-1", "services.archive", m.env["COBOL_ARCHIVE_ADDR"])
+        for c in COMPRESSORS:
+            m.start(c, "services.compressor")
+        m.start("ingest-1", "services.ingest", m.env["COBOL_INGEST_ADDR"])
+        yield m
+    finally:
+        m.close()
+
+
+def check_job(m: FedMesh, data: bytes, name: str, want: str, cache: DictionaryCache) -> None:
+    reply = m.upload(data, name)
+    frames = m.frames(reply.job_id, reply.chunk_count)
+    assert {f.worker for f in frames} == set(COMPRESSORS), "both compressors must have compressed chunks"
+    assert {f.dictionary_id for f in frames} == {want}, [(f.worker, f.dictionary_id) for f in frames]
+    assert b"".join(decode_frame(f.frame, cache) for f in frames) == data
+    from cobol_codec import decompress
+    assert decompress(m.container(reply.job_id), dictionary=cache.get(want)) == data
+
+
+def test_compressors_train_switch_and_roll_back(fedmesh):
+    m = fedmesh
+    systems = ("HDFS", "Zookeeper", "OpenSSH", "Apache", "Hadoop", "Spark")
+    first = m.upload(logs(*systems), "before-federation")       # compressors sample these records
+    before = m.frames(first.job_id, first.chunk_count)
+    assert {f.dictionary_id for f in before} == {""}             # no dictionary yet
+    m.start("federator-1", "services.federator", m.env["COBOL_FEDERATOR_ADDR"])
+    fed = FederatorClient(m.env["COBOL_FEDERATOR_ADDR"])
+    cache = DictionaryCache(fed)
+    try:
+        st = wait_until("a released, promoted dictionary", lambda: fed.state().current_id or None, 420, 1)
+        released = [r for r in fed.rounds() if r.status == "released"]
+        assert released and all(r.contributed == 2 for r in released)
+        b = fed.budget()
+        assert b.status == "finished" and 0 < b.epsilon_spent <= 1.0
+        info = fed.get(st)
+        assert info.status == "current" and info.training_id == b.training_id and info.epsilon_spent > 0
+        assert fed.patterns(st, 5) and all(p.frequency > 0 and p.bytes_saved > 0 for p in fed.patterns(st, 5))
+        for c in COMPRESSORS:
+            wait_until(f"{c} switched to {st}", lambda c=c: m.switched_to(c, st), 60)
+        check_job(m, logs(*systems, part=1), "after-federation", st, cache)
+
+        # another version on every compressor, then rolled back: the previous one everywhere
+        other = next(d.id for d in fed.list_dictionaries() if d.id != st)
+        assert fed.promote(other).current_id == other
+        for c in COMPRESSORS:
+            wait_until(f"{c} switched to {other}", lambda c=c: m.switched_to(c, other), 60)
+        check_job(m, logs(*reversed(systems), part=1), "promoted", other, cache)
+        assert fed.rollback(other).current_id == st
+        for c in COMPRESSORS:
+            wait_until(f"{c} rolled back to {st}", lambda c=c: m.switched_to(c, st), 60)
+        check_job(m, logs(*systems[::2], *systems[1::2], part=1), "rolled-back", st, cache)
+        assert fed.get(other).status == "rejected" and fed.get(st).status == "current"
+        with pytest.raises(grpc.RpcError) as exc:
+            fed.rollback(other)                                  # not current any more
+        assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        for bad in ("../../etc", "0" * 15, "ZZZZZZZZZZZZZZZZ", "\0" * 16):
+            with pytest.raises(grpc.RpcError) as exc:
+                fed.promote(bad)
+            assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(grpc.RpcError) as exc:
+            fed.get("0123456789abcdef")
+        assert exc.value.code() == grpc.StatusCode.NOT_FOUND
+        # the store never deletes a version an archived frame may name
+        with psycopg.connect(m.dsn, autocommit=True) as c, pytest.raises(psycopg.errors.RaiseException):
+            c.execute(f"DELETE FROM {m.schema}.dictionaries WHERE id=%s", (other,))
+        assert fed.fetch(other).id == int(other, 16)
+    finally:
+        fed.close()
