@@ -374,6 +374,9 @@ class Federation:
 
     def report_usage(self, rep: fpb.UsageReport) -> None:
         with self.lock:
+            st = self.store.state()
+            if st["candidate_id"] and not {st["candidate_id"], st["current_id"]} <= set(self.ab_base):
+                self._base_usage(st["current_id"], st["candidate_id"])   # the test starts now
             for u in rep.usage:
                 if not u.dictionary_id:
                     self.no_dict_usage = [a + b for a, b in zip(self.no_dict_usage, (u.chunks, u.bytes_in, u.bytes_out))]
@@ -386,8 +389,6 @@ class Federation:
         cand, cur = st["candidate_id"], st["current_id"]
         if not cand or self.cfg.promote != "ab":
             return
-        if cand not in self.ab_base or cur not in self.ab_base:
-            self._base_usage(cur, cand)
         arms = {}
         for d in (cur, cand):
             now, base = self._usage_of(d), self.ab_base[d]

@@ -26,29 +26,14 @@ for p in (ROOT, ROOT / "libs" / "federation", ROOT / "libs" / "mesh", ROOT / "li
         sys.path.insert(0, str(p))
 
 from cobol_federation.client import DictionaryCache, FederatorClient, decode_frame  # noqa: E402
+from test_federation_rounds import free_port  # noqa: E402  (same folder)
+from test_mesh_pipeline import wait_until  # noqa: E402
 from cobol_mesh.proto import pb, pb_grpc  # noqa: E402
 
 pytestmark = pytest.mark.integration
 PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 LOGHUB = (ROOT / ".." / "shared" / "corpora" / "loghub").resolve()
 COMPRESSORS = ("compressor-1", "compressor-2")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(what: str, check, timeout: float, interval: float = 0.25):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
 class FedMesh:

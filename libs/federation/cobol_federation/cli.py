@@ -228,6 +228,7 @@ def cmd_simulate(args) -> int:
     finally:
         _stop(procs)
     stats = [json.loads(p.read_text()) for p in sorted(work.glob("node-*.json"))]
+    shutil.rmtree(work, ignore_errors=True)          # kept (with the logs) only when something failed
     tmp = Path(args.out).with_name(f".{Path(args.out).name}.tmp")
     tmp.write_bytes(fdict.to_bytes())
     os.replace(tmp, args.out)
@@ -243,7 +244,7 @@ def cmd_simulate(args) -> int:
     everything = [b"\n".join(d.train) for d in data]
     dicts["central, no privacy (codec trainer)"] = train(everything, args.dict_bytes)
     dicts["central, same selection, no noise"] = Dictionary(central_selection(
-        data, args.rounds, int(os.environ.get("COBOL_FED_KEEP", "512")), 65536, args.dict_bytes, 1.0, args.max_records))
+        data, args.rounds, int(os.environ.get("COBOL_FED_KEEP", "2048")), 65536, args.dict_bytes, 1.0, args.max_records))
     sets = _eval_sets(data, args.sizes, args.eval_bytes, args.eval_records)
     _say("compressing held-out data: " + ", ".join(f"{k}: {len(v)}" for k, v in sets.items()))
     table = {name: {unit: ratio(units, d, args.profile) for unit, units in sets.items()} for name, d in dicts.items()}
@@ -338,7 +339,7 @@ def register(subparsers) -> None:
                                    "no dictionary and a centrally trained non-private one (the upper bound).")
     s.add_argument("--nodes", type=int, required=True, metavar="N")
     s.add_argument("--data", nargs="+", required=True, metavar="DIR", help="one directory per node")
-    s.add_argument("--rounds", type=int, default=6, metavar="R", help="rounds (pattern levels) at most, 1-6 (default 6)")
+    s.add_argument("--rounds", type=int, default=5, metavar="R", help="rounds (pattern levels) at most, 1-6 (default 5)")
     s.add_argument("--epsilon", type=float, default=1.0, help="privacy budget of the whole training (default 1.0)")
     s.add_argument("--delta", type=float, default=1e-6, help="(default 1e-6)")
     s.add_argument("--out", required=True, metavar="DICT", help="where to write the dictionary (cobol --dict format)")

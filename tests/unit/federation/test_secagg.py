@@ -13,6 +13,19 @@ from cobol_federation.secagg import SecAggClient, SecAggError, SecAggServer
 M = 4096
 
 
+def shared_round(ids: list[str], round_id: int):
+    """Clients and server after the share stage."""
+    clients = {i: SecAggClient(i, Ed25519PrivateKey.generate(), round_id) for i in ids}
+    srv = SecAggServer(round_id)
+    for c in clients.values():
+        srv.add_keys(c.advertise())
+    t = srv.close_advertise()
+    keys = [srv.keys[k] for k in sorted(srv.keys)]
+    for i, c in clients.items():
+        srv.add_shares(i, c.share_keys(keys, t))
+    return clients, srv
+
+
 def run_round(n: int, drop_after_shares: set[str] = frozenset(), degree: int = 0, round_id: int = 11):
     ids = [f"node-{i}" for i in range(n)]
     clients = {i: SecAggClient(i, Ed25519PrivateKey.generate(), round_id, degree) for i in ids}
@@ -84,15 +97,7 @@ def test_client_refuses_to_reveal_both_secrets_of_a_node():
 
 
 def test_client_refuses_unmask_with_too_few_survivors():
-    ids = [f"n{i}" for i in range(5)]
-    clients = {i: SecAggClient(i, Ed25519PrivateKey.generate(), 2) for i in ids}
-    srv = SecAggServer(2)
-    for c in clients.values():
-        srv.add_keys(c.advertise())
-    t = srv.close_advertise()
-    keys = [srv.keys[k] for k in sorted(srv.keys)]
-    for i, c in clients.items():
-        srv.add_shares(i, c.share_keys(keys, t))
+    clients, srv = shared_round([f"n{i}" for i in range(5)], 2)
     c = clients["n0"]
     c.masked_input(np.zeros(8, dtype=np.uint64), srv.shares_for("n0"), srv.u2())
     with pytest.raises(SecAggError, match="survivors"):
@@ -127,15 +132,7 @@ def test_malformed_masked_input_is_left_out():
 
 
 def test_tampered_share_fails_authentication():
-    ids = ["a", "b", "c"]
-    clients = {i: SecAggClient(i, Ed25519PrivateKey.generate(), 9) for i in ids}
-    srv = SecAggServer(9)
-    for c in clients.values():
-        srv.add_keys(c.advertise())
-    t = srv.close_advertise()
-    keys = [srv.keys[k] for k in sorted(srv.keys)]
-    for i, c in clients.items():
-        srv.add_shares(i, c.share_keys(keys, t))
+    clients, srv = shared_round(["a", "b", "c"], 9)
     shares = srv.shares_for("a")
     bad = fpb.EncryptedShare()
     bad.CopyFrom(shares[1])
