@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from google.protobuf.message import DecodeError
 
 from cobol_federation import dp, ids, messages, patterns
 from cobol_federation.node import candidates_digest
@@ -280,7 +281,7 @@ class Federation:
                     r.server.add_masked(env.node_id, fpb.NodeMasked.FromString(env.payload), r.domain.size)
                 else:
                     r.server.add_unmask(env.node_id, fpb.NodeUnmask.FromString(env.payload))
-            except (messages.MessageError, SecAggError, ValueError) as exc:
+            except (messages.MessageError, SecAggError, ValueError, DecodeError) as exc:
                 reason = str(exc) or type(exc).__name__
                 self.log.warning("federation.refused", node=env.node_id[:64], round=env.round_id,
                                  stage=env.stage[:16], reason=reason)

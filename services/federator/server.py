@@ -79,6 +79,8 @@ class FederatorServicer(fpb_grpc.FederatorServicer):
     def ReportUsage(self, request, context):
         if any(u.dictionary_id and not ids.HEX_ID.fullmatch(u.dictionary_id) for u in request.usage):
             return fpb.Ack(accepted=False, reason="dictionary ids are 16 lower-case hex digits")
+        if len(request.usage) > 1000 or any(max(u.chunks, u.bytes_in, u.bytes_out) >= 1 << 48 for u in request.usage):
+            return fpb.Ack(accepted=False, reason="usage report out of range")
         self.fed.report_usage(request)
         return fpb.Ack(accepted=True)
 

@@ -130,7 +130,12 @@ class FedMesh:
         coord = pb_grpc.CoordinatorStub(grpc.insecure_channel(self.env["COBOL_COORDINATOR_ADDR"]))
 
         def done():
-            j = coord.GetJob(pb.GetJobRequest(job_id=reply.job_id), timeout=10)
+            try:
+                j = coord.GetJob(pb.GetJobRequest(job_id=reply.job_id), timeout=10)
+            except grpc.RpcError as exc:       # the ledger has not seen the job's first event yet
+                if exc.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+                return False
             assert j.status != "failed", j.reason
             return j.status == "done"
         wait_until(f"job {name} done", done, 300)

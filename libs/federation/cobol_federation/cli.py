@@ -270,7 +270,7 @@ def cmd_simulate(args) -> int:
     print("  federated vs central upper bound: " + ", ".join(
         f"{u} {100 * (table['federated (DP)'][u] / table['central, no privacy (codec trainer)'][u] - 1):+.1f}%" for u in units))
     secs = [sum(v for k, v in s["seconds"].items()) for s in stats]
-    print(f"rounds: {len(seen)} in {train_secs:.1f}s ({train_secs / max(1, len(seen)):.1f}s per round); "
+    print(f"rounds run (failed ones included): {len(seen)} in {train_secs:.1f}s ({train_secs / max(1, len(seen)):.1f}s per round); "
           f"per node: secure aggregation + counting {sum(secs) / max(1, len(secs)):.2f}s CPU-side, "
           f"{sum(s['bytes_sent'] for s in stats) / max(1, len(stats)) / 1e6:.2f} MB sent")
     return 0

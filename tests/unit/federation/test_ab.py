@@ -100,3 +100,15 @@ def test_promote_and_rollback_in_the_version_history():
         fed.rollback(cur)
     with pytest.raises(Refused):
         fed.promote("not-an-id")
+
+
+def test_garbage_payloads_are_refused_with_a_reason():
+    fed, _, _, _ = _federation()
+    fed.tick(0.0)                                     # opens a training and its first round
+    rid = fed.round.id
+    k = Ed25519PrivateKey.generate()
+    from cobol_federation import messages
+    for stage, payload in (("advertise", b"\xff\xff\xff"), ("masked", b"")):
+        ok, reason = fed.submit(messages.seal(k, "node-x", rid, stage, payload))
+        assert not ok and reason
+    assert fed.round.server.keys == {} and fed.round.excluded
