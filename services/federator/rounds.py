@@ -64,6 +64,7 @@ class Federation:
         self.accountant: dp.Accountant | None = None
         self.found: dict[int, dict[bytes, float]] = {}
         self.next_at = 0.0
+        self.unpublished = False          # a state change whose broadcast failed: retried by tick()
         self.no_dict_usage = [0, 0, 0]
         self.ab_base: dict[str, tuple[int, int, int]] = {}
 
@@ -82,6 +83,8 @@ class Federation:
     def tick(self, now: float | None = None) -> None:
         now = time.time() if now is None else now
         with self.lock:
+            if self.unpublished:
+                self._publish(self.store.state())
             if self.round is None:
                 if now >= self.next_at:
                     self._open(now)
@@ -316,7 +319,12 @@ class Federation:
     def _publish(self, st: dict) -> fpb.DictionaryState:
         msg = fpb.DictionaryState(current_id=st["current_id"], candidate_id=st["candidate_id"],
                                   candidate_share=st["candidate_share"], seq=st["seq"], at=st["at"])
-        self.broadcast(msg)
+        try:
+            self.broadcast(msg)
+            self.unpublished = False
+        except Exception as exc:            # the state is committed; the broadcast is retried
+            self.unpublished = True
+            self.log.warning("federation.broadcast_failed", seq=msg.seq, error=str(exc)[:300])
         return msg
 
     def current_state(self) -> fpb.DictionaryState:

@@ -112,3 +112,20 @@ def test_garbage_payloads_are_refused_with_a_reason():
         ok, reason = fed.submit(messages.seal(k, "node-x", rid, stage, payload))
         assert not ok and reason
     assert fed.round.server.keys == {} and fed.round.excluded
+
+
+def test_a_failed_broadcast_is_retried_and_the_state_kept():
+    fed, published, cur, _ = _federation()
+    calls = []
+
+    def flaky(msg):
+        calls.append(msg)
+        if len(calls) == 1:
+            raise RuntimeError("Kafka unreachable")
+        published.append(msg)
+    fed.broadcast = flaky
+    st = fed.promote(cur)
+    assert st.current_id == cur and fed.store.state()["current_id"] == cur and fed.unpublished
+    fed.round, fed.next_at = None, float("inf")       # nothing else to do in this tick
+    fed.tick(0.0)
+    assert not fed.unpublished and published[-1].current_id == cur
