@@ -7,12 +7,7 @@ back byte for byte; a rollback restores the previous version on every compressor
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -27,73 +22,30 @@ for p in (ROOT, ROOT / "libs" / "federation", ROOT / "libs" / "mesh", ROOT / "li
 
 from cobol_federation.client import DictionaryCache, FederatorClient, decode_frame  # noqa: E402
 from test_federation_rounds import free_port  # noqa: E402  (same folder)
-from test_mesh_pipeline import wait_until  # noqa: E402
-from cobol_mesh.proto import pb, pb_grpc  # noqa: E402
+from test_mesh_pipeline import Mesh, read, read_topic, split, upload, wait_status, wait_until  # noqa: E402
+from cobol_mesh.proto import pb  # noqa: E402
 
 pytestmark = pytest.mark.integration
-PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 LOGHUB = (ROOT / ".." / "shared" / "corpora" / "loghub").resolve()
 COMPRESSORS = ("compressor-1", "compressor-2")
 
 
-class FedMesh:
+class FedMesh(Mesh):
+    """test_mesh_pipeline's mesh (its own topics, group prefix, Redis prefix) plus a
+    federator: its own PostgreSQL schema, versions topic and key directory."""
+
     def __init__(self, infra, tmp: Path) -> None:
+        super().__init__(infra, tmp)
         tag = uuid.uuid4().hex[:8]
-        self.tmp, self.run = tmp, tmp / "run"
-        self.run.mkdir()
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.bootstrap = infra["kafka"]["bootstrap_servers"]
         self.dsn = infra["postgres"]["dsn"]
         self.schema = f"fedit{tag}"
-        self.ports = {k: free_port() for k in ("ingest", "coordinator", "archive", "federator")}
-        self.topics = {r: f"cobol.fed{tag}.{r}" for r in ("ingest.raw", "chunks", "frames", "jobs.events", "ingest.dlq")}
         self.versions = f"cobol.fed{tag}.dict.versions"
-        self.env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1",
-                        COBOL_KAFKA_BOOTSTRAP=self.bootstrap, COBOL_REDIS_URL=infra["redis"]["url"], COBOL_PG_DSN=self.dsn,
-                        COBOL_INGEST_ADDR=f"127.0.0.1:{self.ports['ingest']}",
-                        COBOL_COORDINATOR_ADDR=f"127.0.0.1:{self.ports['coordinator']}",
-                        COBOL_ARCHIVE_ADDR=f"127.0.0.1:{self.ports['archive']}",
-                        COBOL_FEDERATOR_ADDR=f"127.0.0.1:{self.ports['federator']}",
-                        COBOL_CHUNK_SIZE=str(64 * 1024), COBOL_ARCHIVE_BACKEND="fs",
-                        COBOL_ARCHIVE_DIR=str(tmp / "archive"), COBOL_RUN_DIR=str(self.run), COBOL_METRICS_PORT="-1",
-                        COBOL_REDIS_PREFIX=f"cobol:fed{tag}:", COBOL_JOBS_CHANNEL=f"cobol:fed{tag}:jobs",
-                        COBOL_TXN_TIMEOUT_MS="10000", COBOL_GROUP_PREFIX=f"cobol-fed{tag}",
-                        COBOL_TOPIC_RAW=self.topics["ingest.raw"], COBOL_TOPIC_CHUNKS=self.topics["chunks"],
-                        COBOL_TOPIC_FRAMES=self.topics["frames"], COBOL_TOPIC_EVENTS=self.topics["jobs.events"],
-                        COBOL_TOPIC_DLQ=self.topics["ingest.dlq"], COBOL_TOPIC_DICT_VERSIONS=self.versions,
+        self.env.update(COBOL_CHUNK_SIZE=str(64 * 1024), COBOL_METRICS_PORT="-1",
+                        COBOL_FEDERATOR_ADDR=f"127.0.0.1:{free_port()}", COBOL_TOPIC_DICT_VERSIONS=self.versions,
                         COBOL_FED_PG_SCHEMA=self.schema, COBOL_FED_KEY_DIR=str(tmp / "keys"),
                         COBOL_FED_MIN_NODES="2", COBOL_FED_MAX_ROUNDS="3", COBOL_FED_STAGE_SECONDS="30",
                         COBOL_FED_JOIN_GRACE="1", COBOL_FED_ROUND_PAUSE="0.2", COBOL_FED_PROMOTE="auto",
                         COBOL_FED_TRAINING_INTERVAL="100000")
-        from confluent_kafka.admin import AdminClient, NewTopic
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        n = len(admin.list_topics(timeout=10).brokers)
-        for f in admin.create_topics([NewTopic(t, 1 if r == "ingest.dlq" else 6, min(3, n),
-                                               config={"max.message.bytes": "16777216"})
-                                      for r, t in self.topics.items()], operation_timeout=30).values():
-            f.result(60)
-
-    def start(self, instance: str, module: str, addr: str | None = None) -> None:
-        log = open(self.run / f"{instance}.log", "ab")
-        p = subprocess.Popen([PY, "-m", module], cwd=ROOT, env=dict(self.env, COBOL_INSTANCE=instance), stdout=log,
-                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        log.close()
-        self.procs[instance] = p
-        ready = self.run / f"{instance}.ready"
-
-        def up():
-            if p.poll() is not None:
-                raise AssertionError(f"{instance} exited ({p.returncode}):\n{self.log(instance)}")
-            if not (ready.exists() and ready.read_text().strip() == str(p.pid)):
-                return False
-            if addr:
-                from cobol_mesh.grpc_server import health_status
-                return health_status(addr) == "SERVING"
-            return True
-        wait_until(f"{instance} ready", up, 120)
-
-    def log(self, instance: str, n: int = 60) -> str:
-        return "\n".join((self.run / f"{instance}.log").read_text(errors="replace").splitlines()[-n:])
 
     def switched_to(self, instance: str, did: str) -> bool:
         lines = [ln for ln in (self.run / f"{instance}.log").read_text(errors="replace").splitlines()
@@ -101,69 +53,28 @@ class FedMesh:
         return bool(lines) and json.loads(lines[-1]).get("current") == did
 
     def close(self) -> None:
-        for p in self.procs.values():
-            if p.poll() is None:
-                os.kill(p.pid, signal.SIGTERM)
-        for p in self.procs.values():
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait(10)
+        super().close()
         from confluent_kafka.admin import AdminClient
         try:
-            AdminClient({"bootstrap.servers": self.bootstrap}).delete_topics(
-                [*self.topics.values(), self.versions], operation_timeout=30)
+            AdminClient({"bootstrap.servers": self.bootstrap}).delete_topics([self.versions], operation_timeout=30)
         except Exception:
             pass
         with psycopg.connect(self.dsn, autocommit=True) as c:
             c.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
 
-    def upload(self, data: bytes, name: str) -> pb.UploadReply:
-        def reqs():
-            yield pb.UploadRequest(start=pb.UploadStart(name=name, profile="fast"))
-            for i in range(0, len(data), 256 * 1024):
-                yield pb.UploadRequest(data=data[i:i + 256 * 1024])
-            yield pb.UploadRequest(end=pb.UploadEnd(bytes=len(data)))
-        stub = pb_grpc.IngestStub(grpc.insecure_channel(self.env["COBOL_INGEST_ADDR"]))
-        reply = stub.Upload(reqs(), timeout=300)
-        coord = pb_grpc.CoordinatorStub(grpc.insecure_channel(self.env["COBOL_COORDINATOR_ADDR"]))
-
-        def done():
-            try:
-                j = coord.GetJob(pb.GetJobRequest(job_id=reply.job_id), timeout=10)
-            except grpc.RpcError as exc:       # the ledger has not seen the job's first event yet
-                if exc.code() != grpc.StatusCode.NOT_FOUND:
-                    raise
-                return False
-            assert j.status != "failed", j.reason
-            return j.status == "done"
-        wait_until(f"job {name} done", done, 300)
+    def job(self, data: bytes, name: str) -> pb.UploadReply:
+        reply = upload(self, split(data, 256 * 1024), name=name)
+        wait_status(self, reply.job_id, "done", 300)
         return reply
 
     def frames(self, job_id: str, count: int) -> list:
-        from confluent_kafka import Consumer
-        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"it-{uuid.uuid4().hex}",
-                      "enable.auto.commit": False, "isolation.level": "read_committed", "auto.offset.reset": "earliest",
-                      "fetch.max.bytes": 64 << 20, "receive.message.max.bytes": (64 << 20) + (1 << 20)})
-        c.subscribe([self.topics["frames"]])
         got: dict[int, pb.Frame] = {}
-        try:
-            def enough():
-                for m in c.consume(100, 0.5):
-                    if not m.error() and m.key() == job_id.encode():
-                        f = pb.Frame.FromString(m.value())
-                        got[f.seq] = f
-                return len(got) >= count
-            wait_until(f"{count} frames of {job_id}", enough, 120, 0)
-        finally:
-            c.close()
+        for m in read_topic(self, self.topics["frames"], {}, timeout=120):
+            if m.key() == job_id.encode():
+                f = pb.Frame.FromString(m.value())
+                got[f.seq] = f
+        assert len(got) == count, f"{len(got)} frames of {job_id}, {count} expected"
         return [got[s] for s in sorted(got)]
-
-    def container(self, job_id: str) -> bytes:
-        stub = pb_grpc.ArchiveStub(grpc.insecure_channel(self.env["COBOL_ARCHIVE_ADDR"],
-                                                         options=[("grpc.max_receive_message_length", 64 << 20)]))
-        return b"".join(c.data for c in stub.ReadResult(pb.ReadRequest(job_id=job_id), timeout=120))
 
 
 def logs(*systems: str, part: int = 0) -> bytes:
@@ -191,19 +102,19 @@ def fedmesh(infra, tmp_path_factory):
 
 
 def check_job(m: FedMesh, data: bytes, name: str, want: str, cache: DictionaryCache) -> None:
-    reply = m.upload(data, name)
+    reply = m.job(data, name)
     frames = m.frames(reply.job_id, reply.chunk_count)
     assert {f.worker for f in frames} == set(COMPRESSORS), "both compressors must have compressed chunks"
     assert {f.dictionary_id for f in frames} == {want}, [(f.worker, f.dictionary_id) for f in frames]
     assert b"".join(decode_frame(f.frame, cache) for f in frames) == data
     from cobol_codec import decompress
-    assert decompress(m.container(reply.job_id), dictionary=cache.get(want)) == data
+    assert decompress(read(m, "ReadResult", reply.job_id), dictionary=cache.get(want)) == data
 
 
 def test_compressors_train_switch_and_roll_back(fedmesh):
     m = fedmesh
     systems = ("HDFS", "Zookeeper", "OpenSSH", "Apache", "Hadoop", "Spark")
-    first = m.upload(logs(*systems), "before-federation")       # compressors sample these records
+    first = m.job(logs(*systems), "before-federation")       # compressors sample these records
     before = m.frames(first.job_id, first.chunk_count)
     assert {f.dictionary_id for f in before} == {""}             # no dictionary yet
     m.start("federator-1", "services.federator", m.env["COBOL_FEDERATOR_ADDR"])

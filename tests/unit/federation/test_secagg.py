@@ -13,10 +13,10 @@ from cobol_federation.secagg import SecAggClient, SecAggError, SecAggServer
 M = 4096
 
 
-def shared_round(ids: list[str], round_id: int):
+def shared_round(ids: list[str], round_id: int, degree: int = 0):
     """Clients and server after the share stage."""
-    clients = {i: SecAggClient(i, Ed25519PrivateKey.generate(), round_id) for i in ids}
-    srv = SecAggServer(round_id)
+    clients = {i: SecAggClient(i, Ed25519PrivateKey.generate(), round_id, degree) for i in ids}
+    srv = SecAggServer(round_id, degree)
     for c in clients.values():
         srv.add_keys(c.advertise())
     t = srv.close_advertise()
@@ -28,14 +28,7 @@ def shared_round(ids: list[str], round_id: int):
 
 def run_round(n: int, drop_after_shares: set[str] = frozenset(), degree: int = 0, round_id: int = 11):
     ids = [f"node-{i}" for i in range(n)]
-    clients = {i: SecAggClient(i, Ed25519PrivateKey.generate(), round_id, degree) for i in ids}
-    srv = SecAggServer(round_id, degree)
-    for c in clients.values():
-        srv.add_keys(c.advertise())
-    t = srv.close_advertise()
-    keys = [srv.keys[k] for k in sorted(srv.keys)]
-    for i, c in clients.items():
-        srv.add_shares(i, c.share_keys(keys, t))
+    clients, srv = shared_round(ids, round_id, degree)
     rng = np.random.default_rng(5)
     xs = {i: rng.integers(0, 1 << 40, M, dtype=np.int64).astype(np.uint64) for i in ids}
     wire = {}
