@@ -7,26 +7,19 @@ back byte for byte; a rollback restores the previous version on every compressor
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from pathlib import Path
 
 import grpc
 import psycopg
 import pytest
+from test_federation_rounds import LOGHUB, free_port  # same folder; puts libs/federation etc. on sys.path
 
-ROOT = Path(__file__).resolve().parents[2]
-for p in (ROOT, ROOT / "libs" / "federation", ROOT / "libs" / "mesh", ROOT / "libs" / "codec"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
-
-from cobol_federation.client import DictionaryCache, FederatorClient, decode_frame  # noqa: E402
-from test_federation_rounds import free_port  # noqa: E402  (same folder)
-from test_mesh_pipeline import Mesh, read, read_topic, split, upload, wait_status, wait_until  # noqa: E402
-from cobol_mesh.proto import pb  # noqa: E402
+from cobol_federation.client import DictionaryCache, FederatorClient, decode_frame
+from cobol_mesh.proto import pb
+from test_mesh_pipeline import Mesh, read, read_topic, split, upload, wait_status, wait_until
 
 pytestmark = pytest.mark.integration
-LOGHUB = (ROOT / ".." / "shared" / "corpora" / "loghub").resolve()
 COMPRESSORS = ("compressor-1", "compressor-2")
 
 
