@@ -31,7 +31,8 @@ class MemoryStore:
     def add_dictionary(self, d: dict) -> None:
         if d["id"] not in self.dicts:
             self.dicts[d["id"]] = dict(d, ab_chunks=0, ab_bytes_in=0, ab_bytes_out=0, size=len(d["content"]),
-                                       n_patterns=len(d.get("patterns", [])))
+                                       n_patterns=len(d.get("patterns", [])),
+                                       saved=sum(p[2] for p in d.get("patterns", [])))
 
     def dictionary(self, did: str):
         return self.dicts.get(did)

@@ -16,7 +16,7 @@ def _info(d: dict, fed: Federation) -> fpb.DictionaryInfo:
         status=d["status"], created_at=d["created_at"], size=d["size"], patterns=d["n_patterns"],
         epsilon_spent=d["epsilon_spent"], delta=d["delta"], nodes=d["nodes"], dropped=d["dropped"],
         ab_ratio=d["ab_bytes_in"] / d["ab_bytes_out"] if d["ab_bytes_out"] else 0.0, ab_chunks=d["ab_chunks"],
-        agreement=d["agreement"], converged=d["converged"])
+        agreement=d["agreement"], converged=d["converged"], estimated_bytes_saved=d["saved"])
 
 
 def _limit(n: int, default: int = 100, cap: int = 10_000) -> int:

@@ -97,7 +97,8 @@ CREATE TABLE IF NOT EXISTS {s}.nodes (
 
 DICT_COLUMNS = ("id, parent_id, training_id, round_id, status, created_at, length(content) AS size, "
                 "jsonb_array_length(patterns) AS n_patterns, epsilon_spent, delta, nodes, dropped, agreement, "
-                "converged, ab_chunks, ab_bytes_in, ab_bytes_out")
+                "converged, ab_chunks, ab_bytes_in, ab_bytes_out, "
+                "(SELECT coalesce(sum((p->>2)::float8), 0) FROM jsonb_array_elements(patterns) p) AS saved")
 
 
 class _Rows:

@@ -121,6 +121,10 @@ def test_compressors_train_switch_and_roll_back(fedmesh):
         assert b.status == "finished" and 0 < b.epsilon_spent <= 1.0
         info = fed.get(st)
         assert info.status == "current" and info.training_id == b.training_id and info.epsilon_spent > 0
+        assert info.estimated_bytes_saved > 0 and info.nodes == 2 and info.round > 0         # quality, statistics
+        versions = {d.id: d for d in fed.list_dictionaries()}
+        assert all(d.parent_id in versions for d in versions.values() if d.parent_id)   # lineage is whole
+        assert any(d.parent_id for d in versions.values()) or len(versions) == 1
         assert fed.patterns(st, 5) and all(p.frequency > 0 and p.bytes_saved > 0 for p in fed.patterns(st, 5))
         for c in COMPRESSORS:
             wait_until(f"{c} switched to {st}", lambda c=c: m.switched_to(c, st), 60)
