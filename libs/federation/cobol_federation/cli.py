@@ -264,7 +264,9 @@ def cmd_simulate(args) -> int:
     print(f"  {'dictionary':<38}" + "".join(f"{u:>18}" for u in units))
     for name, row in table.items():
         print(f"  {name:<38}" + "".join(f"{row[u]:>17.3f}x" for u in units))
-    if "static default" in table:
+    if "static default" not in table:
+        print("  static default: none given (--static DICT, or DIR of public data to train one on)")
+    else:
         print("  federated vs static: " + ", ".join(
             f"{u} {100 * (table['federated (DP)'][u] / table['static default'][u] - 1):+.1f}%" for u in units))
     print("  federated vs central upper bound: " + ", ".join(
