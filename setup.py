@@ -25,7 +25,7 @@ extensions = [] if SKIP_EXT else [
 ]
 
 setup(
-    packages=["cobol_codec", "cobol_codec.layers", "cobol_mesh", "cobol_proto",
+    packages=["cobol_codec", "cobol_codec.layers", "cobol_mesh", "cobol_proto", "cobol_federation",
               *find_packages(include=["services", "services.*"])],
     ext_modules=cythonize(
         extensions,

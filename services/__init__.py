@@ -7,6 +7,6 @@ import sys
 from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parent.parent
-for _p in (_ROOT / "libs" / "mesh", _ROOT / "libs" / "codec"):
+for _p in (_ROOT / "libs" / "mesh", _ROOT / "libs" / "codec", _ROOT / "libs" / "federation"):
     if _p.is_dir() and str(_p) not in sys.path:
         sys.path.insert(0, str(_p))

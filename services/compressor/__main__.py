@@ -5,15 +5,17 @@ import services  # noqa: F401  (library paths)
 from cobol_mesh import service
 from cobol_mesh.lifecycle import run_thread
 
+from .dictionaries import Dictionaries
 from .worker import Compressor
 
 
 def main() -> None:
     lc = service.boot("compressor")
-    worker = Compressor(lc.instance, lc.stopping)
-    thread = run_thread("compressor", worker.run, lc)
+    dicts = Dictionaries(lc.instance, lc.stopping)
+    worker = Compressor(lc.instance, lc.stopping, dicts)
+    threads = [run_thread("compressor", worker.run, lc), run_thread("dictionaries", dicts.run, lc)]
     lc.ready()
-    lc.wait([thread])
+    lc.wait(threads)
 
 
 if __name__ == "__main__":

@@ -30,9 +30,10 @@ def _codec():
 
 
 class Compressor:
-    def __init__(self, instance: str, stopping) -> None:
+    def __init__(self, instance: str, stopping, dicts=None) -> None:
         self.instance = instance
         self.stopping = stopping
+        self.dicts = dicts                  # services.compressor.dictionaries.Dictionaries
         self.encode = _codec()
         self.in_txn = False
         self.producer = kafka.transactional_producer(
@@ -117,7 +118,8 @@ class Compressor:
             span.set_attribute("cobol.seq", chunk.seq)
             t0 = time.perf_counter()
             try:
-                frame = self.encode(chunk.data, chunk.profile or "fast")
+                d, did = self.dicts.choose(chunk) if self.dicts else (None, "")
+                frame = self.encode(chunk.data, chunk.profile or "fast", dictionary=d)
             except Exception as exc:          # the job cannot complete: fail it, in this transaction
                 log.error("compressor.codec_failed", job_id=chunk.job_id, seq=chunk.seq, error=repr(exc))
                 metrics.CHUNKS.labels("compressor", self.instance, "codec_error").inc()
@@ -126,8 +128,10 @@ class Compressor:
                 kafka.produce(self.producer, settings.topic_events, chunk.job_id, ev.SerializeToString())
                 return
             secs = time.perf_counter() - t0
+            if self.dicts:
+                self.dicts.observe(chunk.data, did, len(frame))
             out = pb.Frame(job_id=chunk.job_id, seq=chunk.seq, frame=frame, bytes_in=len(chunk.data),
-                           bytes_out=len(frame), worker=self.instance, codec_seconds=secs)
+                           bytes_out=len(frame), worker=self.instance, codec_seconds=secs, dictionary_id=did)
             kafka.produce(self.producer, settings.topic_frames, chunk.job_id, out.SerializeToString(),
                           headers=telemetry.kafka_headers())
         metrics.CODEC_SECONDS.labels(self.instance).observe(secs)

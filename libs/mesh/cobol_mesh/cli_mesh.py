@@ -223,3 +223,5 @@ def register(subparsers) -> None:
 
     lo = subparsers.add_parser("logout", parents=[common], help="forget the cached token")
     lo.set_defaults(func=_run(cmd_logout))
+
+    __import__("cobol_federation.cli").cli.register(subparsers)   # `cobol federate` (owner: federator)
