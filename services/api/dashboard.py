@@ -53,9 +53,9 @@ def _file_in(dist: Path, rel: str) -> Path | None:
         return None
     try:
         target = (dist / rel).resolve()
-    except (OSError, ValueError, RuntimeError):
-        return None
-    if dist not in target.parents or not target.is_file():
+        if dist not in target.parents or not target.is_file():
+            return None
+    except (OSError, ValueError, RuntimeError):  # a name too long, a loop of links
         return None
     return target
 

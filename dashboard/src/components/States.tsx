@@ -26,7 +26,7 @@ export function ErrorState({ message, onRetry }: { message: string; onRetry?: ()
 
 export function Empty({ title, children }: { title: string; children?: ReactNode }) {
   return (
-    <div className="rounded-md border border-dashed border-slate-300 p-8 text-center text-slate-600">
+    <div data-testid="empty" className="rounded-md border border-dashed border-slate-300 p-8 text-center text-slate-600">
       <p className="font-medium text-slate-800">{title}</p>
       {children && <div className="mt-1 text-sm">{children}</div>}
     </div>
