@@ -126,7 +126,9 @@ export function AppProvider({ services, children }: { services: Services; childr
     };
   }, [loggedIn, services]);
 
-  const value = useMemo(() => meState, [meState]);
+  // between a login and the /api/me answer the user is "loading", never "nobody"
+  const value = useMemo(() => ({ ...meState, loading: meState.loading || (loggedIn && !meState.me && !meState.error) }),
+    [meState, loggedIn]);
   if (!ready) {
     return (
       <div role="status" className="p-8 text-slate-600">
