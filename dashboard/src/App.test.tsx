@@ -67,7 +67,8 @@ describe("pages whose endpoints the server lacks", () => {
     expect(await screen.findByText("The node list is not available on this server")).toBeTruthy();
     const picture = screen.getByTestId("topology");
     expect(picture.querySelector('[data-node="coordinator"]')).toBeTruthy();
-    expect(picture.querySelector('[data-node="kafka"]')).toBeTruthy();
+    expect(picture.querySelector('[data-node="coordinator"]')!.textContent).toContain("uses kafka, redis");
+    expect(picture.querySelectorAll("path[marker-end]").length).toBe(6); // the talks_to of topology.yaml
   });
 
   it.each([["/analytics", "Analytics"], ["/dictionaries", "The dictionary viewer"], ["/federation", "Federated rounds"]])(

@@ -3,7 +3,8 @@
  * server offers (its OpenAPI document) and the live connection; plus the current user.
  */
 import { createContext, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
-import { Capabilities, loadCapabilities } from "./api/capabilities";
+import { Capabilities, loadCapabilities, type OpenApiDoc } from "./api/capabilities";
+import offered from "./api/offered.json";
 import { makeClient, unwrap, type Client } from "./api/client";
 import { Session } from "./auth/session";
 import { LiveConnection, type LiveState } from "./live/connection";
@@ -28,7 +29,9 @@ export interface Services {
 }
 
 export function createServices(): Services {
-  const holder: { caps: Capabilities } = { caps: new Capabilities(null) };
+  // What the API offered when this bundle was built; the server's own document replaces it
+  // once loaded, so the first paint never waits for it.
+  const holder: { caps: Capabilities } = { caps: new Capabilities(offered as unknown as OpenApiDoc) };
   const session = new Session({
     canRefresh: () => holder.caps.has("post", "/api/auth/refresh"),
     canLogout: () => holder.caps.has("post", "/api/auth/logout"),
@@ -76,9 +79,9 @@ export function useLiveState(): LiveState {
   return state;
 }
 
-/** Loads the capabilities, then keeps the current user and the live socket in step with the session. */
+/** Keeps the capabilities, the current user and the live socket in step with the server and the session. */
 export function AppProvider({ services, children }: { services: Services; children: ReactNode }) {
-  const [ready, setReady] = useState(services.caps.known);
+  const [capsVersion, setCapsVersion] = useState(0);
   const [loggedIn, setLoggedIn] = useState(services.session.loggedIn);
   const [meState, setMeState] = useState<{ me: Me | null; loading: boolean; error: string | null }>({
     me: null, loading: services.session.loggedIn, error: null,
@@ -86,13 +89,11 @@ export function AppProvider({ services, children }: { services: Services; childr
 
   useEffect(() => {
     let alive = true;
-    if (!services.caps.known) {
-      loadCapabilities().then((c) => {
-        if (!alive) return;
-        services.caps = c;
-        setReady(true);
-      });
-    }
+    loadCapabilities().then((c) => {
+      if (!alive || !c.known) return;
+      services.caps = c;
+      setCapsVersion((v) => v + 1);
+    });
     const off = services.session.on(() => setLoggedIn(services.session.loggedIn));
     return () => {
       alive = false;
@@ -129,15 +130,12 @@ export function AppProvider({ services, children }: { services: Services; childr
   // between a login and the /api/me answer the user is "loading", never "nobody"
   const value = useMemo(() => ({ ...meState, loading: meState.loading || (loggedIn && !meState.me && !meState.error) }),
     [meState, loggedIn]);
-  if (!ready) {
-    return (
-      <div role="status" className="p-8 text-slate-600">
-        Connecting to the server…
-      </div>
-    );
-  }
+  const current = useMemo<Services>(
+    () => ({ session: services.session, client: services.client, live: services.live, caps: services.caps }),
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- a new document means new caps
+    [services, capsVersion]);
   return (
-    <ServicesContext.Provider value={services}>
+    <ServicesContext.Provider value={current}>
       <MeContext.Provider value={value}>{children}</MeContext.Provider>
     </ServicesContext.Provider>
   );

@@ -1,6 +1,6 @@
 /**
- * The mesh as a picture: services in columns by who calls whom (talks_to), the engines they
- * use (Kafka, Redis, PostgreSQL) in the last column, arrows for calls and dashed lines for use.
+ * The mesh as a picture: services in columns by who calls whom (talks_to), arrows for calls
+ * (arcing over the boxes when they skip a column), the engines each uses written in its box.
  * Edge labels show live rates when the source provides them.
  */
 export interface TopoService {
@@ -17,10 +17,12 @@ export interface TopoEdgeRate {
   label: string;
 }
 
-const W = 150;
-const H = 44;
+const W = 160;
+const H = 58;
 const GAP_X = 70;
-const GAP_Y = 22;
+const GAP_Y = 20;
+/** room above the boxes for calls that arc over a column */
+const TOP = 40;
 
 /** Column of each service: 0 for those nobody calls, else one right of its deepest caller. */
 export function layoutColumns(services: TopoService[]): Map<string, number> {
@@ -42,81 +44,89 @@ export function layoutColumns(services: TopoService[]): Map<string, number> {
 export function TopologyPicture({ services, rates = [] }: { services: TopoService[]; rates?: TopoEdgeRate[] }) {
   if (!services.length) return <p className="text-sm text-slate-600">No topology description is available.</p>;
   const cols = layoutColumns(services);
-  const infra = [...new Set(services.flatMap((s) => s.uses ?? []))].sort();
-  const lastCol = Math.max(0, ...cols.values()) + 1;
   const pos = new Map<string, { x: number; y: number }>();
   const byCol = new Map<number, string[]>();
   for (const s of services) {
     const c = cols.get(s.name) ?? 0;
     byCol.set(c, [...(byCol.get(c) ?? []), s.name]);
   }
-  if (infra.length) byCol.set(lastCol, infra);
   let rows = 0;
   for (const [c, list] of byCol) {
-    list.forEach((n, i) => pos.set(n, { x: 10 + c * (W + GAP_X), y: 10 + i * (H + GAP_Y) }));
+    list.forEach((n, i) => pos.set(n, { x: 10 + c * (W + GAP_X), y: TOP + i * (H + GAP_Y) }));
     rows = Math.max(rows, list.length);
   }
   const width = 20 + (Math.max(...byCol.keys()) + 1) * (W + GAP_X) - GAP_X;
-  const height = 20 + rows * (H + GAP_Y) - GAP_Y;
+  const boxesBottom = TOP + rows * (H + GAP_Y) - GAP_Y;
+  const height = boxesBottom + TOP;
   const rateOf = (a: string, b: string) => rates.find((r) => r.from === a && r.to === b)?.label;
-  const edges: { a: string; b: string; kind: "call" | "use" }[] = [];
-  for (const s of services) {
-    for (const t of s.talks_to ?? []) if (pos.has(t)) edges.push({ a: s.name, b: t, kind: "call" });
-    for (const u of s.uses ?? []) edges.push({ a: s.name, b: u, kind: "use" });
-  }
-  const svc = new Map(services.map((s) => [s.name, s]));
+  const edges = services.flatMap((s) => (s.talks_to ?? []).filter((t) => pos.has(t)).map((t) => ({ a: s.name, b: t })));
 
   return (
     <figure>
-      <svg viewBox={`0 0 ${width} ${height}`} className="h-auto w-full max-w-4xl" role="img"
+      <svg viewBox={`0 0 ${width} ${height}`} className="h-auto w-full min-w-[36rem] max-w-4xl" role="img"
         aria-labelledby="topo-title topo-desc" data-testid="topology">
         <title id="topo-title">Mesh topology</title>
         <desc id="topo-desc">
-          {services.map((s) => `${s.name} talks to ${(s.talks_to ?? []).join(", ") || "nobody"} and uses ${(s.uses ?? []).join(", ") || "nothing"}`).join(". ")}
+          {services.map((s) => `${s.name} calls ${(s.talks_to ?? []).join(", ") || "nobody"} and uses ${(s.uses ?? []).join(", ") || "nothing"}`).join(". ")}
         </desc>
         <defs>
           <marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
             <path d="M 0 0 L 10 5 L 0 10 z" fill="#334155" />
           </marker>
         </defs>
-        {edges.map(({ a, b, kind }) => {
+        {edges.map(({ a, b }, i) => {
           const p = pos.get(a)!;
           const q = pos.get(b)!;
-          const x1 = p.x + W;
-          const y1 = p.y + H / 2;
-          const x2 = q.x;
-          const y2 = q.y + H / 2;
-          const back = x2 <= x1;
-          const d = back
-            ? `M ${p.x + W / 2} ${p.y + H} C ${p.x + W / 2} ${p.y + H + 30}, ${q.x + W / 2} ${q.y + H + 30}, ${q.x + W / 2} ${q.y + H}`
-            : `M ${x1} ${y1} C ${x1 + GAP_X / 2} ${y1}, ${x2 - GAP_X / 2} ${y2}, ${x2} ${y2}`;
+          const span = (cols.get(b) ?? 0) - (cols.get(a) ?? 0);
+          let d: string;
+          let mid: { x: number; y: number };
+          if (span === 1) {
+            // neighbours: right side to left side
+            const [x1, y1, x2, y2] = [p.x + W, p.y + H / 2, q.x, q.y + H / 2];
+            d = `M ${x1} ${y1} C ${x1 + GAP_X / 2} ${y1}, ${x2 - GAP_X / 2} ${y2}, ${x2} ${y2}`;
+            mid = { x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 4 };
+          } else if (p.y === TOP) {
+            // a call that skips columns (or goes back) from the top row arcs over the boxes, top to top
+            const lift = 8 + (i % 3) * 6;
+            const [x1, x2] = [p.x + W / 2 + 10, q.x + W / 2 - 10];
+            d = `M ${x1} ${p.y} C ${x1} ${lift}, ${x2} ${lift}, ${x2} ${q.y}`;
+            mid = { x: (x1 + x2) / 2, y: lift + 10 };
+          } else {
+            // from a lower row it passes under the boxes, bottom to bottom
+            const drop = height - 8 - (i % 3) * 6;
+            const [x1, x2] = [p.x + W / 2 + 10, q.x + W / 2 - 10];
+            d = `M ${x1} ${p.y + H} C ${x1} ${drop}, ${x2} ${drop}, ${x2} ${q.y + H}`;
+            mid = { x: (x1 + x2) / 2, y: drop - 14 };
+          }
           const label = rateOf(a, b);
           return (
-            <g key={`${a}-${b}-${kind}`}>
-              <path d={d} fill="none" stroke={kind === "call" ? "#334155" : "#94a3b8"} strokeWidth={1.5}
-                strokeDasharray={kind === "use" ? "4 3" : undefined} markerEnd={kind === "call" ? "url(#arrow)" : undefined} />
-              {label && <text x={(x1 + x2) / 2} y={(y1 + y2) / 2 - 4} fontSize="11" textAnchor="middle" fill="#0f172a">{label}</text>}
+            <g key={`${a}-${b}`}>
+              <path d={d} fill="none" stroke="#334155" strokeWidth={1.5} markerEnd="url(#arrow)" />
+              {label && <text x={mid.x} y={mid.y} fontSize="11" textAnchor="middle" fill="#0f172a">{label}</text>}
             </g>
           );
         })}
-        {[...pos.entries()].map(([name, p]) => {
-          const s = svc.get(name);
-          const isInfra = !s;
-          const down = s?.status === "down";
+        {services.map((s) => {
+          const p = pos.get(s.name)!;
+          const down = s.status === "down";
+          const n = s.instances ?? 1;
           return (
-            <g key={name} data-node={name}>
-              <rect x={p.x} y={p.y} width={W} height={H} rx={6}
-                fill={isInfra ? "#f1f5f9" : down ? "#fee2e2" : "#eff6ff"} stroke={down ? "#b91c1c" : isInfra ? "#64748b" : "#1e40af"} />
-              <text x={p.x + W / 2} y={p.y + 19} textAnchor="middle" fontSize="13" fontWeight={600} fill="#0f172a">{name}</text>
-              <text x={p.x + W / 2} y={p.y + 35} textAnchor="middle" fontSize="11" fill="#334155">
-                {isInfra ? "engine" : `${s?.instances ?? 1} instance${(s?.instances ?? 1) === 1 ? "" : "s"}${s?.status ? ` · ${s.status}` : ""}`}
+            <g key={s.name} data-node={s.name}>
+              <rect x={p.x} y={p.y} width={W} height={H} rx={6} fill={down ? "#fee2e2" : "#eff6ff"}
+                stroke={down ? "#b91c1c" : "#1e40af"} />
+              <text x={p.x + W / 2} y={p.y + 18} textAnchor="middle" fontSize="13" fontWeight={600} fill="#0f172a">{s.name}</text>
+              <text x={p.x + W / 2} y={p.y + 34} textAnchor="middle" fontSize="11" fill="#334155">
+                {`${n} instance${n === 1 ? "" : "s"}${s.status ? ` · ${s.status}` : ""}`}
+              </text>
+              <text x={p.x + W / 2} y={p.y + 49} textAnchor="middle" fontSize="10.5" fill="#475569">
+                {(s.uses ?? []).length ? `uses ${(s.uses ?? []).join(", ")}` : ""}
               </text>
             </g>
           );
         })}
       </svg>
       <figcaption className="mt-2 text-xs text-slate-600">
-        Arrows: gRPC calls (talks_to). Dashed: engines a service uses. Topics flow through Kafka.
+        Arrows: gRPC calls (talks_to). Each box names the engines it uses; data between services flows through Kafka topics.
       </figcaption>
     </figure>
   );

@@ -2,6 +2,7 @@ import { useId, useState } from "react";
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { useOptional } from "../api/endpoints";
 import { Empty, ErrorState, Loading, NotAvailable, PageHeader } from "../components/States";
+import { formatTime } from "../lib/format";
 
 export const RANGES = [
   { value: "1h", label: "Last hour" },
@@ -19,7 +20,7 @@ export interface Point {
 
 export function SeriesChart({ points }: { points: Point[] }) {
   if (!points.length) return <Empty title="No data in this range" />;
-  const rows = points.map((p) => ({ ...p, time: new Date(p.t).toLocaleTimeString() }));
+  const rows = points.map((p) => ({ ...p, time: formatTime(p.t) }));
   return (
     <div className="h-72 w-full" role="img" aria-label="Ratio and MB/s over time">
       <ResponsiveContainer width="100%" height="100%">

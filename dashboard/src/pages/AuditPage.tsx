@@ -76,7 +76,7 @@ export default function AuditPage() {
                   <td className="px-3 py-2">{e.who}</td>
                   <td className="px-3 py-2 font-mono text-xs">{e.action}</td>
                   <td className="px-3 py-2">{e.outcome}</td>
-                  <td className="hidden max-w-[12rem] truncate px-3 py-2 font-mono text-xs md:table-cell">{e.job_id ?? "—"}</td>
+                  <td className="hidden max-w-[12rem] truncate px-3 py-2 font-mono text-xs md:table-cell" title={e.job_id ?? undefined}>{e.job_id ?? "—"}</td>
                   <td className="hidden px-3 py-2 lg:table-cell">{e.client ?? "—"}</td>
                 </tr>
               ))}

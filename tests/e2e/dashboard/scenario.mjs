@@ -71,7 +71,7 @@ async function visit(page, label, route, heading) {
 
 const browser = await launch();
 try {
-  const admin = await browser.newContext({ acceptDownloads: true, viewport: { width: 1366, height: 900 } });
+  const admin = await browser.newContext({ acceptDownloads: true, viewport: { width: 1366, height: 900 }, reducedMotion: "reduce" });
   const page = await newPage(admin);
   let jobId = null;
 
@@ -80,8 +80,10 @@ try {
     await page.goto(cfg.url + "/jobs");
     await page.waitForURL(/\/login\?next=%2Fjobs/);
     await shot(page, "login");
+    page.label = "login-refused"; // the refused password's 401 is expected in the console
     await login(page, { user: cfg.admin.user, password: "wrong-password" });
     const refused = await page.getByRole("alert").textContent();
+    page.label = "login";
     await login(page, cfg.admin);
     await page.waitForURL(/\/jobs$/);
     await page.getByTestId("live-state").filter({ hasText: "live" }).waitFor({ timeout: 30_000 });
@@ -90,9 +92,10 @@ try {
 
   await step("submit", async () => {
     page.label = "jobs";
-    await page.getByLabel("File to compress").setInputFiles(cfg.corpus);
-    await page.getByLabel("Profile").selectOption("fast");
-    await page.getByRole("button", { name: "Compress" }).click();
+    const form = page.getByRole("form", { name: "New job" });
+    await form.getByLabel("File to compress").setInputFiles(cfg.corpus);
+    await form.getByLabel("Profile").selectOption("fast");
+    await form.getByRole("button", { name: "Compress", exact: true }).click();
     const link = page.getByRole("status").getByRole("link");
     await link.waitFor({ timeout: 120_000 });
     jobId = decodeURIComponent((await link.getAttribute("href")).split("/").pop());
@@ -112,6 +115,7 @@ try {
   });
 
   await step("detail_and_downloads", async () => {
+    if (!jobId) throw new Error("no job was submitted");
     await visit(page, "job-detail", `/jobs/${encodeURIComponent(jobId)}`, "Details");
     const files = {};
     for (const [key, label] of [["result", "Download result (.cobol)"], ["original", "Download original"]]) {
@@ -144,7 +148,7 @@ try {
   }
 
   await step("phone", async () => {
-    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, reducedMotion: "reduce" });
     const p = await newPage(phone);
     p.label = "phone";
     await p.goto(cfg.url + "/login");
@@ -163,7 +167,7 @@ try {
   });
 
   await step("viewer", async () => {
-    const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+    const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 }, reducedMotion: "reduce" });
     const p = await newPage(ctx);
     p.label = "viewer";
     await p.goto(cfg.url + "/admin/users");

@@ -24,7 +24,7 @@ HERE = Path(__file__).parent
 ARTIFACTS = ROOT / ".run" / "artifacts" / "dashboard"
 CORPUS = CORPORA / "loghub" / "Apache_2k.log"
 # pages whose errors are the point of the step (a refused token, a refused upload)
-EXPECTED_ERRORS = {"expiry", "viewer-api-probe"}
+EXPECTED_ERRORS = {"login-refused", "expiry", "viewer-api-probe"}
 
 
 @pytest.fixture(scope="module")
