@@ -1,5 +1,6 @@
 import { useState } from "react";
 import { Empty } from "./States";
+import { Table } from "./Table";
 
 export interface Column<T> {
   key: string;
@@ -37,26 +38,19 @@ export function DataTable<T>({ rows, columns, caption, searchLabel }: {
         </label>
       )}
       {shown.length === 0 ? <Empty title={rows.length ? "Nothing matches" : "Nothing yet"} /> : (
-        <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white">
-          <table className="w-full text-left text-sm">
-            <caption className="sr-only">{caption}</caption>
-            <thead className="bg-slate-100 text-xs uppercase text-slate-700">
-              <tr>
-                {columns.map((c) => {
-                  const active = sort?.key === c.key;
-                  return (
-                    <th key={c.key} scope="col" className={`px-3 py-2 ${c.numeric ? "text-right" : ""}`}
-                      aria-sort={active ? (sort!.desc ? "descending" : "ascending") : "none"}>
-                      <button type="button" className="uppercase"
-                        onClick={() => setSort({ key: c.key, desc: active ? !sort!.desc : false })}>
-                        {c.label}{active ? (sort!.desc ? " ↓" : " ↑") : ""}
-                      </button>
-                    </th>
-                  );
-                })}
-              </tr>
-            </thead>
-            <tbody>
+        <Table caption={caption} headers={columns.map((c) => {
+          const active = sort?.key === c.key;
+          return {
+            className: c.numeric ? "text-right" : "",
+            ariaSort: active ? (sort!.desc ? "descending" : "ascending") : "none",
+            label: (
+              <button type="button" className="uppercase"
+                onClick={() => setSort({ key: c.key, desc: active ? !sort!.desc : false })}>
+                {c.label}{active ? (sort!.desc ? " ↓" : " ↑") : ""}
+              </button>
+            ),
+          };
+        })}>
               {shown.map((r, i) => (
                 <tr key={i} className="border-t border-slate-200">
                   {columns.map((c) => (
@@ -66,9 +60,7 @@ export function DataTable<T>({ rows, columns, caption, searchLabel }: {
                   ))}
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+        </Table>
       )}
     </div>
   );

@@ -2,6 +2,7 @@ import { useId, useState } from "react";
 import { unwrap } from "../api/client";
 import { Empty, ErrorState, Loading, NotAvailable, PageHeader } from "../components/States";
 import { Pagination } from "../components/Pagination";
+import { Table } from "../components/Table";
 import { useServices } from "../context";
 import { formatDate } from "../lib/format";
 import { useResource } from "../lib/useResource";
@@ -56,33 +57,21 @@ export default function AuditPage() {
       {audit.error && <ErrorState message={audit.error} onRetry={audit.reload} />}
       {audit.data && rows.length === 0 && <Empty title="Nothing recorded for these filters" />}
       {rows.length > 0 && (
-        <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white">
-          <table className="w-full text-left text-sm">
-            <caption className="sr-only">Audit log, newest first</caption>
-            <thead className="bg-slate-100 text-xs uppercase text-slate-700">
-              <tr>
-                <th scope="col" className="px-3 py-2">When</th>
-                <th scope="col" className="px-3 py-2">Who</th>
-                <th scope="col" className="px-3 py-2">Action</th>
-                <th scope="col" className="px-3 py-2">Outcome</th>
-                <th scope="col" className="hidden px-3 py-2 md:table-cell">Job</th>
-                <th scope="col" className="hidden px-3 py-2 lg:table-cell">From</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.slice((current - 1) * PAGE_SIZE, current * PAGE_SIZE).map((e, i) => (
-                <tr key={`${e.at}-${i}`} className="border-t border-slate-200" data-testid="audit-row">
-                  <td className="whitespace-nowrap px-3 py-2">{formatDate(e.at)}</td>
-                  <td className="px-3 py-2">{e.who}</td>
-                  <td className="px-3 py-2 font-mono text-xs">{e.action}</td>
-                  <td className="px-3 py-2">{e.outcome}</td>
-                  <td className="hidden max-w-[12rem] truncate px-3 py-2 font-mono text-xs md:table-cell" title={e.job_id ?? undefined}>{e.job_id ?? "—"}</td>
-                  <td className="hidden px-3 py-2 lg:table-cell">{e.client ?? "—"}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table caption="Audit log, newest first" headers={[
+          { label: "When" }, { label: "Who" }, { label: "Action" }, { label: "Outcome" },
+          { label: "Job", className: "hidden md:table-cell" }, { label: "From", className: "hidden lg:table-cell" },
+        ]}>
+          {rows.slice((current - 1) * PAGE_SIZE, current * PAGE_SIZE).map((e, i) => (
+            <tr key={`${e.at}-${i}`} className="border-t border-slate-200" data-testid="audit-row">
+              <td className="whitespace-nowrap px-3 py-2">{formatDate(e.at)}</td>
+              <td className="px-3 py-2">{e.who}</td>
+              <td className="px-3 py-2 font-mono text-xs">{e.action}</td>
+              <td className="px-3 py-2">{e.outcome}</td>
+              <td className="hidden max-w-[12rem] truncate px-3 py-2 font-mono text-xs md:table-cell" title={e.job_id ?? undefined}>{e.job_id ?? "—"}</td>
+              <td className="hidden px-3 py-2 lg:table-cell">{e.client ?? "—"}</td>
+            </tr>
+          ))}
+        </Table>
       )}
       <Pagination page={current} pages={pages} onPage={setPage} label="Audit log pages" />
     </div>

@@ -2,6 +2,7 @@ import staticTopology from "../api/topology.json";
 import { useOptional } from "../api/endpoints";
 import { Empty, ErrorState, Loading, NotAvailable, PageHeader } from "../components/States";
 import { StatusBadge } from "../components/StatusBadge";
+import { Table } from "../components/Table";
 import { TopologyPicture, type TopoEdgeRate, type TopoService } from "../components/TopologyPicture";
 import { formatDate } from "../lib/format";
 
@@ -24,41 +25,29 @@ const num = (v: number | null | undefined, unit = "") => (v === null || v === un
 export function NodeTable({ nodes }: { nodes: ClusterNode[] }) {
   if (!nodes.length) return <Empty title="No node has reported yet" />;
   return (
-    <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white">
-      <table className="w-full text-left text-sm">
-        <caption className="sr-only">Nodes of the cluster</caption>
-        <thead className="bg-slate-100 text-xs uppercase text-slate-700">
-          <tr>
-            <th scope="col" className="px-3 py-2">Node</th>
-            <th scope="col" className="px-3 py-2">Role</th>
-            <th scope="col" className="px-3 py-2">Status</th>
-            <th scope="col" className="hidden px-3 py-2 md:table-cell">Last heartbeat</th>
-            <th scope="col" className="px-3 py-2 text-right">CPU</th>
-            <th scope="col" className="hidden px-3 py-2 text-right sm:table-cell">Memory</th>
-            <th scope="col" className="hidden px-3 py-2 text-right sm:table-cell">Partitions</th>
-            <th scope="col" className="px-3 py-2 text-right">Lag</th>
+    <Table caption="Nodes of the cluster" headers={[
+      { label: "Node" }, { label: "Role" }, { label: "Status" },
+      { label: "Last heartbeat", className: "hidden md:table-cell" }, { label: "CPU", className: "text-right" },
+      { label: "Memory", className: "hidden text-right sm:table-cell" },
+      { label: "Partitions", className: "hidden text-right sm:table-cell" }, { label: "Lag", className: "text-right" },
+    ]}>
+      {nodes.map((n, i) => {
+        const name = n.name ?? n.id ?? `node ${i + 1}`;
+        const parts = Array.isArray(n.partitions) ? n.partitions.length : n.partitions;
+        return (
+          <tr key={name} className="border-t border-slate-200" data-testid="node-row">
+            <td className="px-3 py-2 font-medium">{name}</td>
+            <td className="px-3 py-2">{n.role ?? n.service ?? "—"}</td>
+            <td className="px-3 py-2"><StatusBadge status={n.status ?? "unknown"} /></td>
+            <td className="hidden px-3 py-2 md:table-cell">{formatDate(n.last_heartbeat)}</td>
+            <td className="px-3 py-2 text-right tabular-nums">{num(n.cpu, "%")}</td>
+            <td className="hidden px-3 py-2 text-right tabular-nums sm:table-cell">{num(n.memory, "%")}</td>
+            <td className="hidden px-3 py-2 text-right tabular-nums sm:table-cell">{num(parts)}</td>
+            <td className="px-3 py-2 text-right tabular-nums">{num(n.lag)}</td>
           </tr>
-        </thead>
-        <tbody>
-          {nodes.map((n, i) => {
-            const name = n.name ?? n.id ?? `node ${i + 1}`;
-            const parts = Array.isArray(n.partitions) ? n.partitions.length : n.partitions;
-            return (
-              <tr key={name} className="border-t border-slate-200" data-testid="node-row">
-                <td className="px-3 py-2 font-medium">{name}</td>
-                <td className="px-3 py-2">{n.role ?? n.service ?? "—"}</td>
-                <td className="px-3 py-2"><StatusBadge status={n.status ?? "unknown"} /></td>
-                <td className="hidden px-3 py-2 md:table-cell">{formatDate(n.last_heartbeat)}</td>
-                <td className="px-3 py-2 text-right tabular-nums">{num(n.cpu, "%")}</td>
-                <td className="hidden px-3 py-2 text-right tabular-nums sm:table-cell">{num(n.memory, "%")}</td>
-                <td className="hidden px-3 py-2 text-right tabular-nums sm:table-cell">{num(parts)}</td>
-                <td className="px-3 py-2 text-right tabular-nums">{num(n.lag)}</td>
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
-    </div>
+        );
+      })}
+    </Table>
   );
 }
 

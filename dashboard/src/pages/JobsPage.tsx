@@ -6,6 +6,7 @@ import { Pagination } from "../components/Pagination";
 import { ProgressBar } from "../components/ProgressBar";
 import { Empty, ErrorState, Loading, PageHeader } from "../components/States";
 import { StatusBadge } from "../components/StatusBadge";
+import { Table } from "../components/Table";
 import { atLeast, useMe, useServices } from "../context";
 import { formatBytes, formatDate, formatRatio, percent } from "../lib/format";
 import { useResource } from "../lib/useResource";
@@ -153,23 +154,15 @@ export function JobsPage() {
           </Empty>
         )}
         {slice.length > 0 && (
-          <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white">
-            <table className="w-full text-left text-sm">
-              <caption className="sr-only">Jobs, newest first</caption>
-              <thead className="bg-slate-100 text-xs uppercase text-slate-700">
-                <tr>
-                  <th scope="col" className="px-3 py-2">Name</th>
-                  <th scope="col" className="px-3 py-2">Status</th>
-                  <th scope="col" className="px-3 py-2">Progress</th>
-                  <th scope="col" className="hidden px-3 py-2 md:table-cell">Profile</th>
-                  <th scope="col" className="hidden px-3 py-2 text-right sm:table-cell">Size</th>
-                  <th scope="col" className="hidden px-3 py-2 text-right sm:table-cell">Ratio</th>
-                  <th scope="col" className="hidden px-3 py-2 lg:table-cell">Created</th>
-                </tr>
-              </thead>
-              <tbody>{slice.map((j) => <JobRow key={j.id} job={j} />)}</tbody>
-            </table>
-          </div>
+          <Table caption="Jobs, newest first" headers={[
+            { label: "Name" }, { label: "Status" }, { label: "Progress" },
+            { label: "Profile", className: "hidden md:table-cell" },
+            { label: "Size", className: "hidden text-right sm:table-cell" },
+            { label: "Ratio", className: "hidden text-right sm:table-cell" },
+            { label: "Created", className: "hidden lg:table-cell" },
+          ]}>
+            {slice.map((j) => <JobRow key={j.id} job={j} />)}
+          </Table>
         )}
         <Pagination page={current} pages={pages} onPage={setPage} label="Job history pages" />
       </section>

@@ -3,6 +3,7 @@ import { unwrap } from "../api/client";
 import { messageOf } from "../api/errors";
 import type { UserOut } from "../api/types";
 import { Empty, ErrorState, Loading, NotAvailable, PageHeader } from "../components/States";
+import { Table } from "../components/Table";
 import { useMe, useServices } from "../context";
 import { useResource } from "../lib/useResource";
 
@@ -94,36 +95,25 @@ export default function UsersPage() {
       {users.error && <ErrorState message={users.error} onRetry={users.reload} />}
       {users.data && users.data.length === 0 && <Empty title="No users" />}
       {users.data && users.data.length > 0 && (
-        <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white">
-          <table className="w-full text-left text-sm">
-            <caption className="sr-only">Users and their roles</caption>
-            <thead className="bg-slate-100 text-xs uppercase text-slate-700">
-              <tr>
-                <th scope="col" className="px-3 py-2">Name</th>
-                <th scope="col" className="px-3 py-2">Role</th>
-                <th scope="col" className="px-3 py-2">State</th>
-                <th scope="col" className="px-3 py-2"><span className="sr-only">Actions</span></th>
-              </tr>
-            </thead>
-            <tbody>
-              {users.data.map((u) => (
-                <tr key={u.name} className="border-t border-slate-200" data-testid="user-row">
-                  <td className="px-3 py-2 font-medium">{u.name}</td>
-                  <td className="px-3 py-2">{u.role}</td>
-                  <td className="px-3 py-2">{u.disabled ? "disabled" : "active"}</td>
-                  <td className="px-3 py-2 text-right">
-                    {u.name !== me?.name && caps.has("delete", "/api/users/{name}") && (
-                      <button type="button" onClick={() => remove(u)}
-                        className="rounded-md border border-red-700 px-2 py-1 text-xs font-medium text-red-800 hover:bg-red-50">
-                        Delete<span className="sr-only"> {u.name}</span>
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table caption="Users and their roles" headers={[
+          { label: "Name" }, { label: "Role" }, { label: "State" }, { label: <span className="sr-only">Actions</span> },
+        ]}>
+          {users.data.map((u) => (
+            <tr key={u.name} className="border-t border-slate-200" data-testid="user-row">
+              <td className="px-3 py-2 font-medium">{u.name}</td>
+              <td className="px-3 py-2">{u.role}</td>
+              <td className="px-3 py-2">{u.disabled ? "disabled" : "active"}</td>
+              <td className="px-3 py-2 text-right">
+                {u.name !== me?.name && caps.has("delete", "/api/users/{name}") && (
+                  <button type="button" onClick={() => remove(u)}
+                    className="rounded-md border border-red-700 px-2 py-1 text-xs font-medium text-red-800 hover:bg-red-50">
+                    Delete<span className="sr-only"> {u.name}</span>
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
     </div>
   );
