@@ -70,7 +70,7 @@ DASH_STAMP := $(DASH)/node_modules/.installed
 DASH_SRC   := $(shell find $(DASH)/src $(DASH)/scripts services/api -type f \( -name '*.ts' -o -name '*.tsx' -o -name '*.css' -o -name '*.mjs' -o -name '*.py' \) 2>/dev/null) \
               $(DASH)/index.html $(DASH)/vite.config.ts $(DASH)/tsconfig.json topology.yaml
 
-.PHONY: dashboard dashboard-test chromium
+.PHONY: dashboard dashboard-test chromium loadtest-dashboard
 setup: dashboard chromium
 
 $(DASH_STAMP): $(DASH)/package.json $(DASH)/package-lock.json
@@ -87,3 +87,6 @@ dashboard-test: $(DASH_STAMP) proto ## the dashboard's component tests (Vitest, 
 
 chromium: ## Debian's chromium, for the dashboard's browser tests (playwright-core drives it)
 	test -x /usr/bin/chromium || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+loadtest-dashboard: up ## dashboard figures: first load cold/warm, bundle size, event -> screen (headless Chromium)
+	node loadtests/dashboard_load.mjs
