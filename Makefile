@@ -67,7 +67,7 @@ clean: down ## remove build products and local data (keeps .venv and the jar cac
 # OpenAPI document are build products (rebuilt when the app or the API changes).
 DASH       := dashboard
 DASH_STAMP := $(DASH)/node_modules/.installed
-DASH_SRC   := $(shell find $(DASH)/src $(DASH)/scripts services/api -type f \( -name '*.ts' -o -name '*.tsx' -o -name '*.css' -o -name '*.mjs' -o -name '*.py' \) 2>/dev/null) \
+DASH_SRC   := $(shell find $(DASH)/src $(DASH)/scripts services/api -type f \( -name '*.ts' -o -name '*.tsx' -o -name '*.css' -o -name '*.mjs' -o -name '*.py' \) ! -name schema.d.ts 2>/dev/null) \
               $(DASH)/index.html $(DASH)/vite.config.ts $(DASH)/tsconfig.json topology.yaml
 
 .PHONY: dashboard dashboard-test chromium loadtest-dashboard
