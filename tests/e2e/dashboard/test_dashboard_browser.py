@@ -27,23 +27,39 @@ CORPUS = CORPORA / "loghub" / "Apache_2k.log"
 EXPECTED_ERRORS = {"login-refused", "expiry", "viewer-api-probe"}
 
 
+def _port_taken(exc: Exception) -> bool:
+    return "Address already in use" in str(exc) or "Failed to bind" in str(exc)
+
+
 @pytest.fixture(scope="module")
 def stack(infra, tmp_path_factory):
     if not (ROOT / "dashboard" / "dist" / "index.html").is_file():
         pytest.fail("dashboard/dist is not built: run `make setup` (it runs npm ci and npm run build)")
     tmp = tmp_path_factory.mktemp("dashboard")
-    mesh = h.MeshProcs(infra, tmp / "mesh")
-    api = None
-    try:
-        mesh.start_all()
-        env = {"COBOL_PG_DSN": infra["postgres"]["dsn"], "COBOL_REDIS_URL": infra["redis"]["url"]}
-        env.update({k: v for k, v in mesh.env.items() if k.endswith("_ADDR") or k == "COBOL_JOBS_CHANNEL"})
-        api = h.start_api(tmp, extra_env=env)
-        yield api
-    finally:
-        if api is not None:
+    # The harness picks free ports before the services bind them; on a machine shared with other
+    # meshes one can be taken in between. Only that is retried, with fresh ports.
+    for attempt in range(3):
+        mesh = h.MeshProcs(infra, tmp / f"mesh-{attempt}")
+        api = None
+        try:
+            mesh.start_all()
+            env = {"COBOL_PG_DSN": infra["postgres"]["dsn"], "COBOL_REDIS_URL": infra["redis"]["url"]}
+            env.update({k: v for k, v in mesh.env.items() if k.endswith("_ADDR") or k == "COBOL_JOBS_CHANNEL"})
+            api = h.start_api(tmp, extra_env=env, wait=False)
+            h.wait_ready(api)
+        except RuntimeError as exc:
+            if api is not None:
+                h.stop_api(api)
+            mesh.stop_all()
+            if attempt == 2 or not _port_taken(exc):
+                raise
+            continue
+        try:
+            yield api
+        finally:
             h.stop_api(api)
-        mesh.stop_all()
+            mesh.stop_all()
+        return
 
 
 @pytest.fixture(scope="module")
