@@ -76,3 +76,32 @@ demo: up ## send a corpus file through REST and a device stream through Kafka; p
 clean: down ## remove build products and local data (keeps .venv and the jar cache)
 	rm -rf build .data .run libs/mesh/cobol_proto
 	find libs -name '*.so' -delete; find libs -name '*.c' -path '*layers*' -delete
+
+# ---- Dashboard (dashboard/: the React app the API serves at /) ------------------------------
+# npm ci from the committed lockfile; the bundle and the API types generated from the API's
+# OpenAPI document are build products (rebuilt when the app or the API changes).
+DASH       := dashboard
+DASH_STAMP := $(DASH)/node_modules/.installed
+DASH_SRC   := $(shell find $(DASH)/src $(DASH)/scripts services/api -type f \( -name '*.ts' -o -name '*.tsx' -o -name '*.css' -o -name '*.mjs' -o -name '*.py' \) ! -name schema.d.ts 2>/dev/null) \
+              $(DASH)/index.html $(DASH)/vite.config.ts $(DASH)/tsconfig.json topology.yaml
+
+.PHONY: dashboard dashboard-test chromium loadtest-dashboard
+setup: dashboard chromium
+
+$(DASH_STAMP): $(DASH)/package.json $(DASH)/package-lock.json
+	cd $(DASH) && npm ci --no-audit --no-fund
+	touch $(DASH_STAMP)
+
+$(DASH)/dist/index.html: $(DASH_STAMP) $(DASH_SRC) | proto
+	cd $(DASH) && npm run build
+
+dashboard: $(DASH)/dist/index.html ## build the web dashboard (dashboard/dist; API types from /api/openapi.json)
+
+dashboard-test: $(DASH_STAMP) proto ## the dashboard's component tests (Vitest, jsdom)
+	cd $(DASH) && npm run gen:api && npx vitest run
+
+chromium: ## Debian's chromium, for the dashboard's browser tests (playwright-core drives it)
+	test -x /usr/bin/chromium || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+loadtest-dashboard: up ## dashboard figures: first load cold/warm, bundle size, event -> screen (headless Chromium)
+	node loadtests/dashboard_load.mjs

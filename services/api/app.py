@@ -101,6 +101,7 @@ def create_app() -> FastAPI:
     async def index():
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
+    from .dashboard import mount as mount_dashboard; mount_dashboard(app)  # noqa: E702 - the web dashboard at / (replaces the page above)
     return app
 
 

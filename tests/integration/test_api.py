@@ -267,7 +267,7 @@ def test_openapi_docs_metrics_and_page(api):
     assert "multipart/form-data" in spec["paths"]["/api/jobs"]["post"]["requestBody"]["content"]
     assert httpx.get(f"{api.url}/api/docs").status_code == 200
     page = httpx.get(f"{api.url}/")
-    assert page.status_code == 200 and "/api/ws/jobs" in page.text
+    assert page.status_code == 200 and '<div id="root">' in page.text  # the dashboard (services/api/dashboard.py)
     metrics = httpx.get(f"{api.url}/metrics")
     assert metrics.status_code == 200 and "cobol_api_requests_total" in metrics.text
 
