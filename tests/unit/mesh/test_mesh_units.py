@@ -60,3 +60,28 @@ def test_status_and_progress():
     assert s.progress == 0.75 and s.chunk_count == 4 and s.bytes_in == 40
     d = to_status("j", _h(status="done", sealed=1, chunk_count=4, archived=4, bytes_in=40))
     assert d.progress == 1.0
+
+
+def test_stored_frames_carry_a_checksum(tmp_path):
+    from services.archive.store import DamagedFrame, seal, unseal
+    s = FsStore(tmp_path)
+    s.put(frame_key("j", 0), seal(b"frame-bytes"))
+    assert unseal(s.get(frame_key("j", 0))) == b"frame-bytes"
+    assert unseal(b"legacy frame without a seal") == b"legacy frame without a seal"
+    raw = bytearray(s.get(frame_key("j", 0)))
+    raw[-1] ^= 1
+    with pytest.raises(DamagedFrame):
+        unseal(bytes(raw))
+    s.put(frame_key("j", 1), bytes(raw))
+    with pytest.raises(DamagedFrame):
+        list(iter_frames(s, "j"))
+    assert s.jobs() == ["j"] and not s.has_marker()
+    s.put_marker("archive-1\n")
+    assert s.has_marker() and s.jobs() == ["j"]
+
+
+def test_codec_frames_never_look_sealed():
+    from cobol_codec import encode_frame
+    from services.archive.store import SEAL
+    for profile in ("fast", "max"):
+        assert not encode_frame(b"abc" * 100, profile).startswith(SEAL)
