@@ -367,7 +367,8 @@ def supervise(interval: float = 0.5) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     topo = topology.load()
-    history = restarts()
+    history: dict = {}                        # this supervisor's restarts (status shows them)
+    (RUN / "supervisor.json").unlink(missing_ok=True)
     backoff: dict[str, float] = {}
     not_before: dict[str, float] = {}
     started_at: dict[str, float] = {}
@@ -438,7 +439,7 @@ def scale(service: str, n: int) -> int:
 def group_assignment(group_id: str) -> dict[int, str]:
     """partition -> member (client id) of the group's current assignment, {} if none."""
     from confluent_kafka.admin import AdminClient
-    a = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    a = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 3})
     try:
         desc = a.describe_consumer_groups([group_id], request_timeout=10)[group_id].result(15)
     except Exception:
@@ -453,7 +454,7 @@ def group_assignment(group_id: str) -> dict[int, str]:
 
 def partitions_of(topic: str) -> int:
     from confluent_kafka.admin import AdminClient
-    a = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    a = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 3})
     return len(a.list_topics(topic, timeout=10).topics[topic].partitions)
 
 

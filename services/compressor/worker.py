@@ -87,6 +87,7 @@ class Compressor:
         # Batches bounded in count and bytes: new partitions (a failover) are taken up only
         # between batches, so a batch should take well under a second to encode.
         per_batch = max(1, min(settings.compressor_batch, settings.compressor_batch_bytes // max(1, settings.chunk_size)))
+        # (and within COBOL_COMPRESSOR_BATCH_S of encoding, see _process)
         try:
             while not self.stopping.is_set():
                 # A short wait: a batch is whatever arrived within 100 ms (up to the batch size),
@@ -100,7 +101,19 @@ class Compressor:
             self.consumer.close()      # leaves the group now: partitions move at once
 
     def _process(self, msgs, group_meta) -> None:
-        outs = [self._encode_one(m) for m in msgs]          # no transaction open meanwhile
+        # Encode while no transaction is open, within a time budget: the rest of the batch is
+        # read again next round (seek back), so newly assigned partitions wait at most one budget.
+        outs, t0 = [], time.monotonic()
+        for m in msgs:
+            if outs and time.monotonic() - t0 > settings.compressor_batch_s:
+                break
+            outs.append(self._encode_one(m))
+        rest, msgs = msgs[len(outs):], msgs[:len(outs)]
+        for tp in kafka.first_offsets(rest):
+            try:
+                self.consumer.seek(tp)
+            except KafkaException:
+                pass                    # no longer assigned: the new owner reads it
         p = self.producer
         try:
             p.begin_transaction()

@@ -67,6 +67,7 @@ class Settings:
     otel_exporter: str
     compressor_batch: int
     compressor_batch_bytes: int
+    compressor_batch_s: float
     txn_timeout_ms: int
     topic_raw: str
     topic_chunks: str
@@ -124,6 +125,7 @@ def load() -> Settings:
         # ... and at most this many bytes of chunks per batch: a worker picks up partitions
         # handed to it (a failover) only between batches, so batches stay short
         compressor_batch_bytes=_int("COBOL_COMPRESSOR_BATCH_BYTES", 2 * MiB),
+        compressor_batch_s=_int("COBOL_COMPRESSOR_BATCH_MS", 500) / 1000.0,
         # compressor transactions span only produce + commit (encoding happens before)
         txn_timeout_ms=_int("COBOL_TXN_TIMEOUT_MS", 10000),
         topic_raw=_env("COBOL_TOPIC_RAW", "cobol.ingest.raw"),
