@@ -74,6 +74,14 @@ def consumer(group: str, topics: list[str], *, on_assign: Callable | None = None
         "receive.message.max.bytes": 4 * settings.kafka_max_bytes + MiB,
         "queued.max.messages.kbytes": 64 * 1024,
     }
+    if settings.kafka_group_protocol not in ("classic", "consumer"):
+        raise SystemExit(f"COBOL_KAFKA_GROUP_PROTOCOL must be classic or consumer, not {settings.kafka_group_protocol!r}")
+    if settings.kafka_group_protocol == "consumer":
+        # KIP-848: the broker assigns and times sessions out (group.consumer.* in the
+        # brokers' properties); the classic protocol's client-side knobs are refused.
+        for k in ("partition.assignment.strategy", "session.timeout.ms", "heartbeat.interval.ms"):
+            cfg.pop(k)
+        cfg["group.protocol"] = "consumer"
     cfg.update(extra)
     c = Consumer(cfg)
     kwargs = {}

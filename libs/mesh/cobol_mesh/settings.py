@@ -89,6 +89,7 @@ class Settings:
     archive_repair_s: float
     kafka_session_ms: int
     kafka_heartbeat_ms: int
+    kafka_group_protocol: str
 
     def as_env(self) -> dict[str, str]:
         return {f"COBOL_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
@@ -157,6 +158,8 @@ def load() -> Settings:
         archive_repair_s=float(_int("COBOL_ARCHIVE_REPAIR_S", 300)),
         kafka_session_ms=_int("COBOL_KAFKA_SESSION_MS", 2000),
         kafka_heartbeat_ms=_int("COBOL_KAFKA_HEARTBEAT_MS", 500),
+        # classic (cooperative-sticky, measured) or consumer (KIP-848, broker-side assignment)
+        kafka_group_protocol=_env("COBOL_KAFKA_GROUP_PROTOCOL", "classic"),
     )
 
 
