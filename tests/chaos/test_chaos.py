@@ -102,7 +102,7 @@ def committed(m: Mesh, role: str, partitions: list[int]) -> dict[int, int]:
 
 def busy_worker(m: Mesh) -> tuple[str, list[int]]:
     members = wait_until("compressors holding partitions",
-                         lambda: {k: v for k, v in m.group_members("compressor").items() if v}, 30)
+                         lambda: {k: v for k, v in m.group_members("compressor").items() if v}, 120)
     client, parts = sorted(members.items())[0]
     return client.removeprefix("cobol-"), parts
 
@@ -115,7 +115,7 @@ def takeover(m: Mesh, victim: str, parts: list[int], t0: float) -> tuple[float, 
     before = committed(m, "compressor", parts)
     wait_until("victim out of the group", lambda: (
         (g := m.group_members("compressor")) and f"cobol-{victim}" not in g
-        and sum(len(v) for v in g.values()) == 6), 60, interval=0.05)
+        and sum(len(v) for v in g.values()) == 6), 180, interval=0.05)
     t_detect = time.monotonic() - t0
     wait_until("victim's partitions consumed again",
                lambda: any(v > before.get(p, -1) for p, v in committed(m, "compressor", parts).items()),

@@ -30,8 +30,7 @@ SHIFT = 110          # ports: the topology's + COBOL_PORT_OFFSET + 110 (ingest 5
 
 @pytest.fixture(scope="module")
 def mesh(infra, tmp_path_factory):
-    m = Mesh(infra, tmp_path_factory.mktemp("mesh"), shift=SHIFT, chunk=CHUNK,
-             extra_env={"COBOL_TXN_TIMEOUT_MS": "10000"})
+    m = Mesh(infra, tmp_path_factory.mktemp("mesh"), shift=SHIFT, chunk=CHUNK)
     try:
         m.start_all()
         yield m

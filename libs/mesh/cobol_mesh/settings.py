@@ -127,7 +127,9 @@ def load() -> Settings:
         # handed to it (a failover) only between batches, so batches stay short
         compressor_batch_bytes=_int("COBOL_COMPRESSOR_BATCH_BYTES", 2 * MiB),
         compressor_batch_s=_int("COBOL_COMPRESSOR_BATCH_MS", 500) / 1000.0,
-        # compressor transactions span only produce + commit (encoding happens before)
+        # compressor transactions span only produce + commit (encoding happens before); a dead
+        # worker's open transaction holds its partitions' offsets this long (+ up to 1 s). Not
+        # shorter: with a broker down, produce waits for new leaders, and 3 s kept aborting.
         txn_timeout_ms=_int("COBOL_TXN_TIMEOUT_MS", 10000),
         topic_raw=_env("COBOL_TOPIC_RAW", "cobol.ingest.raw"),
         topic_chunks=_env("COBOL_TOPIC_CHUNKS", "cobol.chunks"),
