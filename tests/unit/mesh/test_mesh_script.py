@@ -39,10 +39,11 @@ def test_overrides_and_replica_environment(mesh, monkeypatch):
     topo = mesh.topology.load()
     plan = {p.name: p for p in mesh.plan(topo, mesh.default_counts(topo))}
     assert {f"compressor-{i}" for i in range(1, 5)} <= set(plan) and "archive-3" in plan
-    off = topo.port_offset
+    def port(p: int) -> int:
+        return mesh.topology.shift_port(p, topo.port_offset)
     a2 = plan["archive-2"].env
-    assert a2["COBOL_ARCHIVE_ADDR"] == f"127.0.0.1:{50063 + off}"
-    assert a2["COBOL_ARCHIVE_PEERS"] == f"127.0.0.1:{50053 + off},127.0.0.1:{50073 + off}"
+    assert a2["COBOL_ARCHIVE_ADDR"] == f"127.0.0.1:{port(50063)}"
+    assert a2["COBOL_ARCHIVE_PEERS"] == f"127.0.0.1:{port(50053)},127.0.0.1:{port(50073)}"
     assert a2["COBOL_ARCHIVE_DIR"].endswith("archive/archive-2")
     # every client sees all replicas (gRPC pick_first falls over between them)
     assert plan["api-1"].env["COBOL_ARCHIVE_ADDR"].startswith("ipv4:127.0.0.1:")
