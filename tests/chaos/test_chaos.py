@@ -34,7 +34,7 @@ def figure(text: str) -> None:
 # ---- a job in flight, a fault, and the checks ------------------------------------------------
 
 def job_under_fault(m: Mesh, label: str, fault=None, when=None, mib: int = MIB):
-    """Upload `mib` MiB; once `when(job)` holds, run `fault()`; wait for done; verify.
+    """Upload `mib` MiB; once `when(job)` holds, run `fault(job_id)`; wait for done; verify.
     Returns (seconds, what fault() returned)."""
     frames_start = m.high_watermarks(m.topics["frames"])
     job_id = f"chaos-{label}-{uuid.uuid4().hex[:10]}"
@@ -53,7 +53,7 @@ def job_under_fault(m: Mesh, label: str, fault=None, when=None, mib: int = MIB):
         if fault:
             cond = when or (lambda j: j.chunks_archived >= 4)
             wait_until(f"{label}: job in flight", lambda: m.exists(job_id) and cond(m.job(job_id)), 300)
-            info = fault()
+            info = fault(job_id)
         reply = fut.result(900)
     assert reply.sha256 == sha.hexdigest() and reply.bytes_in == total
     j = m.wait_status(job_id, "done", 900)
@@ -148,7 +148,7 @@ def _assigned_after(m: Mesh, victim: str, parts: set[int], wall0: float) -> floa
 
 @pytest.mark.chaos_quick
 def test_1_sigkill_a_compressor(cmesh, baseline):
-    def fault():
+    def fault(job_id):
         victim, parts = busy_worker(cmesh)
         t0 = time.monotonic()
         cmesh.kill(victim)
@@ -160,27 +160,24 @@ def test_1_sigkill_a_compressor(cmesh, baseline):
 
 
 def test_3_stop_one_kafka_broker_then_start_it(cmesh, baseline):
-    def fault():
+    def fault(job_id):
         t0 = time.monotonic()
+        before = cmesh.job(job_id).chunks_archived
         infra_cmd("stop", "kafka-2")
-        start_archived = _archived_total(cmesh)
-        wait_until("progress with a broker down", lambda: _archived_total(cmesh) > start_archived + 4, 300)
+        wait_until("progress with a broker down", lambda: (j := cmesh.job(job_id)).status == "done"
+                   or j.chunks_archived > before, 300)
         progress_s = time.monotonic() - t0
         infra_cmd("start", "kafka")
         return progress_s
     seconds, progress_s = job_under_fault(cmesh, "broker-down", fault)
-    figure(f"3 broker kafka-2 stopped: the job moved on {progress_s:.1f}s later (4 more chunks archived)")
+    figure(f"3 broker kafka-2 stopped: the job archived more chunks {progress_s:.1f}s after the stop began")
     slowdown("3 one broker of three down", seconds, baseline)
-
-
-def _archived_total(m: Mesh) -> int:
-    return sum(j.chunks_archived for j in m.stub("coordinator").ListJobs(pb.ListJobsRequest(limit=50)).jobs)
 
 
 def test_5_restart_postgresql(cmesh, baseline):
     second: dict = {}
 
-    def fault():
+    def fault(job_id):
         infra_cmd("stop", "postgres")
         # an upload that begins while PostgreSQL is down waits for it (ingest retries), then works
         ex = cf.ThreadPoolExecutor(1)
@@ -199,7 +196,7 @@ def test_5_restart_postgresql(cmesh, baseline):
 
 
 def test_6_sigstop_a_worker_past_its_session_then_thaw(cmesh, baseline):
-    def fault():
+    def fault(job_id):
         victim, parts = busy_worker(cmesh)
         log_mark = len(cmesh.log(victim, 100000).splitlines())
         t0 = time.monotonic()
@@ -248,7 +245,7 @@ def test_7_poison_chunk_goes_to_the_dead_letter_topic_and_fails_its_job(cmesh):
 def test_8_archive_replica_killed_wiped_restarted_is_repaired(cmesh, baseline):
     victim = cmesh.archives[-1]
 
-    def fault():
+    def fault(job_id):
         cmesh.kill(victim)
         shutil.rmtree(cmesh.archive_dir(victim))
         t0 = time.monotonic()
