@@ -130,7 +130,7 @@ def load() -> Settings:
         # compressor transactions span only produce + commit (encoding happens before); a dead
         # worker's open transaction holds its partitions' offsets this long (+ up to 1 s). Not
         # shorter: with a broker down, produce waits for new leaders, and 3 s kept aborting.
-        txn_timeout_ms=_int("COBOL_TXN_TIMEOUT_MS", 10000),
+        txn_timeout_ms=_int("COBOL_TXN_TIMEOUT_MS", 5000),
         topic_raw=_env("COBOL_TOPIC_RAW", "cobol.ingest.raw"),
         topic_chunks=_env("COBOL_TOPIC_CHUNKS", "cobol.chunks"),
         topic_frames=_env("COBOL_TOPIC_FRAMES", "cobol.frames"),
