@@ -5,7 +5,7 @@ PIP   := .venv/bin/pip
 STAMP := .venv/.installed
 CORPORA ?= ../shared/corpora
 
-.PHONY: help setup build proto test test-unit bench bench-memory loadtest fuzz up down status demo clean \
+.PHONY: help setup build proto test test-unit bench bench-memory loadtest fuzz up down status scale chaos demo clean \
         deploy-tools deploy-check compose
 
 help: ## list the targets
@@ -67,8 +67,15 @@ up: setup ## start Kafka, Redis, PostgreSQL and every service in the background
 down: ## stop exactly what `make up` started
 	$(PY) scripts/mesh.py down
 
-status: ## what is running
+status: ## what is running (and what the supervisor restarted)
 	$(PY) scripts/mesh.py status
+
+scale: ## add or remove compressor workers while jobs run: make scale WORKERS=N
+	@test -n "$(WORKERS)" || { echo "usage: make scale WORKERS=N" >&2; exit 2; }
+	$(PY) scripts/mesh.py scale compressor $(WORKERS)
+
+chaos: setup ## the whole fault suite (tests/chaos) on a real mesh; prints failover figures
+	COBOL_CHAOS=full $(PY) -m pytest -q -p no:cacheprovider tests/chaos
 
 demo: up ## send a corpus file through REST and a device stream through Kafka; print what happened
 	$(PY) scripts/demo.py

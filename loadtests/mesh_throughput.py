@@ -15,7 +15,6 @@ import argparse
 import hashlib
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -86,21 +85,9 @@ def run_job(data: list[bytes], name: str, profile: str, verify: bool) -> tuple[f
 
 
 def set_compressors(n: int) -> None:
-    """Stops compressor-2 for a one-worker run; `mesh.py up` starts whatever is missing."""
-    pid_file = settings.run_dir / "compressor-2.pid"
-    if n == 1 and pid_file.exists():
-        pid = int(pid_file.read_text())
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + 60
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        pid_file.unlink(missing_ok=True)
-    elif n == 2:
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "mesh.py"), "up"], check=True,
-                       stdout=subprocess.DEVNULL)
+    """`mesh.py scale compressor n` (the supervisor follows the new count)."""
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "mesh.py"), "scale", "compressor", str(n)],
+                   check=True, stdout=subprocess.DEVNULL)
 
 
 def main() -> None:

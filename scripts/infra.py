@@ -3,7 +3,8 @@
 
     scripts/infra.py install [component...]   fetch/install what is missing (idempotent)
     scripts/infra.py start   [component...]   install if needed, start, wait until ready (idempotent)
-    scripts/infra.py stop    [component...]   stop exactly the pids in .run/*.pid
+    scripts/infra.py stop    [component...]   stop exactly the pids in .run/*.pid (also one broker:
+                                              `stop kafka-2`; `start kafka` brings it back)
     scripts/infra.py status  [--json]         what runs, where; exit 0 only if everything is up
     scripts/infra.py wait    [component...]   poll until the running components answer
     scripts/infra.py reset   [component...]   stop and delete the component's local data (.data/...)
@@ -895,6 +896,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-install", action="store_true", help="start: fail instead of installing what is missing")
     args = ap.parse_args(argv)
 
+    brokers = [c for c in args.components if c.startswith("kafka-")]
+    if brokers:                                  # one broker of the cluster (fault drills)
+        known = [n["name"] for n in kafka_nodes()]
+        if args.command != "stop" or any(b not in known for b in brokers) or len(brokers) != len(args.components):
+            ap.error(f"single brokers ({', '.join(known)}) can only be stopped, on their own; "
+                     "`start kafka` starts the missing ones")
+        RUN.mkdir(parents=True, exist_ok=True)
+        with locked():
+            stop_instances(brokers)
+        return 0
     comps = [c for c in args.components if c != "all"] or list(COMPONENTS)
     for c in comps:
         if c not in COMPONENTS:

@@ -9,6 +9,7 @@ from cobol_mesh.proto import pb, pb_grpc
 from cobol_mesh.settings import settings
 
 from .reader import ArchiveServicer
+from .replicas import Peers, run_repairs
 from .store import open_store
 from .writer import ArchiveWriter
 
@@ -16,16 +17,20 @@ from .writer import ArchiveWriter
 def main() -> None:
     lc = service.boot("archive")
     store = open_store(settings)
+    lost = not store.has_marker()       # new, or its data was wiped: refill from the peers
+    peers = Peers(lc.instance, store, settings.archive_peers.split(","))
     writer = ArchiveWriter(lc.instance, store, lc.stopping)
     server = Server(settings.archive_addr, max_workers=16)
-    server.add(pb_grpc.add_ArchiveServicer_to_server, ArchiveServicer(store),
+    server.add(pb_grpc.add_ArchiveServicer_to_server, ArchiveServicer(store, peers, lc.instance),
                pb.DESCRIPTOR.services_by_name["Archive"].full_name)
     server.start()
     thread = run_thread("archive-writer", writer.run, lc)
+    repair = run_thread("archive-repair", lambda: run_repairs(peers, lc.stopping, settings.archive_repair_s, lost), lc)
     lc.on_stop(lambda: server.stop(5))
     lc.ready()
-    lc.log.info("archive.serving", addr=settings.archive_addr, backend=settings.archive_backend)
-    lc.wait([thread])
+    lc.log.info("archive.serving", addr=settings.archive_addr, backend=settings.archive_backend,
+                peers=peers.addrs, store_lost=lost)
+    lc.wait([thread, repair])
 
 
 if __name__ == "__main__":

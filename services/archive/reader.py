@@ -1,13 +1,21 @@
 """gRPC Archive: ReadResult streams the container (FILE_HEADER + frames in seq order);
-ReadOriginal decodes frame by frame. Memory stays bounded by one frame."""
+ReadOriginal decodes frame by frame. Memory stays bounded by one frame.
+
+Reads fall over between replicas: the job's seqs are what this replica or any reachable peer
+holds, and a frame missing here or failing its checksum is fetched from a peer (and kept).
+ListFrames / ListJobs / GetFrame serve peers from the local store only."""
 from __future__ import annotations
+
+import hashlib
 
 import grpc
 
+from cobol_mesh import ids
 from cobol_mesh import logging as mlog
 from cobol_mesh.proto import pb, pb_grpc
 
-from .store import Store, iter_frames, job_prefix
+from .replicas import Peers
+from .store import DamagedFrame, Store, frame_key, job_seqs, unseal
 
 log = mlog.get("cobol.archive.reader")
 PIECE = 1024 * 1024          # gRPC message size for streamed bytes
@@ -19,16 +27,29 @@ def _pieces(data: bytes):
 
 
 class ArchiveServicer(pb_grpc.ArchiveServicer):
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, peers: Peers, instance: str) -> None:
         self.store = store
+        self.peers = peers
+        self.instance = instance
+
+    def _job_id(self, request, context) -> str:
+        if not ids.is_job_id(request.job_id):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a valid job_id is required")
+        return request.job_id
 
     def _frames(self, request, context):
-        job_id = request.job_id
-        if not job_id or "/" in job_id or job_id.startswith("."):
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a valid job_id is required")
-        if not self.store.list(job_prefix(job_id)):
+        """(seq, frame) in order over local and peer copies; aborts before the first byte if
+        the job is unknown or incomplete everywhere."""
+        job_id = self._job_id(request, context)
+        seqs = set(job_seqs(self.store, job_id)) | self.peers.seqs(job_id)
+        if not seqs:
             context.abort(grpc.StatusCode.NOT_FOUND, f"job {job_id} is not in the archive")
-        return iter_frames(self.store, job_id)
+        n = max(seqs) + 1
+        if len(seqs) != n:
+            gap = min(set(range(n)) - seqs)
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                          f"frame {gap} of job {job_id} is not archived (yet)")
+        return ((seq, self.peers.frame(job_id, seq)) for seq in range(n))
 
     def ReadResult(self, request, context):
         from cobol_codec import FILE_HEADER
@@ -38,7 +59,7 @@ class ArchiveServicer(pb_grpc.ArchiveServicer):
             for _seq, frame in frames:
                 yield from _pieces(frame)
         except LookupError as exc:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+            context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
 
     def ReadOriginal(self, request, context):
         from cobol_codec import FILE_HEADER, decompress
@@ -52,4 +73,27 @@ class ArchiveServicer(pb_grpc.ArchiveServicer):
                     context.abort(grpc.StatusCode.DATA_LOSS, f"frame {seq} does not decode: {exc}")
                 yield from _pieces(data)
         except LookupError as exc:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+            context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
+
+    # -- between replicas: local store only --------------------------------------------------
+    def ListFrames(self, request, context):
+        job_id = self._job_id(request, context)
+        seqs = job_seqs(self.store, job_id)
+        if not seqs:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"job {job_id} is not on {self.instance}")
+        return pb.ArchivedJob(job_id=job_id, seqs=seqs, replica=self.instance)
+
+    def ListJobs(self, request, context):
+        for job_id in self.store.jobs():
+            if ids.is_job_id(job_id):
+                yield pb.ArchivedJob(job_id=job_id, seqs=job_seqs(self.store, job_id), replica=self.instance)
+
+    def GetFrame(self, request, context):
+        job_id = self._job_id(request, context)
+        try:
+            frame = unseal(self.store.get(frame_key(job_id, request.seq)))
+        except FileNotFoundError:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"frame {request.seq} of {job_id} is not on {self.instance}")
+        except DamagedFrame:
+            context.abort(grpc.StatusCode.DATA_LOSS, f"frame {request.seq} of {job_id} is damaged on {self.instance}")
+        return pb.StoredFrame(frame=frame, sha256=hashlib.sha256(frame).hexdigest())

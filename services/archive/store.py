@@ -2,19 +2,50 @@
 
 Keys look like `jobs/<job_id>/<seq:012d>.frame`. Writes are idempotent (a repeat overwrites
 identical bytes) and atomic (a reader never sees half an object).
+
+A stored frame is sealed with its own checksum: `CBAF` + sha256(frame) + frame (`seal` /
+`unseal`), so a replica can tell a damaged frame from a good one without decoding it, and
+fetch a good copy from a peer. Frames stored before the seal existed (no `CBAF`) still read.
+Each store keeps a marker object (`replica.id`): a store without it is new or was wiped, and
+the replica refills it from its peers.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
 from typing import Iterator, Protocol
+
+SEAL = b"CBAF"
+MARKER = "replica.id"
+
+
+class DamagedFrame(Exception):
+    """A stored frame whose bytes no longer match the checksum written with it."""
+
+
+def seal(frame: bytes) -> bytes:
+    return SEAL + hashlib.sha256(frame).digest() + frame
+
+
+def unseal(stored: bytes) -> bytes:
+    """The frame inside a stored object; raises DamagedFrame if its checksum fails."""
+    if stored[:4] != SEAL:
+        return stored                                   # stored before seals existed
+    digest, frame = stored[4:36], stored[36:]
+    if len(digest) != 32 or hashlib.sha256(frame).digest() != digest:
+        raise DamagedFrame("stored frame fails its sha256 checksum")
+    return frame
 
 
 class Store(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
     def get(self, key: str) -> bytes: ...
     def list(self, prefix: str) -> list[str]: ...
+    def jobs(self) -> list[str]: ...
+    def has_marker(self) -> bool: ...
+    def put_marker(self, text: str) -> None: ...
 
 
 def frame_key(job_id: str, seq: int) -> str:
@@ -23,6 +54,10 @@ def frame_key(job_id: str, seq: int) -> str:
 
 def job_prefix(job_id: str) -> str:
     return f"jobs/{job_id}/"
+
+
+def job_seqs(store: "Store", job_id: str) -> list[int]:
+    return [seq_of(k) for k in store.list(job_prefix(job_id))]
 
 
 def seq_of(key: str) -> int:
@@ -73,6 +108,16 @@ class FsStore:
             return []
         return sorted(prefix + p.name for p in d.iterdir() if p.name.endswith(".frame"))
 
+    def jobs(self) -> list[str]:
+        d = self.root / "jobs"
+        return sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
+
+    def has_marker(self) -> bool:
+        return (self.root / MARKER).exists()
+
+    def put_marker(self, text: str) -> None:
+        self.put(MARKER, text.encode())
+
 
 class S3Store:
     """An S3-compatible bucket via boto3 (tested against moto's standalone server)."""
@@ -99,14 +144,33 @@ class S3Store:
     def get(self, key: str) -> bytes:
         try:
             return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except self.s3.exceptions.NoSuchKey:
-            raise FileNotFoundError(key) from None
+        except (self.s3.exceptions.NoSuchKey, self.s3.exceptions.ClientError) as exc:
+            if isinstance(exc, self.s3.exceptions.NoSuchKey) or "404" in str(exc) or "NoSuchKey" in str(exc):
+                raise FileNotFoundError(key) from None
+            raise
 
     def list(self, prefix: str) -> list[str]:
         keys: list[str] = []
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
             keys.extend(o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(".frame"))
         return sorted(keys)
+
+    def jobs(self) -> list[str]:
+        out: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix="jobs/",
+                                                                     Delimiter="/"):
+            out.extend(p["Prefix"][5:-1] for p in page.get("CommonPrefixes", []))
+        return sorted(out)
+
+    def has_marker(self) -> bool:
+        try:
+            self.get(MARKER)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def put_marker(self, text: str) -> None:
+        self.put(MARKER, text.encode())
 
 
 def open_store(settings) -> Store:
@@ -118,10 +182,11 @@ def open_store(settings) -> Store:
 
 
 def iter_frames(store: Store, job_id: str) -> Iterator[tuple[int, bytes]]:
-    """The job's frames in seq order; raises LookupError on a gap (an unfinished job)."""
+    """The job's frames in seq order (checksums verified); raises LookupError on a gap (an
+    unfinished job) and DamagedFrame on a bad checksum."""
     keys = store.list(job_prefix(job_id))
     for expected, key in enumerate(keys):
         seq = seq_of(key)
         if seq != expected:
             raise LookupError(f"frame {expected} of job {job_id} is not archived (yet)")
-        yield seq, store.get(key)
+        yield seq, unseal(store.get(key))

@@ -1,20 +1,24 @@
 """cobol.frames -> the archive store -> ChunkArchived events, then the offset commit.
 
+Each replica (archive-N) is its own consumer group (`<prefix>-archive.<instance>`) with its
+own store, so every replica receives every frame; its ChunkArchived carries `replica`.
 At least once into the store, made harmless twice over: the key is (job, seq) so a repeat
-overwrites identical bytes, and the coordinator counts each seq once.
+overwrites identical bytes, and the coordinator counts each seq once per replica.
 """
 from __future__ import annotations
 
 import time
 
-
-
-from cobol_mesh import kafka, metrics, telemetry
+from cobol_mesh import ids, kafka, metrics, telemetry
 from cobol_mesh import logging as mlog
 from cobol_mesh.proto import pb
 from cobol_mesh.settings import group, settings
 
-from .store import Store, frame_key
+from .store import Store, frame_key, seal
+
+
+def replica_group(instance: str) -> str:
+    return f"{group('archive')}.{instance}"
 
 log = mlog.get("cobol.archive.writer")
 
@@ -25,7 +29,7 @@ class ArchiveWriter:
         self.store = store
         self.stopping = stopping
         self.producer = kafka.producer()
-        self.consumer = kafka.consumer(group("archive"), [settings.topic_frames],
+        self.consumer = kafka.consumer(replica_group(instance), [settings.topic_frames],
                                        on_assign=lambda c, ps: log.info("archive.assigned", partitions=[p.partition for p in ps]),
                                        on_revoke=self._revoked)
 
@@ -47,8 +51,7 @@ class ArchiveWriter:
         for m in msgs:
             try:
                 frame = pb.Frame.FromString(m.value() or b"")
-                if not frame.job_id or "/" in frame.job_id or frame.job_id.startswith("."):
-                    raise ValueError("no usable job_id")
+                ids.check_job_id(frame.job_id)
             except Exception as exc:          # not ours to crash on: skip, and say so
                 log.warning("archive.bad_frame", partition=m.partition(), offset=m.offset(), error=str(exc))
                 metrics.CHUNKS.labels("archive", self.instance, "malformed").inc()
@@ -57,9 +60,10 @@ class ArchiveWriter:
             with telemetry.tracer().start_as_current_span("archive.frame", context=parent) as span:
                 span.set_attribute("cobol.job_id", frame.job_id)
                 span.set_attribute("cobol.seq", frame.seq)
-                self.store.put(frame_key(frame.job_id, frame.seq), frame.frame)
+                self.store.put(frame_key(frame.job_id, frame.seq), seal(frame.frame))
                 ev = pb.JobEvent(job_id=frame.job_id, at=time.time(), archived=pb.ChunkArchived(
-                    seq=frame.seq, bytes_in=frame.bytes_in, bytes_out=len(frame.frame)))
+                    seq=frame.seq, bytes_in=frame.bytes_in, bytes_out=len(frame.frame),
+                    replica=self.instance))
                 kafka.produce(self.producer, settings.topic_events, frame.job_id, ev.SerializeToString(),
                               tracker=tracker, headers=telemetry.kafka_headers())
             metrics.CHUNKS.labels("archive", self.instance, "stored").inc()

@@ -1,22 +1,31 @@
 """Consume-transform-produce, exactly once.
 
-A batch of chunks is read from cobol.chunks (group cobol-compressor, read_committed), each is
-encoded with `cobol_codec.encode_frame`, and the frames (key = job id) are produced to
-cobol.frames in one Kafka transaction together with the batch's consumer offsets. A worker
-killed at any instant leaves either the whole batch (frames + offsets) or none of it; the
-partitions' next owner starts from the committed offsets.
+A batch of chunks is read from cobol.chunks (group cobol-compressor, read_committed) and
+encoded with `cobol_codec.encode_frame` while no transaction is open. Only then are the frames
+(key = job id) produced to cobol.frames in one short Kafka transaction together with the
+batch's consumer offsets. A worker killed at any instant leaves either the whole batch
+(frames + offsets) or none of it; the partitions' next owner starts from the committed offsets.
 
-The transaction is never open while the consumer polls, so rebalance callbacks find nothing
-in flight; if one ever does (or the group fenced us), the transaction is aborted and the
-consumer rewound to the batch's first offsets.
+Keeping the transaction short matters for failover: a dead worker's open transaction holds
+back read_committed readers and the next owner's offset fetch until the broker aborts it, so
+a transaction that only spans the produce and commit (milliseconds) almost never outlives its
+worker. The group metadata sent with the offsets is the one taken when the batch was read:
+a worker that was frozen (SIGSTOP) past its session timeout and thaws carries a stale
+generation, and the broker refuses its late transaction (KIP-447 fencing); it aborts.
+
+A chunk the codec refuses is tried COBOL_CODEC_ATTEMPTS times; then it goes to
+COBOL_TOPIC_CHUNKS_DLQ as a DeadLetter with the reason and its job fails with that reason,
+in the same transaction as the offsets (no crash loop, no silent skip).
 """
 from __future__ import annotations
 
+import inspect
 import time
+from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
 
-from cobol_mesh import kafka, metrics, telemetry
+from cobol_mesh import ids, kafka, metrics, telemetry
 from cobol_mesh import logging as mlog
 from cobol_mesh.proto import pb
 from cobol_mesh.settings import group, settings
@@ -25,8 +34,23 @@ log = mlog.get("cobol.compressor")
 
 
 def _codec():
+    """encode_frame(data, profile, layers) over whatever the installed codec supports: `layers`
+    is passed only when the codec accepts it (it arrives with the codec's layer selection)."""
     from cobol_codec import encode_frame       # lazy: the codec may be rebuilt independently
-    return encode_frame
+    takes_layers = "layers" in inspect.signature(encode_frame).parameters
+
+    def encode(data: bytes, profile: str, layers: str, dictionary=None) -> bytes:
+        if layers and takes_layers:
+            return encode_frame(data, profile, dictionary=dictionary, layers=layers)
+        return encode_frame(data, profile, dictionary=dictionary)
+    return encode
+
+
+@dataclass
+class _Out:
+    """What one consumed message turns into: records to produce in the batch's transaction."""
+    records: list            # (topic, key, value, headers)
+    status: str              # ok | malformed | dead
 
 
 class Compressor:
@@ -61,27 +85,44 @@ class Compressor:
         metrics.TXNS.labels(self.instance, "aborted").inc()
 
     def run(self) -> None:
+        # Batches bounded in count and bytes: new partitions (a failover) are taken up only
+        # between batches, so a batch should take well under a second to encode.
+        per_batch = max(1, min(settings.compressor_batch, settings.compressor_batch_bytes // max(1, settings.chunk_size)))
+        # (and within COBOL_COMPRESSOR_BATCH_S of encoding, see _process)
         try:
             while not self.stopping.is_set():
                 # A short wait: a batch is whatever arrived within 100 ms (up to the batch size),
                 # so a trickle of device chunks is not held back to fill a batch.
-                msgs = kafka.consume_batch(self.consumer, settings.compressor_batch, 0.1, log, "compressor")
+                msgs = kafka.consume_batch(self.consumer, per_batch, 0.1, log, "compressor")
                 if msgs:
-                    self._process(msgs)
+                    self._process(msgs, self.consumer.consumer_group_metadata())
         finally:
             if self.in_txn:
                 self._abort()
             self.consumer.close()      # leaves the group now: partitions move at once
 
-    def _process(self, msgs) -> None:
+    def _process(self, msgs, group_meta) -> None:
+        # Encode while no transaction is open, within a time budget: the rest of the batch is
+        # read again next round (seek back), so newly assigned partitions wait at most one budget.
+        outs, t0 = [], time.monotonic()
+        for m in msgs:
+            if outs and time.monotonic() - t0 > settings.compressor_batch_s:
+                break
+            outs.append(self._encode_one(m))
+        rest, msgs = msgs[len(outs):], msgs[:len(outs)]
+        for tp in kafka.first_offsets(rest):
+            try:
+                self.consumer.seek(tp)
+            except KafkaException:
+                pass                    # no longer assigned: the new owner reads it
         p = self.producer
         try:
             p.begin_transaction()
             self.in_txn = True
-            for m in msgs:
-                self._encode_one(m)
-            p.send_offsets_to_transaction(kafka.batch_offsets(msgs),
-                                          self.consumer.consumer_group_metadata(), 30)
+            for out in outs:
+                for topic, key, value, headers in out.records:
+                    kafka.produce(p, topic, key, value, headers=headers)
+            p.send_offsets_to_transaction(kafka.batch_offsets(msgs), group_meta, 30)
             for attempt in range(5):
                 try:
                     p.commit_transaction(60)
@@ -95,6 +136,7 @@ class Compressor:
             if kafka.is_fatal(exc):
                 log.error("compressor.fatal", error=str(exc))
                 raise                   # fenced by a newer instance with our id: exit
+            # e.g. the group moved on while we worked (a frozen worker thawing): refused
             log.warning("compressor.txn_failed", error=str(exc), chunks=len(msgs))
             self._abort()
             for tp in kafka.first_offsets(msgs):
@@ -102,40 +144,53 @@ class Compressor:
                     self.consumer.seek(tp)
                 except KafkaException:
                     pass                # no longer assigned: the new owner re-reads it
+            return
+        for out in outs:
+            metrics.CHUNKS.labels("compressor", self.instance, out.status).inc()
 
-    def _encode_one(self, m) -> None:
+    def _encode_one(self, m) -> _Out:
         try:
             chunk = pb.Chunk.FromString(m.value() or b"")
-            if not chunk.job_id:
-                raise ValueError("no job_id")
-        except Exception as exc:              # skipped (its offset still commits): never a crash loop
+            ids.check_job_id(chunk.job_id)
+        except Exception as exc:              # not a usable chunk: dead-lettered, never a crash loop
             log.warning("compressor.bad_chunk", partition=m.partition(), offset=m.offset(), error=str(exc))
-            metrics.CHUNKS.labels("compressor", self.instance, "malformed").inc()
-            return
+            return _Out([self._dead_letter(m, f"not a Chunk message: {exc}")], "malformed")
         parent = telemetry.context_from_kafka(m.headers())
         with telemetry.tracer().start_as_current_span("compress.chunk", context=parent) as span:
             span.set_attribute("cobol.job_id", chunk.job_id)
             span.set_attribute("cobol.seq", chunk.seq)
-            t0 = time.perf_counter()
-            try:
-                d, did = self.dicts.choose(chunk) if self.dicts else (None, "")
-                frame = self.encode(chunk.data, chunk.profile or "fast", dictionary=d)
-            except Exception as exc:          # the job cannot complete: fail it, in this transaction
-                log.error("compressor.codec_failed", job_id=chunk.job_id, seq=chunk.seq, error=repr(exc))
-                metrics.CHUNKS.labels("compressor", self.instance, "codec_error").inc()
-                ev = pb.JobEvent(job_id=chunk.job_id, at=time.time(), aborted=pb.JobAborted(
-                    reason=f"codec failed on chunk {chunk.seq}: {type(exc).__name__}: {exc}"[:1000]))
-                kafka.produce(self.producer, settings.topic_events, chunk.job_id, ev.SerializeToString())
-                return
+            error = None
+            for attempt in range(1, max(1, settings.codec_attempts) + 1):
+                t0 = time.perf_counter()
+                try:
+                    d, did = self.dicts.choose(chunk) if self.dicts else (None, "")
+                    frame = self.encode(chunk.data, chunk.profile or "fast", chunk.layers, d)
+                    error = None
+                    break
+                except Exception as exc:
+                    error = exc
+                    log.warning("compressor.codec_failed", job_id=chunk.job_id, seq=chunk.seq,
+                                attempt=attempt, error=repr(exc)[:300])
+            if error is not None:
+                reason = (f"chunk {chunk.seq} dead-lettered after {settings.codec_attempts} codec attempts: "
+                          f"{type(error).__name__}: {error}")[:1000]
+                log.error("compressor.chunk_dead", job_id=chunk.job_id, seq=chunk.seq, reason=reason)
+                ev = pb.JobEvent(job_id=chunk.job_id, at=time.time(), aborted=pb.JobAborted(reason=reason))
+                return _Out([self._dead_letter(m, reason),
+                             (settings.topic_events, chunk.job_id, ev.SerializeToString(), None)], "dead")
             secs = time.perf_counter() - t0
             if self.dicts:
                 self.dicts.observe(chunk.data, did, len(frame))
             out = pb.Frame(job_id=chunk.job_id, seq=chunk.seq, frame=frame, bytes_in=len(chunk.data),
-                           bytes_out=len(frame), worker=self.instance, codec_seconds=secs, dictionary_id=did)
-            kafka.produce(self.producer, settings.topic_frames, chunk.job_id, out.SerializeToString(),
-                          headers=telemetry.kafka_headers())
+                           bytes_out=len(frame), worker=self.instance, codec_seconds=secs,
+                           dictionary_id=did)
+            headers = telemetry.kafka_headers()
         metrics.CODEC_SECONDS.labels(self.instance).observe(secs)
         metrics.BYTES_IN.labels("compressor", self.instance).inc(len(chunk.data))
         metrics.BYTES_OUT.labels("compressor", self.instance).inc(len(frame))
-        metrics.CHUNKS.labels("compressor", self.instance, "ok").inc()
+        return _Out([(settings.topic_frames, chunk.job_id, out.SerializeToString(), headers)], "ok")
 
+    def _dead_letter(self, m, reason: str):
+        d = pb.DeadLetter(topic=m.topic(), partition=m.partition(), offset=m.offset(),
+                          key=(m.key() or b"")[:1024], value=m.value() or b"", reason=reason)
+        return (settings.topic_chunks_dlq, m.key() or None, d.SerializeToString(), None)

@@ -30,7 +30,8 @@ def main() -> None:
         lc.log.warning("ingest.orphans_aborted", jobs=orphans)
 
     raw = RawConsumer(lc.instance, manifests, lc.stopping)
-    server = Server(settings.ingest_addr, max_workers=32)
+    # more threads than concurrent uploads: idle uploads never starve other calls
+    server = Server(settings.ingest_addr, max_workers=settings.ingest_max_streams + 16)
     server.add(pb_grpc.add_IngestServicer_to_server, IngestServicer(producer, manifests, lc.instance),
                pb.DESCRIPTOR.services_by_name["Ingest"].full_name)
     server.start()

@@ -1,19 +1,15 @@
 """Building the Kafka payloads ingest emits."""
 from __future__ import annotations
 
-import re
 import time
 
 from cobol_mesh.proto import pb
 from cobol_mesh.settings import settings
 
-ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-PROFILES = ("fast", "balanced", "max")
 
-
-def opened(job_id: str, source: str, name: str, profile: str) -> bytes:
-    return pb.JobEvent(job_id=job_id, at=time.time(),
-                       opened=pb.JobOpened(source=source, name=name, profile=profile)).SerializeToString()
+def opened(job_id: str, source: str, name: str, profile: str, layers: str = "") -> bytes:
+    return pb.JobEvent(job_id=job_id, at=time.time(), opened=pb.JobOpened(
+        source=source, name=name, profile=profile, layers=layers)).SerializeToString()
 
 
 def sealed(job_id: str, chunk_count: int, bytes_in: int, sha256: str) -> bytes:
@@ -26,8 +22,10 @@ def aborted(job_id: str, reason: str) -> bytes:
                        aborted=pb.JobAborted(reason=reason[:1000])).SerializeToString()
 
 
-def chunk(job_id: str, seq: int, data: bytes, profile: str, offset: int) -> bytes:
-    return pb.Chunk(job_id=job_id, seq=seq, data=data, profile=profile, offset=offset).SerializeToString()
+def chunk(job_id: str, seq: int, data: bytes, profile: str, offset: int, layers: str = "",
+          dictionary_id: str = "") -> bytes:
+    return pb.Chunk(job_id=job_id, seq=seq, data=data, profile=profile, offset=offset,
+                    layers=layers, dictionary_id=dictionary_id).SerializeToString()
 
 
 def chunk_key(job_id: str, seq: int) -> str:

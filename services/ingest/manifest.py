@@ -1,7 +1,37 @@
-"""Ingest's own table of job manifests in PostgreSQL (no other service reads it)."""
+"""Ingest's own table of job manifests in PostgreSQL (no other service reads it).
+
+Every call opens its own connection and, when PostgreSQL is away (a restart, a failover),
+retries with a growing pause for up to COBOL_PG_RETRY_S before giving up: a restart of the
+database delays uploads, it does not fail them.
+"""
 from __future__ import annotations
 
+import time
+from typing import Callable, TypeVar
+
 import psycopg
+
+from cobol_mesh import logging as mlog
+from cobol_mesh.settings import settings
+
+log = mlog.get("cobol.ingest.manifest")
+T = TypeVar("T")
+
+
+def with_retry(what: str, fn: Callable[[], T], budget_s: float | None = None) -> T:
+    """fn(), retried on connection-level errors (OperationalError) within the budget."""
+    budget = settings.pg_retry_s if budget_s is None else budget_s
+    deadline = time.monotonic() + budget
+    pause = 0.1
+    while True:
+        try:
+            return fn()
+        except psycopg.OperationalError as exc:
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("manifest.retry", what=what, error=str(exc).strip()[:200], pause_s=pause)
+            time.sleep(pause)          # back-off between reconnect attempts, not a sync wait
+            pause = min(pause * 2, 2.0)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ingest_manifests (
@@ -31,6 +61,9 @@ class Manifests:
         return psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
 
     def migrate(self) -> None:
+        with_retry("migrate", self._migrate)
+
+    def _migrate(self) -> None:
         with self._conn() as c:
             c.execute("SELECT pg_advisory_lock(74201)")
             try:
@@ -40,6 +73,9 @@ class Manifests:
 
     def open(self, job_id: str, name: str, source: str, profile: str) -> bool:
         """Insert the `uploading` row; False if the id is taken by another upload."""
+        return with_retry("open", lambda: self._open(job_id, name, source, profile))
+
+    def _open(self, job_id: str, name: str, source: str, profile: str) -> bool:
         with self._conn() as c:
             cur = c.execute(
                 "INSERT INTO ingest_manifests (job_id, name, source, profile, status, instance) "
@@ -50,8 +86,10 @@ class Manifests:
     def upsert_sealed(self, jobs: list[dict]) -> None:
         """Kafka windows: every job of one flush in one transaction (one connection, one
         commit); a replayed window overwrites the same rows."""
-        if not jobs:
-            return
+        if jobs:
+            with_retry("upsert_sealed", lambda: self._upsert_sealed(jobs))
+
+    def _upsert_sealed(self, jobs: list[dict]) -> None:
         with psycopg.connect(self.dsn, connect_timeout=10) as c, c.cursor() as cur:
             cur.executemany(
                 "INSERT INTO ingest_manifests (job_id, name, source, profile, bytes_in, chunk_count, "
@@ -63,12 +101,18 @@ class Manifests:
                   j["sha256"], self.instance) for j in jobs])
 
     def seal(self, job_id: str, bytes_in: int, chunk_count: int, sha256: str) -> None:
+        with_retry("seal", lambda: self._seal(job_id, bytes_in, chunk_count, sha256))
+
+    def _seal(self, job_id: str, bytes_in: int, chunk_count: int, sha256: str) -> None:
         with self._conn() as c:
             c.execute("UPDATE ingest_manifests SET status='sealed', bytes_in=%s, chunk_count=%s, "
                       "sha256=%s, updated_at=now() WHERE job_id=%s AND status='uploading'",
                       (bytes_in, chunk_count, sha256, job_id))
 
     def abort(self, job_id: str, bytes_in: int, chunk_count: int, reason: str) -> None:
+        with_retry("abort", lambda: self._abort(job_id, bytes_in, chunk_count, reason))
+
+    def _abort(self, job_id: str, bytes_in: int, chunk_count: int, reason: str) -> None:
         with self._conn() as c:
             c.execute("UPDATE ingest_manifests SET status='aborted', bytes_in=%s, chunk_count=%s, "
                       "reason=%s, updated_at=now() WHERE job_id=%s AND status='uploading'",
@@ -76,6 +120,9 @@ class Manifests:
 
     def abort_orphans(self) -> list[str]:
         """Uploads this instance had open when it last died: they can never be sealed."""
+        return with_retry("abort_orphans", self._abort_orphans)
+
+    def _abort_orphans(self) -> list[str]:
         with self._conn() as c:
             rows = c.execute(
                 "UPDATE ingest_manifests SET status='aborted', reason='ingest restarted mid-upload', "

@@ -14,13 +14,12 @@ read_committed readers, and the records are read again. Job ids are deterministi
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaException, TopicPartition
 
-from cobol_mesh import kafka, metrics, telemetry
+from cobol_mesh import ids, kafka, metrics, telemetry
 from cobol_mesh import logging as mlog
 from cobol_mesh.proto import pb
 from cobol_mesh.settings import group, settings
@@ -29,14 +28,15 @@ from . import events
 from .manifest import Manifests
 
 log = mlog.get("cobol.ingest.raw")
-KEY_RE = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 PROFILE = "fast"
 
 
 def validate(key: bytes | None, value: bytes | None) -> str | None:
     """Why a record is malformed, or None."""
-    if key is None or not KEY_RE.match(key):
-        return "invalid key: the stream id must match [A-Za-z0-9._:-]{1,128}"
+    try:
+        ids.check_stream_key(key)
+    except ids.InvalidName as exc:
+        return str(exc)
     if not value:
         return "empty value"
     if len(value) > settings.max_record_bytes:
@@ -168,7 +168,7 @@ class RawConsumer:
                 log.info("raw.dead_letters", partition=w.partition, count=len(w.dead),
                          reasons=sorted({d.reason for d in w.dead}))
         try:
-            self.manifests.upsert_sealed(jobs)
+            self.manifests.upsert_sealed(jobs)      # retries through a PostgreSQL restart
         except Exception:
             log.exception("raw.manifest_failed", jobs=[j["job_id"] for j in jobs])
         if jobs:
@@ -187,7 +187,7 @@ class RawConsumer:
 
     def _produce_job(self, w: _Window, stream: str, s: _Stream) -> dict:
         p = self.producer
-        job_id = f"kafka-p{w.partition}-o{s.first_offset}"
+        job_id = ids.device_job_id(w.partition, s.first_offset)     # a namespace clients cannot use
         hdrs = telemetry.kafka_headers()
         kafka.produce(p, settings.topic_events, job_id, events.opened(job_id, "kafka", stream, PROFILE), headers=hdrs)
         data = bytes(s.data)

@@ -3,18 +3,25 @@
 The first message carries `start`, then `data` messages, then `end` with the byte count.
 Chunks go to cobol.chunks as they fill; the job is sealed only after `end` arrived, its count
 matches, and every chunk is durably written. Anything else - a stream that stops without
-`end` (cancelled, broken, truncated), a protocol error, the size limit, a Kafka failure -
-aborts the job.
+`end` (cancelled, broken, truncated), a protocol error, the size limit, a Kafka failure, a
+stream silent for COBOL_UPLOAD_IDLE_S or open longer than COBOL_UPLOAD_DEADLINE_S - aborts
+the job.
+
+At most COBOL_INGEST_MAX_STREAMS uploads run at once; one more is refused at once with
+RESOURCE_EXHAUSTED. The server's thread pool is larger than that bound, so idle uploads can
+never take the threads that other calls (health checks, new uploads) need.
 """
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 import time
 import uuid
 
 import grpc
 
-from cobol_mesh import kafka, metrics, telemetry
+from cobol_mesh import ids, kafka, metrics, telemetry
 from cobol_mesh import logging as mlog
 from cobol_mesh.proto import pb, pb_grpc
 from cobol_mesh.settings import settings
@@ -33,48 +40,142 @@ class UploadAborted(Exception):
         self.reason = reason
 
 
+_END = object()
+
+
+class _Requests:
+    """The request stream with an idle timeout and a total deadline. A reader thread pulls
+    messages into a small queue (two messages: memory stays bounded); `next()` waits for one
+    with a timeout. When the handler returns or aborts, gRPC ends the stream and the reader
+    thread ends with it."""
+
+    def __init__(self, request_iterator, idle_s: float, deadline_s: float) -> None:
+        self.idle_s = idle_s
+        self.deadline = time.monotonic() + deadline_s
+        self.deadline_s = deadline_s
+        self.q: queue.Queue = queue.Queue(maxsize=2)
+        self.done = threading.Event()
+        threading.Thread(target=self._pump, args=(request_iterator,), name="upload-reader",
+                         daemon=True).start()
+
+    def _put(self, item) -> None:
+        while not self.done.is_set():
+            try:
+                self.q.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _pump(self, it) -> None:
+        try:
+            for req in it:
+                self._put(req)
+                if self.done.is_set():
+                    return
+            self._put(_END)
+        except grpc.RpcError as exc:
+            self._put(exc)
+        except Exception as exc:        # grpc ends an aborted stream in several ways
+            self._put(exc)
+
+    def close(self) -> None:
+        self.done.set()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise UploadAborted(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                f"upload open longer than COBOL_UPLOAD_DEADLINE_S={self.deadline_s:g}s")
+        try:
+            item = self.q.get(timeout=min(self.idle_s, left))
+        except queue.Empty:
+            if time.monotonic() >= self.deadline:
+                raise UploadAborted(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                    f"upload open longer than COBOL_UPLOAD_DEADLINE_S={self.deadline_s:g}s") from None
+            raise UploadAborted(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                f"no message for {self.idle_s:g}s (COBOL_UPLOAD_IDLE_S): idle upload closed") from None
+        if item is _END:
+            raise StopIteration
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+
+def check_start(start) -> tuple[str, str, str, str, str, str]:
+    """(job_id, name, source, profile, layers, dictionary) of a valid `start`; raises
+    UploadAborted(INVALID_ARGUMENT) with the reason otherwise. Nothing is written before."""
+    try:
+        job_id = ids.check_client_job_id(start.job_id) if start.job_id else uuid.uuid4().hex
+        profile = ids.check_profile(start.profile or "fast")
+        layers = ids.check_layers(start.layers)
+        dictionary = ids.check_dictionary(start.dictionary)
+    except ids.InvalidName as exc:
+        raise UploadAborted(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+    source = start.source or "grpc"
+    if source not in ("grpc", "rest"):
+        raise UploadAborted(grpc.StatusCode.INVALID_ARGUMENT, "source must be grpc or rest")
+    name = start.name or job_id
+    if len(name) > 1024 or "\0" in name:
+        raise UploadAborted(grpc.StatusCode.INVALID_ARGUMENT, "name must be at most 1024 characters, without NUL")
+    return job_id, name, source, profile, layers, dictionary
+
+
 class IngestServicer(pb_grpc.IngestServicer):
     def __init__(self, producer, manifests: Manifests, instance: str) -> None:
         self.producer = producer
         self.manifests = manifests
         self.instance = instance
         self.chunk_size = min(settings.chunk_size, settings.kafka_max_bytes - 64 * 1024)
+        self.slots = threading.BoundedSemaphore(settings.ingest_max_streams)
 
     def Upload(self, request_iterator, context):
+        if not self.slots.acquire(blocking=False):
+            metrics.JOBS.labels("ingest", self.instance, "refused_busy").inc()
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"ingest is at its limit of {settings.ingest_max_streams} concurrent uploads "
+                          "(COBOL_INGEST_MAX_STREAMS): retry later")
+        reqs = _Requests(request_iterator, settings.upload_idle_s, settings.upload_deadline_s)
         try:
-            first = next(request_iterator)
+            return self._upload(reqs, context)
+        finally:
+            reqs.close()
+            self.slots.release()
+
+    def _upload(self, reqs: _Requests, context):
+        try:
+            first = next(reqs)
+            if first.WhichOneof("part") != "start":
+                raise UploadAborted(grpc.StatusCode.INVALID_ARGUMENT, "the first message must carry `start`")
+            job_id, name, source, profile, layers, dictionary = check_start(first.start)
         except StopIteration:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "empty stream: the first message must carry `start`")
-        except grpc.RpcError:
+        except UploadAborted as exc:
+            context.abort(exc.code, exc.reason)
+        except Exception:              # the client went away before `start`
             return pb.UploadReply()
-        if first.WhichOneof("part") != "start":
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message must carry `start`")
-        start = first.start
-        job_id = start.job_id or uuid.uuid4().hex
-        profile = start.profile or "fast"
-        source = start.source or "grpc"
-        name = start.name or job_id
-        if not events.ID_RE.match(job_id):
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "job_id must match [A-Za-z0-9._:-]{1,128}")
-        if profile not in events.PROFILES:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"profile must be one of {events.PROFILES}")
-        if source not in ("grpc", "rest"):
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "source must be grpc or rest")
-        if len(name) > 1024:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "name is longer than 1024 characters")
-        if not self.manifests.open(job_id, name, source, profile):
+        try:
+            opened = self.manifests.open(job_id, name, source, profile)
+        except Exception as exc:
+            log.error("upload.manifest_unavailable", job_id=job_id, error=str(exc)[:300])
+            context.abort(grpc.StatusCode.UNAVAILABLE, "ingest cannot record the job (PostgreSQL unavailable); retry later")
+        if not opened:
             context.abort(grpc.StatusCode.ALREADY_EXISTS, f"job {job_id} already exists")
 
-        job = _Job(self, job_id, profile)
-        log.info("upload.open", job_id=job_id, name=name, source=source, profile=profile)
+        # "" (the current dictionary) is resolved by the federator's hook; "none" means none.
+        dict_id = "" if dictionary in ("", "none") else dictionary
+        job = _Job(self, job_id, profile, layers, dict_id)
+        log.info("upload.open", job_id=job_id, name=name, source=source, profile=profile, layers=layers or None)
         try:
             # Opened is durable before the first chunk, so the ledger knows the job first.
             kafka.produce(self.producer, settings.topic_events, job_id,
-                          events.opened(job_id, source, name, profile),
+                          events.opened(job_id, source, name, profile, layers),
                           tracker=job.tracker, headers=telemetry.kafka_headers())
             kafka.flush_or_raise(self.producer, job.tracker)
             end = None
-            for req in request_iterator:
+            for req in reqs:
                 part = req.WhichOneof("part")
                 if end is not None:
                     raise UploadAborted(grpc.StatusCode.INVALID_ARGUMENT, "a message after `end`")
@@ -98,6 +199,9 @@ class IngestServicer(pb_grpc.IngestServicer):
             job.abort("client cancelled or the stream broke")
             return pb.UploadReply()
         except Exception as exc:
+            if not context.is_active():
+                job.abort("client cancelled or the stream broke")
+                return pb.UploadReply()
             log.exception("upload.failed", job_id=job_id)
             job.abort(f"ingest error: {type(exc).__name__}: {exc}")
             context.abort(grpc.StatusCode.UNAVAILABLE, f"ingest failed: {exc}")
@@ -106,10 +210,13 @@ class IngestServicer(pb_grpc.IngestServicer):
 
 
 class _Job:
-    def __init__(self, svc: IngestServicer, job_id: str, profile: str) -> None:
+    def __init__(self, svc: IngestServicer, job_id: str, profile: str, layers: str = "",
+                 dictionary_id: str = "") -> None:
         self.svc = svc
         self.job_id = job_id
         self.profile = profile
+        self.layers = layers
+        self.dictionary_id = dictionary_id
         self.buf = bytearray()
         self.seq = 0
         self.bytes_in = 0
@@ -138,7 +245,8 @@ class _Job:
             raise kafka.KafkaException(self.tracker.error)
         offset = self.emitted
         kafka.produce(p, settings.topic_chunks, events.chunk_key(self.job_id, self.seq),
-                      events.chunk(self.job_id, self.seq, data, self.profile, offset),
+                      events.chunk(self.job_id, self.seq, data, self.profile, offset,
+                                   self.layers, self.dictionary_id),
                       tracker=self.tracker, headers=telemetry.kafka_headers())
         self.emitted += len(data)
         self.seq += 1

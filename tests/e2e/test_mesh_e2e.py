@@ -60,3 +60,42 @@ def test_cli_submit_status_fetch(mesh, tmp_path):
     assert original.read_bytes() == src.read_bytes()
     wrong = _cli("status", "no-such-job", env=env, check=False)
     assert wrong.returncode != 0 and b"not found" in wrong.stderr.lower()
+
+
+def _status() -> str:
+    return subprocess.run([*MESH, "status"], cwd=ROOT, capture_output=True, text=True).stdout
+
+
+def test_supervisor_restarts_a_crashed_service_and_says_so(mesh):
+    import signal
+    import time
+    run = ROOT / ".run"
+    old = int((run / "compressor-1.pid").read_text())
+    os.kill(old, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+
+    def state() -> tuple[str, str]:
+        line = next((x for x in _status().splitlines() if x.startswith("compressor-1 ")), "")
+        words = line.split()
+        return line, words[words.index("pid") + 1] if "pid" in words else ""
+    line, pid = state()
+    while time.monotonic() < deadline and not (" ready " in line and pid not in ("", str(old))):
+        time.sleep(0.5)                      # poll the condition: a new, ready process
+        line, pid = state()
+    assert " ready " in line and pid != str(old) and "restarted" in line, line
+    restarts = json.loads((run / "supervisor.json").read_text())
+    assert restarts["compressor-1"]["restarts"] >= 1
+    assert "restarted compressor-1" in (run / "supervisor.log").read_text()
+
+
+def test_scale_workers_up_and_down(mesh):
+    up = subprocess.run([*MESH, "scale", "compressor", "3"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "compressor: 2 -> 3 instances" in up.stdout and "moved (minimum" in up.stdout
+    assert "compressor-3 " in _status()
+    down = subprocess.run([*MESH, "scale", "compressor", "2"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "compressor: 3 -> 2 instances" in down.stdout
+    assert not (ROOT / ".run" / "compressor-3.pid").exists()
+    bad = subprocess.run([*MESH, "scale", "nope", "2"], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode != 0 and "no service 'nope'" in bad.stderr

@@ -1,16 +1,14 @@
 """The mesh end to end on the real Kafka, Redis, PostgreSQL (and moto S3) of scripts/infra.py.
 
-The services run as subprocesses (`python -m services.<name>`) with their own ports, consumer
-group prefix and Redis prefix, so they never mix with a `make up` mesh on the same engines.
-Every wait polls a condition against a deadline.
+The services are the topology's (tests/mesh_harness.py reads topology.yaml): one coordinator,
+two archive replicas, two compressors, one ingest, as subprocesses with their own ports,
+topics, consumer-group prefix and Redis prefix, so they never mix with a `make up` mesh on the
+same engines. Every wait polls a condition against a deadline.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import random
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -19,248 +17,59 @@ from pathlib import Path
 import grpc
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "libs" / "mesh"), str(ROOT / "libs" / "codec")]
-
-from cobol_mesh.proto import pb, pb_grpc  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from corpora import CORPORA  # noqa: E402
+from mesh_harness import Mesh, gen_data, split, wait_until  # noqa: E402
+from cobol_mesh.proto import pb  # noqa: E402
 
 pytestmark = pytest.mark.integration
-PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
-CORPORA = (ROOT / ".." / "shared" / "corpora").resolve()
 CHUNK = 256 * 1024
 KILL_MIB = int(os.environ.get("COBOL_TEST_KILL_MIB", "64"))
-_OFF = int(os.environ.get("COBOL_PORT_OFFSET") or 0)
-PORTS = {k: v + _OFF for k, v in {"ingest": 50161, "coordinator": 50162, "archive": 50163,
-                                  "archive_s3": 50164, "ingest_small": 50165}.items()}
-
-
-def wait_until(what: str, check, timeout: float, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
-
-
-class Mesh:
-    """Starts, restarts and stops the service subprocesses of one test session, by pid."""
-
-    def __init__(self, infra: dict, tmp: Path) -> None:
-        tag = uuid.uuid4().hex[:8]
-        self.tmp = tmp
-        self.run = tmp / "run"
-        self.run.mkdir()
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.env = dict(os.environ)
-        self.env.update({
-            "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
-            "COBOL_KAFKA_BOOTSTRAP": infra["kafka"]["bootstrap_servers"],
-            "COBOL_REDIS_URL": infra["redis"]["url"],
-            "COBOL_PG_DSN": infra["postgres"]["dsn"],
-            "COBOL_INGEST_ADDR": f"127.0.0.1:{PORTS['ingest']}",
-            "COBOL_COORDINATOR_ADDR": f"127.0.0.1:{PORTS['coordinator']}",
-            "COBOL_ARCHIVE_ADDR": f"127.0.0.1:{PORTS['archive']}",
-            "COBOL_CHUNK_SIZE": str(CHUNK), "COBOL_LINGER_MS": "500",
-            "COBOL_ARCHIVE_BACKEND": "fs", "COBOL_ARCHIVE_DIR": str(tmp / "archive"),
-            "COBOL_RUN_DIR": str(self.run), "COBOL_METRICS_PORT": "0",
-            "COBOL_REDIS_PREFIX": f"cobol:it:{tag}:",
-            "COBOL_JOBS_CHANNEL": f"cobol:it:{tag}:jobs",
-            "COBOL_TXN_TIMEOUT_MS": "10000", "COBOL_MAX_UPLOAD_BYTES": str(1024 * 1024 * 1024),
-        })
-        self.s3 = infra.get("s3", {})
-        self.bootstrap = self.env["COBOL_KAFKA_BOOTSTRAP"]
-        # Topics of our own: other meshes (a `make up`, other suites) may share the brokers.
-        self.topics = {role: f"cobol.it{tag}.{role}" for role in ("ingest.raw", "chunks", "frames", "jobs.events", "ingest.dlq")}
-        self.env.update({"COBOL_TOPIC_RAW": self.topics["ingest.raw"], "COBOL_TOPIC_CHUNKS": self.topics["chunks"],
-                         "COBOL_TOPIC_FRAMES": self.topics["frames"], "COBOL_TOPIC_EVENTS": self.topics["jobs.events"],
-                         "COBOL_TOPIC_DLQ": self.topics["ingest.dlq"], "COBOL_GROUP_PREFIX": f"cobol-it{tag}"})
-        self._admin("create")
-
-    def _admin(self, op: str) -> None:
-        from confluent_kafka.admin import AdminClient, NewTopic
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        brokers = len(admin.list_topics(timeout=10).brokers)
-        if op == "create":
-            futs = admin.create_topics([NewTopic(t, 1 if role == "ingest.dlq" else 6, min(3, brokers),
-                                                 config={"max.message.bytes": "16777216"})
-                                        for role, t in self.topics.items()], operation_timeout=30)
-        else:
-            futs = admin.delete_topics(list(self.topics.values()), operation_timeout=30)
-        for f in futs.values():
-            f.result(60)
-
-    def start(self, instance: str, module: str, addr: str | None = None, **env) -> None:
-        e = dict(self.env, COBOL_INSTANCE=instance, **env)
-        log = open(self.run / f"{instance}.log", "ab")
-        p = subprocess.Popen([PY, "-m", module], cwd=ROOT, env=e, stdout=log, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL, start_new_session=True)
-        log.close()
-        self.procs[instance] = p
-        (self.run / f"{instance}.pid").write_text(str(p.pid))
-        ready = self.run / f"{instance}.ready"
-
-        def up():
-            if p.poll() is not None:
-                raise AssertionError(f"{instance} exited ({p.returncode}):\n{self.log(instance)}")
-            if not (ready.exists() and ready.read_text().strip() == str(p.pid)):
-                return False
-            if addr:
-                from cobol_mesh.grpc_server import health_status
-                return health_status(addr) == "SERVING"
-            return True
-        try:
-            wait_until(f"{instance} ready", up, 90)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n--- {instance} log ---\n{self.log(instance)}") from None
-
-    def log(self, instance: str, n: int = 40) -> str:
-        return "\n".join((self.run / f"{instance}.log").read_text(errors="replace").splitlines()[-n:])
-
-    def kill(self, instance: str) -> None:
-        p = self.procs.pop(instance)
-        os.kill(p.pid, signal.SIGKILL)
-        p.wait(10)
-
-    def stop_all(self) -> None:
-        for name, p in list(self.procs.items())[::-1]:
-            if p.poll() is None:
-                os.kill(p.pid, signal.SIGTERM)
-        for name, p in self.procs.items():
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait(10)
-        self.procs.clear()
-
-    def close(self) -> None:
-        self.stop_all()
-        try:
-            self._admin("delete")
-        except Exception:
-            pass
-
-    # -- clients ---------------------------------------------------------------------------
-    def stub(self, kind: str, port_key: str | None = None):
-        ch = grpc.insecure_channel(f"127.0.0.1:{PORTS[port_key or kind]}",
-                                   options=[("grpc.max_receive_message_length", 64 << 20)])
-        return {"ingest": pb_grpc.IngestStub, "coordinator": pb_grpc.CoordinatorStub,
-                "archive": pb_grpc.ArchiveStub}[kind](ch)
+SHIFT = 110          # ports: the topology's + COBOL_PORT_OFFSET + 110 (ingest 50161, archive-1 50163)
 
 
 @pytest.fixture(scope="module")
 def mesh(infra, tmp_path_factory):
-    m = Mesh(infra, tmp_path_factory.mktemp("mesh"))
+    m = Mesh(infra, tmp_path_factory.mktemp("mesh"), shift=SHIFT, chunk=CHUNK)
     try:
-        m.start("coordinator-1", "services.coordinator", m.env["COBOL_COORDINATOR_ADDR"])
-        m.start("archive-1", "services.archive", m.env["COBOL_ARCHIVE_ADDR"])
-        m.start("compressor-1", "services.compressor")
-        m.start("compressor-2", "services.compressor")
-        m.start("ingest-1", "services.ingest", m.env["COBOL_INGEST_ADDR"])
+        m.start_all()
         yield m
     finally:
         m.close()
 
 
-# ---- helpers ------------------------------------------------------------------------------
+def _port(m: Mesh, key: str) -> str:
+    extra = {"archive_s3": 1, "ingest_small": 2, "ingest_limits": 3}   # beside archive-1's port
+    if key in extra:
+        return f"127.0.0.1:{m.planned['archive-1'].port + extra[key]}"
+    return m.addr(f"{key}-1")
+
+
+# ---- helpers (thin wrappers over the harness) ----------------------------------------------
 
 def upload(m: Mesh, pieces, name: str = "t", profile: str = "fast", job_id: str = "",
            port_key: str = "ingest", with_end: bool = True) -> pb.UploadReply:
-    def reqs():
-        yield pb.UploadRequest(start=pb.UploadStart(name=name, profile=profile, job_id=job_id))
-        sent = 0
-        for piece in pieces:
-            sent += len(piece)
-            yield pb.UploadRequest(data=piece)
-        if with_end:
-            yield pb.UploadRequest(end=pb.UploadEnd(bytes=sent))
-    return m.stub("ingest", port_key).Upload(reqs(), timeout=600)
-
-
-def split(data: bytes, n: int = 64 * 1024):
-    for i in range(0, len(data), n):
-        yield data[i:i + n]
+    return m.upload(pieces, name, profile, job_id, addr=_port(m, port_key), with_end=with_end)
 
 
 def job(m: Mesh, job_id: str) -> pb.JobStatus:
-    return m.stub("coordinator").GetJob(pb.GetJobRequest(job_id=job_id), timeout=10)
+    return m.job(job_id)
 
 
 def wait_status(m: Mesh, job_id: str, status: str, timeout: float = 120) -> pb.JobStatus:
-    def check():
-        try:
-            j = job(m, job_id)
-        except grpc.RpcError:
-            return None
-        assert not (status == "done" and j.status == "failed"), f"job failed: {j.reason}"
-        return j if j.status == status else None
-    return wait_until(f"job {job_id} {status}", check, timeout)
+    return m.wait_status(job_id, status, timeout)
 
 
 def read(m: Mesh, rpc: str, job_id: str, port_key: str = "archive") -> bytes:
-    stub = m.stub("archive", port_key)
-    return b"".join(c.data for c in getattr(stub, rpc)(pb.ReadRequest(job_id=job_id), timeout=300))
-
-
-def gen_data(mib: int, seed: int = 7):
-    """Deterministic mixed data (log-like text and noise) in 1 MiB pieces."""
-    rnd = random.Random(seed)
-    for i in range(mib):
-        if i % 2:
-            yield rnd.randbytes(1 << 20)
-        else:
-            lines, size = [], 0
-            while size < (1 << 20):
-                line = (f"{i:06d} INFO node-{rnd.randint(1, 9)} req={rnd.getrandbits(40):x} "
-                        f"bytes={rnd.randint(0, 99999)} path=/v1/items/{rnd.randint(1, 500)}\n").encode()
-                lines.append(line)
-                size += len(line)
-            yield b"".join(lines)[:1 << 20]
+    return m.read(rpc, job_id, addr=_port(m, port_key))
 
 
 def high_watermarks(m: Mesh, topic: str) -> dict[int, int]:
-    from confluent_kafka import Consumer, TopicPartition
-    c = Consumer({"bootstrap.servers": m.bootstrap, "group.id": "unused", "enable.auto.commit": False,
-                  "isolation.level": "read_committed"})
-    try:
-        md = c.list_topics(topic, timeout=10).topics[topic]
-        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in md.partitions}
-    finally:
-        c.close()
+    return m.high_watermarks(topic)
 
 
-def read_topic(m: Mesh, topic: str, start: dict[int, int], stop_when=None, timeout: float = 60):
-    """Committed messages of `topic` from `start` offsets up to the current end (read_committed)."""
-    from confluent_kafka import Consumer, TopicPartition
-    end = high_watermarks(m, topic)
-    c = Consumer({"bootstrap.servers": m.bootstrap, "group.id": f"it-reader-{uuid.uuid4().hex}",
-                  "enable.auto.commit": False, "isolation.level": "read_committed",
-                  "fetch.max.bytes": 64 << 20, "max.partition.fetch.bytes": 16 << 20,
-                  "receive.message.max.bytes": (64 << 20) + (1 << 20), "enable.partition.eof": True})
-    todo = {p for p in end if end[p] > start.get(p, 0)}
-    c.assign([TopicPartition(topic, p, start.get(p, 0)) for p in todo])
-    out = []
-    deadline = time.monotonic() + timeout
-    try:
-        while todo and time.monotonic() < deadline:
-            msg = c.poll(0.5)
-            if msg is None:
-                continue
-            if msg.error():
-                if msg.error().code() == msg.error()._PARTITION_EOF:
-                    todo.discard(msg.partition())
-                continue
-            out.append(msg)
-            if msg.offset() + 1 >= end[msg.partition()]:
-                todo.discard(msg.partition())
-            if stop_when and stop_when(msg):
-                break
-    finally:
-        c.close()
-    return out
+def read_topic(m: Mesh, topic: str, start: dict[int, int], timeout: float = 60):
+    return m.read_topic(topic, start, timeout)
 
 
 # ---- tests --------------------------------------------------------------------------------
@@ -401,8 +210,8 @@ def test_end_with_a_wrong_count_fails(mesh):
 
 
 def test_upload_over_the_limit_is_refused_and_fails(mesh):
-    mesh.start("ingest-small", "services.ingest", f"127.0.0.1:{PORTS['ingest_small']}",
-               COBOL_INGEST_ADDR=f"127.0.0.1:{PORTS['ingest_small']}", COBOL_MAX_UPLOAD_BYTES=str(3 * CHUNK))
+    mesh.start("ingest-small", "services.ingest", _port(mesh, "ingest_small"),
+               COBOL_INGEST_ADDR=_port(mesh, "ingest_small"), COBOL_MAX_UPLOAD_BYTES=str(3 * CHUNK))
     job_id = f"big-{uuid.uuid4().hex}"
     with pytest.raises(grpc.RpcError) as e:
         upload(mesh, split(b"b" * (4 * CHUNK)), name="too-big", job_id=job_id, port_key="ingest_small")
@@ -418,11 +227,7 @@ def test_upload_over_the_limit_is_refused_and_fails(mesh):
 
 
 def _exists(m, job_id) -> bool:
-    try:
-        job(m, job_id)
-        return True
-    except grpc.RpcError:
-        return False
+    return m.exists(job_id)
 
 
 def test_compressor_sigkill_mid_job_is_exactly_once(mesh):
@@ -457,11 +262,11 @@ def test_compressor_sigkill_mid_job_is_exactly_once(mesh):
     mesh.start(victim, "services.compressor")
 
     h = hashlib.sha256()
-    stub = mesh.stub("archive")
+    stub = mesh.stub("archive", "archive-1")
     for c in stub.ReadOriginal(pb.ReadRequest(job_id=job_id), timeout=900):
         h.update(c.data)
     assert h.hexdigest() == reply.sha256
-    files = sorted((mesh.tmp / "archive" / "jobs" / job_id).iterdir())
+    files = sorted((mesh.archive_dir("archive-1") / "jobs" / job_id).iterdir())
     assert [f.name for f in files] == [f"{s:012d}.frame" for s in range(n_total)]
 
     frames = [pb.Frame.FromString(msg.value()) for msg in read_topic(mesh, mesh.topics["frames"], frames_start, timeout=300)]
@@ -475,9 +280,9 @@ def test_s3_backend_roundtrip(mesh):
     if not mesh.s3.get("endpoint_url"):
         pytest.fail("no S3 endpoint in the infra status: scripts/infra.py did not start moto")
     bucket = f"cobol-it-{uuid.uuid4().hex[:8]}"
-    mesh.start("archive-s3", "services.archive", f"127.0.0.1:{PORTS['archive_s3']}",
+    mesh.start("archive-s3", "services.archive", _port(mesh, "archive_s3"),
                COBOL_ARCHIVE_BACKEND="s3", COBOL_S3_ENDPOINT=mesh.s3["endpoint_url"], COBOL_S3_BUCKET=bucket,
-               COBOL_ARCHIVE_ADDR=f"127.0.0.1:{PORTS['archive_s3']}", COBOL_GROUP_PREFIX=f"{mesh.env['COBOL_GROUP_PREFIX']}-s3",
+               COBOL_ARCHIVE_ADDR=_port(mesh, "archive_s3"),
                COBOL_KAFKA_OFFSET_RESET="latest", AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
     import boto3
     s3 = boto3.client("s3", endpoint_url=mesh.s3["endpoint_url"], region_name="us-east-1",
@@ -509,3 +314,139 @@ def test_s3_backend_roundtrip(mesh):
     from cobol_codec import decompress
     assert decompress(read(mesh, "ReadResult", r.job_id, "archive_s3")) == data
     assert read(mesh, "ReadOriginal", r.job_id, "archive_s3") == data
+
+
+# ---- upload streams: idle and total deadlines, a bound on concurrent streams ----------------
+
+def _idle_stream(m: Mesh, addr: str, job_id: str, release):
+    """An upload that sends `start` and one byte, then nothing until `release` is set."""
+    def reqs():
+        yield pb.UploadRequest(start=pb.UploadStart(name="idle", job_id=job_id))
+        yield pb.UploadRequest(data=b"x")
+        release.wait(120)
+    return m.stub("ingest", addr=addr).Upload.future(reqs(), timeout=120)
+
+
+def test_many_idle_streams_do_not_block_other_uploads(mesh):
+    import threading
+    release = threading.Event()
+    idle = [f"idle-{uuid.uuid4().hex}" for _ in range(36)]
+    futs = [_idle_stream(mesh, mesh.addr("ingest-1"), j, release) for j in idle]
+    try:
+        wait_until("36 idle uploads open", lambda: all(mesh.exists(j) for j in idle), 60)
+        assert not any(f.done() for f in futs)
+        r = upload(mesh, split(b"still served" * 1000), name="beside-idle")    # a 37th, real upload
+        assert wait_status(mesh, r.job_id, "done").bytes_in == 12000
+    finally:
+        for f in futs:
+            f.cancel()
+        release.set()
+
+
+def test_stream_limits_idle_deadline_and_bound(mesh):
+    import threading
+    addr = _port(mesh, "ingest_limits")
+    mesh.start("ingest-limits", "services.ingest", addr, COBOL_INGEST_ADDR=addr,
+               COBOL_UPLOAD_IDLE_S="2", COBOL_UPLOAD_DEADLINE_S="6", COBOL_INGEST_MAX_STREAMS="3")
+    try:
+        release = threading.Event()
+        ids_ = [f"lim-{uuid.uuid4().hex}" for _ in range(3)]
+        futs = [_idle_stream(mesh, addr, j, release) for j in ids_]
+        wait_until("3 uploads registered", lambda: all(mesh.exists(j) for j in ids_), 30)
+        with pytest.raises(grpc.RpcError) as e:             # the 4th: refused at once, clearly
+            mesh.upload([b"y"], name="over-bound", addr=addr, timeout=30)
+        assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "COBOL_INGEST_MAX_STREAMS" in e.value.details()
+        for f in futs:                                       # the idle ones are closed by ingest
+            with pytest.raises(grpc.RpcError) as e:
+                f.result(60)
+            assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED and "idle" in e.value.details()
+        release.set()
+        for j in ids_:
+            assert "idle" in wait_status(mesh, j, "failed", 60).reason
+        # a slow but never idle upload hits the total deadline
+        slow_id = f"slow-{uuid.uuid4().hex}"
+
+        def trickle():
+            for _ in range(30):
+                time.sleep(0.5)          # the client's pace (data shape), under the 2 s idle limit
+                yield b"z"
+        with pytest.raises(grpc.RpcError) as e:
+            mesh.upload(trickle(), name="slow", job_id=slow_id, addr=addr, timeout=60)
+        assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED and "DEADLINE" in e.value.details()
+        assert wait_status(mesh, slow_id, "failed", 60).reason
+        r = mesh.upload([b"after the limits"], name="after", addr=addr)     # slots were freed
+        assert wait_status(mesh, r.job_id, "done").bytes_in == 16
+    finally:
+        mesh.kill("ingest-limits")
+
+
+def test_hostile_job_ids_are_refused_before_anything_is_written(mesh):
+    events_start = high_watermarks(mesh, mesh.topics["jobs.events"])
+    for bad in [".", "..", "a/b", "a\x00b", "ok\n", "x" * 129, "é", "job:1:seqs", "kafka-p0-o0",
+                "Kafka-p3-o99"]:
+        with pytest.raises(grpc.RpcError) as e:
+            upload(mesh, [b"data"], name="hostile", job_id=bad)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, bad
+    evs = [pb.JobEvent.FromString(m.value()) for m in read_topic(mesh, mesh.topics["jobs.events"], events_start)]
+    assert not [e for e in evs if e.WhichOneof("event") == "opened" and e.opened.name == "hostile"]
+
+
+def test_layers_travel_with_the_job_and_its_chunks(mesh):
+    chunks_start = high_watermarks(mesh, mesh.topics["chunks"])
+    events_start = high_watermarks(mesh, mesh.topics["jobs.events"])
+    job_id = f"layers-{uuid.uuid4().hex}"
+    data = (CORPORA / "calgary" / "paper1").read_bytes()
+
+    def reqs():
+        yield pb.UploadRequest(start=pb.UploadStart(name="layers", job_id=job_id, layers="1-4",
+                                                    dictionary="none"))
+        yield pb.UploadRequest(data=data)
+        yield pb.UploadRequest(end=pb.UploadEnd(bytes=len(data)))
+    mesh.stub("ingest").Upload(reqs(), timeout=60)
+    wait_status(mesh, job_id, "done")
+    assert read(mesh, "ReadOriginal", job_id) == data
+    opened = [e.opened for e in (pb.JobEvent.FromString(m.value()) for m in
+              read_topic(mesh, mesh.topics["jobs.events"], events_start)) if e.job_id == job_id and e.opened.profile]
+    assert [o.layers for o in opened] == ["1-4"]
+    chunks = [c for c in (pb.Chunk.FromString(m.value()) for m in read_topic(mesh, mesh.topics["chunks"], chunks_start))
+              if c.job_id == job_id]
+    assert chunks and {c.layers for c in chunks} == {"1-4"}
+    with pytest.raises(grpc.RpcError) as e:
+        mesh.stub("ingest").Upload(iter([pb.UploadRequest(start=pb.UploadStart(layers="0-9"))]), timeout=30)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "layers" in e.value.details()
+
+
+def test_every_archive_replica_stores_every_frame_and_reads_fall_over(mesh):
+    data = (CORPORA / "calgary" / "book2").read_bytes()
+    r = upload(mesh, split(data), name="replicas")
+    wait_status(mesh, r.job_id, "done")
+    want = [f"{s:012d}.frame" for s in range(r.chunk_count)]
+    for name in mesh.archives:
+        d = mesh.archive_dir(name) / "jobs" / r.job_id
+        wait_until(f"{name} holds every frame", lambda: d.is_dir() and sorted(p.name for p in d.iterdir()) == want, 60)
+        assert mesh.read("ReadOriginal", r.job_id, name) == data
+    # ChunkArchived names its replica: one per replica and seq
+    evs = [pb.JobEvent.FromString(m.value()) for m in read_topic(mesh, mesh.topics["jobs.events"], {})]
+    got = {(e.archived.replica, e.archived.seq) for e in evs if e.job_id == r.job_id
+           and e.WhichOneof("event") == "archived" and e.archived.replica in mesh.archives}
+    assert got == {(a, s) for a in mesh.archives for s in range(r.chunk_count)}
+    # a damaged frame on archive-1 and a missing one: served from archive-2, and repaired
+    d1 = mesh.archive_dir("archive-1") / "jobs" / r.job_id
+    f0 = d1 / want[0]
+    raw = bytearray(f0.read_bytes())
+    raw[-1] ^= 0x55
+    f0.write_bytes(bytes(raw))
+    (d1 / want[-1]).unlink()
+    assert mesh.read("ReadOriginal", r.job_id, "archive-1") == data
+    assert sorted(p.name for p in d1.iterdir() if p.name.endswith(".frame")) == want
+    from services.archive.store import unseal
+    assert unseal(f0.read_bytes())           # the damaged copy was replaced by a sound one
+    # a client holding both replica addresses reads on while archive-1 is down
+    both = "ipv4:" + ",".join(mesh.addr(a) for a in mesh.archives)
+    mesh.kill("archive-1")
+    try:
+        from cobol_codec import decompress
+        assert decompress(mesh.read("ReadResult", r.job_id, addr=both)) == data
+    finally:
+        mesh.start_planned("archive-1")

@@ -2,7 +2,11 @@
 
 - `producer()`: idempotent, acks=all: retries never duplicate or reorder within a partition.
 - `transactional_producer(tid)`: for consume-transform-produce (exactly once).
-- `consumer(group, ...)`: manual commits, read_committed, cooperative-sticky assignment.
+- `consumer(group, ...)`: manual commits, read_committed, cooperative-sticky assignment, and
+  a short session (COBOL_KAFKA_SESSION_MS, 2 s; heartbeats every COBOL_KAFKA_HEARTBEAT_MS,
+  0.5 s): a dead or frozen member is out of the group, and its partitions with a live one,
+  within about the session timeout. The brokers allow it (group.min.session.timeout.ms=1000
+  in scripts/infra/server.properties.template; Kafka's default minimum is 6 s).
 All sized for 16 MiB messages (COBOL_KAFKA_MAX_BYTES).
 """
 from __future__ import annotations
@@ -61,14 +65,23 @@ def consumer(group: str, topics: list[str], *, on_assign: Callable | None = None
         "isolation.level": "read_committed",
         "auto.offset.reset": settings.offset_reset,
         "partition.assignment.strategy": "cooperative-sticky",
-        "session.timeout.ms": 6000,
-        "heartbeat.interval.ms": 1500,
-        "max.poll.interval.ms": 300_000,
+        "session.timeout.ms": settings.kafka_session_ms,
+        "heartbeat.interval.ms": settings.kafka_heartbeat_ms,
+        # a live member that stops polling this long (a hung codec) is also put out
+        "max.poll.interval.ms": 120_000,
         "fetch.max.bytes": 4 * settings.kafka_max_bytes,
         "max.partition.fetch.bytes": settings.kafka_max_bytes,
         "receive.message.max.bytes": 4 * settings.kafka_max_bytes + MiB,
         "queued.max.messages.kbytes": 64 * 1024,
     }
+    if settings.kafka_group_protocol not in ("classic", "consumer"):
+        raise SystemExit(f"COBOL_KAFKA_GROUP_PROTOCOL must be classic or consumer, not {settings.kafka_group_protocol!r}")
+    if settings.kafka_group_protocol == "consumer":
+        # KIP-848: the broker assigns and times sessions out (group.consumer.* in the
+        # brokers' properties); the classic protocol's client-side knobs are refused.
+        for k in ("partition.assignment.strategy", "session.timeout.ms", "heartbeat.interval.ms"):
+            cfg.pop(k)
+        cfg["group.protocol"] = "consumer"
     cfg.update(extra)
     c = Consumer(cfg)
     kwargs = {}

@@ -30,8 +30,10 @@ PORT_OFFSET = _int("COBOL_PORT_OFFSET", 0)
 
 
 def local_port(default: int) -> int:
-    """A default port of the local mesh, shifted by COBOL_PORT_OFFSET."""
-    return default + PORT_OFFSET
+    """A default port of the local mesh, shifted by COBOL_PORT_OFFSET (folded back below
+    65536 when the sum would overflow, as cobol_mesh.topology does)."""
+    from .topology import shift_port
+    return shift_port(default, PORT_OFFSET)
 
 
 def _path(name: str, default: str) -> Path:
@@ -64,6 +66,8 @@ class Settings:
     log_level: str
     otel_exporter: str
     compressor_batch: int
+    compressor_batch_bytes: int
+    compressor_batch_s: float
     txn_timeout_ms: int
     topic_raw: str
     topic_chunks: str
@@ -75,6 +79,17 @@ class Settings:
     group_prefix: str
     offset_reset: str
     kafka_max_bytes: int
+    upload_idle_s: float
+    upload_deadline_s: float
+    ingest_max_streams: int
+    pg_retry_s: float
+    codec_attempts: int
+    topic_chunks_dlq: str
+    archive_peers: str
+    archive_repair_s: float
+    kafka_session_ms: int
+    kafka_heartbeat_ms: int
+    kafka_group_protocol: str
 
     def as_env(self) -> dict[str, str]:
         return {f"COBOL_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
@@ -108,7 +123,14 @@ def load() -> Settings:
         log_level=_env("COBOL_LOG_LEVEL", "info").lower(),
         otel_exporter=_env("COBOL_OTEL_EXPORTER", "none"),  # none | console
         compressor_batch=_int("COBOL_COMPRESSOR_BATCH", 8),
-        txn_timeout_ms=_int("COBOL_TXN_TIMEOUT_MS", 20000),
+        # ... and at most this many bytes of chunks per batch: a worker picks up partitions
+        # handed to it (a failover) only between batches, so batches stay short
+        compressor_batch_bytes=_int("COBOL_COMPRESSOR_BATCH_BYTES", 2 * MiB),
+        compressor_batch_s=_int("COBOL_COMPRESSOR_BATCH_MS", 500) / 1000.0,
+        # compressor transactions span only produce + commit (encoding happens before); a dead
+        # worker's open transaction holds its partitions' offsets this long (+ up to 1 s). Not
+        # shorter: with a broker down, produce waits for new leaders, and 3 s kept aborting.
+        txn_timeout_ms=_int("COBOL_TXN_TIMEOUT_MS", 5000),
         topic_raw=_env("COBOL_TOPIC_RAW", "cobol.ingest.raw"),
         topic_chunks=_env("COBOL_TOPIC_CHUNKS", "cobol.chunks"),
         topic_frames=_env("COBOL_TOPIC_FRAMES", "cobol.frames"),
@@ -122,6 +144,24 @@ def load() -> Settings:
         group_prefix=_env("COBOL_GROUP_PREFIX", "cobol"),
         offset_reset=_env("COBOL_KAFKA_OFFSET_RESET", "earliest"),   # for a group's first start
         kafka_max_bytes=_int("COBOL_KAFKA_MAX_BYTES", 16 * MiB),
+        # gRPC uploads: a stream silent this long, or open this long in all, is aborted; at most
+        # this many uploads at once (more get RESOURCE_EXHAUSTED at once, never a queue).
+        upload_idle_s=float(_int("COBOL_UPLOAD_IDLE_S", 30)),
+        upload_deadline_s=float(_int("COBOL_UPLOAD_DEADLINE_S", 3600)),
+        ingest_max_streams=_int("COBOL_INGEST_MAX_STREAMS", 64),
+        # how long a PostgreSQL call keeps retrying through a lost connection (a restart)
+        pg_retry_s=float(_int("COBOL_PG_RETRY_S", 30)),
+        # a chunk the codec refuses this many times goes to COBOL_TOPIC_CHUNKS_DLQ, its job fails
+        codec_attempts=_int("COBOL_CODEC_ATTEMPTS", 3),
+        topic_chunks_dlq=_env("COBOL_TOPIC_CHUNKS_DLQ", "cobol.chunks.dlq"),
+        # the other archive replicas' gRPC addresses (comma-separated): reads fetch missing or
+        # damaged frames from them, and a replica that lost its store refills from them
+        archive_peers=_env("COBOL_ARCHIVE_PEERS", ""),
+        archive_repair_s=float(_int("COBOL_ARCHIVE_REPAIR_S", 300)),
+        kafka_session_ms=_int("COBOL_KAFKA_SESSION_MS", 2000),
+        kafka_heartbeat_ms=_int("COBOL_KAFKA_HEARTBEAT_MS", 500),
+        # classic (cooperative-sticky, measured) or consumer (KIP-848, broker-side assignment)
+        kafka_group_protocol=_env("COBOL_KAFKA_GROUP_PROTOCOL", "classic"),
     )
 
 

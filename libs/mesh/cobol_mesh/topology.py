@@ -16,6 +16,13 @@ ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_FILE = ROOT / "topology.yaml"
 
 
+def shift_port(port: int, offset: int) -> int:
+    """`port + offset`, folded back into 1024..65535 when it would overflow (gRPC's 50051 with
+    an offset of 30000 would be 80051, which no socket accepts). Ports that fit never move."""
+    p = port + offset
+    return p if 0 < p <= 65535 else (p - 1024) % (65536 - 1024) + 1024
+
+
 class TopologyError(ValueError):
     """The topology file is missing, malformed or inconsistent (the message says where)."""
 
@@ -43,8 +50,8 @@ class Service:
     def instance(self, ordinal: int, offset: int = 0) -> Instance:
         if ordinal < 1:
             raise TopologyError(f"{self.name}: instance ordinals start at 1, not {ordinal}")
-        port = None if self.port is None else self.port + offset + self.port_stride * (ordinal - 1)
-        metrics = None if self.metrics_port is None else self.metrics_port + offset + ordinal - 1
+        port = None if self.port is None else shift_port(self.port + self.port_stride * (ordinal - 1), offset)
+        metrics = None if self.metrics_port is None else shift_port(self.metrics_port + ordinal - 1, offset)
         return Instance(f"{self.name}-{ordinal}", self.name, ordinal, port, metrics)
 
     def all_instances(self, offset: int = 0) -> list[Instance]:

@@ -2,9 +2,13 @@
 malformed file is refused with a message that says what is wrong."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
-from cobol_mesh import topology
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "libs" / "mesh"))
+from cobol_mesh import topology  # noqa: E402
 
 
 def test_shipped_topology_loads_with_public_ports():
@@ -41,3 +45,15 @@ def test_unknown_service_and_bad_offset(monkeypatch):
     monkeypatch.setenv("COBOL_PORT_OFFSET", "ten")
     with pytest.raises(topology.TopologyError, match="COBOL_PORT_OFFSET"):
         topology.load()
+
+
+def test_offset_ports_stay_valid():
+    assert topology.shift_port(9092, 30000) == 39092                 # fits: plain sum
+    for port in (50051, 50053, 50063, 9400):
+        for off in (0, 15000, 30000, 60000):
+            p = topology.shift_port(port, off)
+            assert 1024 <= p <= 65535
+    # distinct defaults stay distinct after folding
+    assert len({topology.shift_port(p, 30000) for p in range(50051, 50300)}) == 249
+    topo = topology.parse({"version": 1, "services": {"ingest": {"module": "m", "port": 50051}}}, 30000)
+    assert topo.service("ingest").instance(1, 30000).port == topology.shift_port(50051, 30000)
