@@ -11,9 +11,7 @@
 
 Instances come from the topology: services, instance counts, ports. Overrides:
 COBOL_ARCHIVE_REPLICAS (archive instances), WORKERS or COBOL_COMPRESSOR_WORKERS (compressors).
-Coordinators: the topology asks for 2 (leader + standby), but until leader election is in,
-two coordinators would both consume the job events: one is started unless
-COBOL_COORDINATOR_HA=1.
+COBOL_COORDINATOR_HA=0 starts one coordinator instead of the topology's leader + standby.
 
 Each instance writes .run/<instance>.pid and logs to .run/<instance>.log; it is ready when it
 has written .run/<instance>.ready and, for gRPC services, answers health SERVING. The desired
@@ -76,8 +74,8 @@ def _env_count(*names: str) -> int | None:
 
 def default_counts(topo: topology.Topology) -> dict[str, int]:
     counts = {name: s.instances for name, s in topo.services.items()}
-    if "coordinator" in counts and os.environ.get("COBOL_COORDINATOR_HA") != "1":
-        counts["coordinator"] = min(counts["coordinator"], 1)   # until leader election is merged
+    if "coordinator" in counts and os.environ.get("COBOL_COORDINATOR_HA") == "0":
+        counts["coordinator"] = min(counts["coordinator"], 1)
     for svc, names in (("archive", ("COBOL_ARCHIVE_REPLICAS",)),
                        ("compressor", ("WORKERS", "COBOL_COMPRESSOR_WORKERS"))):
         n = _env_count(*names)
@@ -118,7 +116,12 @@ def plan(topo: topology.Topology, counts: dict[str, int]) -> list[Planned]:
         shared["COBOL_INGEST_ADDR"] = addr(insts("ingest")[0].port)
     coords = insts("coordinator")
     if coords:
-        shared["COBOL_COORDINATOR_ADDR"] = addr(coords[0].port)
+        # every replica answers reads (standbys too): clients fall over between them
+        shared["COBOL_COORDINATOR_ADDRS"] = ",".join(addr(c.port) for c in coords)
+        shared["COBOL_COORDINATOR_ADDR"] = ("ipv4:" + shared["COBOL_COORDINATOR_ADDRS"]
+                                            if len(coords) > 1 else addr(coords[0].port))
+    if insts("federator"):
+        shared["COBOL_FEDERATOR_ADDR"] = addr(insts("federator")[0].port)
     if archives:
         # clients get every replica: gRPC's pick_first moves to the next one when one is down
         shared["COBOL_ARCHIVE_ADDR"] = ("ipv4:" + ",".join(addr(a.port) for a in archives)
@@ -140,6 +143,8 @@ def plan(topo: topology.Topology, counts: dict[str, int]) -> list[Planned]:
                 grpc_addr = env["COBOL_COORDINATOR_ADDR"] = addr(inst.port)
             elif svc == "ingest":
                 grpc_addr = env["COBOL_INGEST_ADDR"] = addr(inst.port)
+            elif svc == "federator":
+                grpc_addr = env["COBOL_FEDERATOR_ADDR"] = addr(inst.port)
             elif svc == "api":
                 env["COBOL_API_PORT"] = str(inst.port)
             out.append(Planned(inst.name, svc, s.module, grpc_addr, env))
@@ -295,7 +300,7 @@ def up(supervise: bool = True) -> None:
     counts = default_counts(topo)
     save_counts(counts)
     say("instances: " + ", ".join(f"{k} x{v}" for k, v in counts.items())
-        + ("" if os.environ.get("COBOL_COORDINATOR_HA") == "1" else " (one coordinator: COBOL_COORDINATOR_HA=1 for all)"))
+        + (" (one coordinator: COBOL_COORDINATOR_HA=0)" if os.environ.get("COBOL_COORDINATOR_HA") == "0" else ""))
     for p in plan(topo, counts):
         pid = pid_of(p.name)
         if pid:

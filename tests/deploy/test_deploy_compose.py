@@ -69,15 +69,17 @@ def test_compose_shape():
 
 
 def mesh_py_services() -> set[str]:
-    """The services scripts/mesh.py starts (its plan from the topology, or its instance list)."""
+    """The services scripts/mesh.py starts (its plan from the topology)."""
+    from cobol_mesh import topology
     spec = importlib.util.spec_from_file_location("mesh_script", ROOT / "scripts" / "mesh.py")
     mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    if hasattr(mod, "plan") and hasattr(mod, "default_counts"):
-        from cobol_mesh import topology
+    sys.modules[spec.name] = mod                 # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(mod)
         topo = topology.load()
         return {p.service for p in mod.plan(topo, mod.default_counts(topo))}
-    return {name.rsplit("-", 1)[0] for name, _module, _addr in mod.SERVICES}
+    finally:
+        sys.modules.pop(spec.name, None)
 
 
 def test_compose_chart_and_mesh_name_the_same_services(helm):
@@ -102,20 +104,20 @@ def test_compose_chart_and_mesh_name_the_same_services(helm):
 
 
 def test_a_new_service_in_the_topology_appears_everywhere():
-    """Grow the topology (as the federator will): compose and the operator follow, untouched."""
+    """Grow the topology by a service no code knows: compose and the operator follow, untouched."""
     from cobol_mesh import topology
     from cobol_operator import render
     doc = yaml.safe_load((ROOT / "topology.yaml").read_text())
-    doc["services"]["federator"] = {"module": "services.federator", "instances": 1, "port": 50054,
+    doc["services"]["indexer"] = {"module": "services.indexer", "instances": 1, "port": 50099,
                                     "metrics_port": 9600, "uses": ["kafka", "postgres"], "talks_to": ["coordinator"]}
-    doc["services"]["api"]["talks_to"] = [*doc["services"]["api"]["talks_to"], "federator"]
+    doc["services"]["api"]["talks_to"] = [*doc["services"]["api"]["talks_to"], "indexer"]
     topo = topology.parse(doc)
 
     svcs = generate.render(topo)["services"]
-    fed = svcs["federator-1"]
-    assert fed["command"] == ["python", "-m", "services.federator"]
-    assert fed["environment"]["COBOL_FEDERATOR_ADDR"] == "0.0.0.0:50054"
-    assert svcs["api-1"]["environment"]["COBOL_FEDERATOR_ADDR"] == "federator:50054"
+    fed = svcs["indexer-1"]
+    assert fed["command"] == ["python", "-m", "services.indexer"]
+    assert fed["environment"]["COBOL_INDEXER_ADDR"] == "0.0.0.0:50099"
+    assert svcs["api-1"]["environment"]["COBOL_INDEXER_ADDR"] == "indexer:50099"
     assert "COBOL_PG_DSN" in fed["environment"] and "postgres" in fed["depends_on"]
 
     c = render.Cluster.from_body({"metadata": {"name": "p", "namespace": "n", "uid": "u"}, "spec": {
@@ -123,10 +125,10 @@ def test_a_new_service_in_the_topology_appears_everywhere():
         "kafka": {"bootstrapServers": ["k:9092"]}, "redis": {"secretRef": {"name": "r"}},
         "postgres": {"secretRef": {"name": "p"}}}})
     objs = {(o["kind"], o["metadata"]["name"]): o for o in render.render(c, topo)}
-    assert ("Deployment", "p-federator") in objs and ("Service", "p-federator") in objs
-    pol = objs[("NetworkPolicy", "p-federator")]["spec"]["ingress"][0]
+    assert ("Deployment", "p-indexer") in objs and ("Service", "p-indexer") in objs
+    pol = objs[("NetworkPolicy", "p-indexer")]["spec"]["ingress"][0]
     assert [p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in pol["from"]] == ["api"]
-    assert pol["ports"] == [{"protocol": "TCP", "port": 50054}]
+    assert pol["ports"] == [{"protocol": "TCP", "port": 50099}]
 
 
 @pytest.mark.parametrize("bad", ["instances: -1", "instances: many"])

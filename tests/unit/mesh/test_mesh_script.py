@@ -23,14 +23,17 @@ def mesh(monkeypatch):
     return mod
 
 
-def test_plan_follows_the_topology_with_one_coordinator(mesh, monkeypatch):
+def test_plan_follows_the_topology_with_a_standby_coordinator(mesh, monkeypatch):
     topo = mesh.topology.load()
     counts = mesh.default_counts(topo)
-    assert counts["coordinator"] == 1 and counts["archive"] == 2 and counts["compressor"] == 2
-    names = [p.name for p in mesh.plan(topo, counts)]
-    assert names[:2] == ["coordinator-1", "archive-1"] and "archive-2" in names and "ingest-1" in names
-    monkeypatch.setenv("COBOL_COORDINATOR_HA", "1")
-    assert mesh.default_counts(topo)["coordinator"] == 2
+    assert counts["coordinator"] == 2 and counts["archive"] == 2 and counts["compressor"] == 2
+    plan = mesh.plan(topo, counts)
+    names = [p.name for p in plan]
+    assert names[:3] == ["coordinator-1", "coordinator-2", "archive-1"] and "ingest-1" in names
+    api = next(p for p in plan if p.name == "api-1").env
+    assert api["COBOL_COORDINATOR_ADDR"].startswith("ipv4:") and api["COBOL_COORDINATOR_ADDRS"].count(",") == 1
+    monkeypatch.setenv("COBOL_COORDINATOR_HA", "0")
+    assert mesh.default_counts(topo)["coordinator"] == 1
 
 
 def test_overrides_and_replica_environment(mesh, monkeypatch):
