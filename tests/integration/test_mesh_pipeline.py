@@ -145,8 +145,9 @@ class Mesh:
 
     # -- clients ---------------------------------------------------------------------------
     def stub(self, kind: str, port_key: str | None = None):
-        ch = grpc.insecure_channel(f"127.0.0.1:{PORTS[port_key or kind]}",
-                                   options=[("grpc.max_receive_message_length", 64 << 20)])
+        from cobol_mesh import grpc_auth  # mTLS: this test plays the API's part
+        ch = grpc_auth.channel(f"127.0.0.1:{PORTS[port_key or kind]}", "api",
+                               options=[("grpc.max_receive_message_length", 64 << 20)])
         return {"ingest": pb_grpc.IngestStub, "coordinator": pb_grpc.CoordinatorStub,
                 "archive": pb_grpc.ArchiveStub}[kind](ch)
 

@@ -1,0 +1,54 @@
+"""Job ownership (``api_jobs``): who submitted which job through the API, with what options.
+
+The ledger (coordinator) owns a job's progress; this table owns who may see it. Jobs that did
+not come through the API (device streams, direct gRPC uploads) have no row: only admins and
+users granted ``see_all_jobs`` see them.
+"""
+from __future__ import annotations
+
+import json
+
+from ..db import Database
+
+COLUMNS = "id, owner, name, profile, layers, dictionary, origin, bytes_in, sha256, created_at, cancelled_at, deleted_at"
+
+
+class JobStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def record(self, job_id: str, owner: str, name: str, profile: str, layers: str, dictionary: str,
+                     origin: str, extra: dict | None = None) -> None:
+        await self.db.execute(
+            "INSERT INTO api_jobs (id, owner, name, profile, layers, dictionary, origin, extra) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT (id) DO NOTHING",
+            (job_id, owner, name, profile, layers, dictionary, origin, json.dumps(extra or {})))
+
+    async def accepted(self, job_id: str, bytes_in: int, sha256: str | None) -> None:
+        await self.db.execute("UPDATE api_jobs SET bytes_in = %s, sha256 = %s WHERE id = %s",
+                              (bytes_in, sha256, job_id))
+
+    async def get(self, job_id: str) -> dict | None:
+        return await self.db.fetchone(f"SELECT {COLUMNS} FROM api_jobs WHERE id = %s", (job_id,))
+
+    async def many(self, ids: list[str]) -> dict[str, dict]:
+        if not ids:
+            return {}
+        rows = await self.db.fetchall(f"SELECT {COLUMNS} FROM api_jobs WHERE id = ANY(%s)", (ids,))
+        return {r["id"]: r for r in rows}
+
+    async def owned(self, owner: str, limit: int) -> list[dict]:
+        return await self.db.fetchall(
+            f"SELECT {COLUMNS} FROM api_jobs WHERE owner = %s AND deleted_at IS NULL "
+            f"ORDER BY created_at DESC LIMIT %s", (owner, limit))
+
+    async def mark(self, job_id: str, column: str) -> bool:
+        assert column in ("cancelled_at", "deleted_at")
+        return await self.db.execute(f"UPDATE api_jobs SET {column} = now() WHERE id = %s AND {column} IS NULL",
+                                     (job_id,)) == 1
+
+    async def deleted_ids(self, ids: list[str]) -> set[str]:
+        if not ids:
+            return set()
+        rows = await self.db.fetchall("SELECT id FROM api_jobs WHERE id = ANY(%s) AND deleted_at IS NOT NULL", (ids,))
+        return {r["id"] for r in rows}
