@@ -54,12 +54,12 @@ async def ws_jobs(ws: WebSocket):
 
     sock = ctx.hub.subscribe(principal)
     try:
+        snapshot = {"type": "snapshot", "user": principal.name, "jobs": [], "live": ctx.hub.connected}
         try:
-            jobs = (await list_jobs(ctx, principal, {}))[:SNAPSHOT]
-        except HTTPException as exc:
-            jobs = []
-            await ws.send_json({"type": "error", "status": exc.status_code, "detail": exc.detail})
-        await ws.send_json({"type": "snapshot", "user": principal.name, "jobs": jobs, "live": ctx.hub.connected})
+            snapshot["jobs"] = (await list_jobs(ctx, principal, {}))[:SNAPSHOT]
+        except HTTPException as exc:      # the ledger is unreachable: updates still flow later
+            snapshot["error"] = exc.detail
+        await ws.send_json(snapshot)
 
         async def pump() -> None:
             while True:
