@@ -73,7 +73,10 @@ def open_file(root: Path | None, ref: str) -> Source:
 
 def _s3_client():
     s = mesh_settings.load()
+    # the same credentials as the archive's S3 store (AWS_* variables, local defaults otherwise)
     return boto3.client("s3", endpoint_url=s.s3_endpoint, region_name=s.s3_region,
+                        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "cobol"),
+                        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "cobol"),
                         config=BotoConfig(connect_timeout=5, read_timeout=30, retries={"max_attempts": 2}))
 
 
