@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cobol-api: error: cannot start: {exc}", file=sys.stderr)
         return 2
     uvicorn.run("services.api.app:app", host=settings.host, port=settings.port, log_level=settings.log_level,
-                proxy_headers=False, access_log=False, ws="auto", timeout_graceful_shutdown=10)
+                proxy_headers=False, access_log=False, ws="auto", loop="uvloop", http="httptools",
+                timeout_graceful_shutdown=10)
     return 0
 
 

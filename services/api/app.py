@@ -4,7 +4,9 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+import psycopg
 import redis.asyncio as aioredis
+import redis.exceptions
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -104,6 +106,14 @@ def create_app() -> FastAPI:
     async def on_http(_request: Request, exc: StarletteHTTPException):
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(redis.exceptions.RedisError)
+    @app.exception_handler(psycopg.OperationalError)
+    async def on_dependency_down(_request: Request, exc: Exception):
+        # Redis (limits, revocation) or PostgreSQL did not answer: a clear 503, never a 500
+        log.warning("dependency.unavailable", error=type(exc).__name__)
+        return JSONResponse({"detail": f"a dependency of the API is unavailable ({type(exc).__name__}); retry"},
+                            status_code=503, headers={"Retry-After": "1"})
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics():

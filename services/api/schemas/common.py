@@ -34,5 +34,5 @@ def error_responses(*codes: int) -> dict[int, dict]:
     return {c: {"model": Error, "description": text[c]} for c in codes}
 
 
-PUBLIC = error_responses(400, 422, 429)
-AUTHED = error_responses(400, 401, 403, 422, 429)
+PUBLIC = error_responses(400, 422, 429, 503)
+AUTHED = error_responses(400, 401, 403, 422, 429, 503)   # 503: Redis or PostgreSQL unavailable
