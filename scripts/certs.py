@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -88,8 +89,6 @@ def make_leaf(d: Path, ident: str, ca: x509.Certificate, ca_key, force: bool) ->
                 return False
             except Exception:  # noqa: BLE001 - signed by an older CA: make a new one
                 pass
-    import ipaddress
-
     now = dt.datetime.now(dt.timezone.utc)
     k = ec.generate_private_key(ec.SECP256R1())
     san = x509.SubjectAlternativeName([x509.DNSName(TARGET_NAME), x509.DNSName("localhost"),

@@ -23,7 +23,9 @@ import time
 from pathlib import Path
 
 import grpc
+import httpx
 
+from . import topology
 from .settings import ROOT, local_port
 
 TARGET_NAME = "cobol.mesh"            # every certificate names it; clients verify against it
@@ -111,8 +113,6 @@ class _Whoami:
         self._lock = threading.Lock()
 
     def __call__(self, header: str, value: str) -> tuple[int, dict | None]:
-        import httpx
-
         key = hashlib.sha256(f"{header}\0{value}".encode()).hexdigest()
         now = time.monotonic()
         with self._lock:
@@ -141,8 +141,6 @@ class AuthInterceptor(grpc.ServerInterceptor):
     """Checks every call's caller (see the module docstring) before the handler runs."""
 
     def __init__(self, service: str, api_url: str | None = None) -> None:
-        from . import topology
-
         self.service = service
         topo = topology.load()
         self.trusted = {s.name for s in topo.services.values() if service in s.talks_to}
