@@ -78,14 +78,19 @@ def client_addr(request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def authenticate(ctx: AppContext, bearer: str | None, api_key: str | None) -> Principal:
-    """Who the credentials belong to (a JWT access token or an API key); 401 otherwise."""
+async def authenticate(ctx: AppContext, bearer: str | None, api_key: str | None,
+                       addr: str | None = None) -> Principal:
+    """Who the credentials belong to (a JWT access token or an API key); 401 otherwise.
+    With `addr`, the request is also counted against the rate limits (429), in the same
+    Redis round trip as the revocation check."""
     if api_key or (bearer and bearer.startswith(API_KEY_PREFIX)):
         row = await ctx.keys.resolve(api_key or bearer or "")
         if row is None:
             raise unauthorized("invalid, expired or revoked API key")
         # a key never has more than its owner has now
         role = row["role"] if ROLE_RANK[row["role"]] <= ROLE_RANK[row["owner_role"]] else row["owner_role"]
+        if addr is not None:
+            await ctx.limiter.request(f"api_key:{row['id']}", addr)
         return Principal(row["owner"], role, "api_key", see_all_jobs=row["see_all_jobs"], key_id=row["id"])
     if not bearer:
         raise unauthorized("not authenticated: send a bearer token or an X-API-Key")
@@ -95,16 +100,20 @@ async def authenticate(ctx: AppContext, bearer: str | None, api_key: str | None)
         raise unauthorized("token expired") from None
     except jwt.PyJWTError:
         raise unauthorized("invalid token") from None
-    if await ctx.sessions.is_revoked(c.sid, c.sub, c.ims):
+    keys = ctx.sessions.revocation_keys(c.sid, c.sub)
+    if addr is not None:
+        values = await ctx.limiter.request(f"token:{c.sub}", addr, get=keys)
+    else:
+        values = await ctx.redis.mget(*keys)
+    if ctx.sessions.revoked(values, c.ims):
         raise unauthorized("token revoked")
     return Principal(c.sub, c.role, "token", sid=c.sid, see_all_jobs=c.all_jobs)
 
 
 async def current_principal(request: Request, ctx: Ctx, bearer: str | None = Depends(oauth2),
                             api_key: str | None = Depends(api_key_header)) -> Principal:
-    principal = await authenticate(ctx, bearer, api_key)
+    principal = await authenticate(ctx, bearer, api_key, client_addr(request))
     request.state.principal = principal
-    await ctx.limiter.request(f"{principal.auth}:{principal.key_id or principal.name}", client_addr(request))
     return principal
 
 

@@ -1,6 +1,7 @@
 """Jobs as one user sees them: the ledger's state joined with the API's ownership rows."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import time
@@ -50,14 +51,17 @@ async def load_job(ctx: AppContext, job_id: str) -> dict | None:
     """The job with its owner, or None when nobody knows it (or it was deleted)."""
     if not JOB_ID_RE.match(job_id):
         return None
-    row = await ctx.jobs.get(job_id)
+    row, ledger = await asyncio.gather(ctx.jobs.get(job_id), ctx.mesh.get_job(job_id), return_exceptions=True)
+    if isinstance(row, BaseException):
+        raise row
     if row is not None and row["deleted_at"] is not None:
         return None
-    try:
-        return _own(job_to_dict(await ctx.mesh.get_job(job_id)), row)
-    except grpc.RpcError as exc:
-        if exc.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
-            raise http_for_grpc(exc, f"job {job_id}") from None
+    if not isinstance(ledger, BaseException):
+        return _own(job_to_dict(ledger), row)
+    if not isinstance(ledger, grpc.RpcError):
+        raise ledger
+    if ledger.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+        raise http_for_grpc(ledger, f"job {job_id}") from None
     # accepted by the API, not yet in the ledger: queued (for a while)
     if row is not None and time.time() - row["created_at"].timestamp() < PENDING_GRACE_SECONDS:
         return _own(_pending(row), row)
@@ -78,13 +82,14 @@ async def list_jobs(ctx: AppContext, who: Principal, f: dict) -> list[dict]:
         ledger = [job_to_dict(j) for j in await ctx.mesh.list_jobs()]
     except grpc.RpcError as exc:
         raise http_for_grpc(exc, "job list") from None
-    rows = await ctx.jobs.many([j["id"] for j in ledger])
+    listed = await ctx.jobs.for_listing([j["id"] for j in ledger], who.name, PENDING_GRACE_SECONDS)
+    rows = {r["id"]: r for r in listed}
     jobs = [_own(j, rows.get(j["id"])) for j in ledger
             if not (rows.get(j["id"]) and rows[j["id"]]["deleted_at"])]
-    known = {j["id"] for j in jobs}
-    mine = await ctx.jobs.owned(who.name, 1000)      # accepted, not yet in the ledger
-    jobs += [_own(_pending(r), r) for r in mine if r["id"] not in known
-             and time.time() - r["created_at"].timestamp() < PENDING_GRACE_SECONDS]
+    known = {j["id"] for j in ledger}
+    # accepted by this API, not in the ledger yet: queued
+    jobs += [_own(_pending(r), r) for r in listed if r["id"] not in known and r["owner"] == who.name
+             and r["deleted_at"] is None]
     out = []
     for j in jobs:
         if not who.may_see(j["owner"]):

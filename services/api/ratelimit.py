@@ -32,21 +32,27 @@ class Limiter:
         self.lockout_failures = lockout_failures
         self.lockout_seconds = lockout_seconds
 
-    async def _hit(self, pairs: list[tuple[str, int, str]]) -> None:
+    async def _hit(self, pairs: list[tuple[str, int, str]], get: tuple[str, ...] = ()) -> list:
+        """Count the request in each window (and read the `get` keys in the same round trip)."""
         window = int(time.time()) // WINDOW
         pipe = self.redis.pipeline(transaction=False)
         for key, _limit, _what in pairs:
             k = f"{self.prefix}{key}:{window}"
             pipe.incr(k)
             pipe.expire(k, WINDOW + 5)
-        counts = (await pipe.execute())[::2]
+        if get:
+            pipe.mget(*get)
+        replies = await pipe.execute()
         retry = WINDOW - int(time.time()) % WINDOW
-        for (_key, limit, what), n in zip(pairs, counts):
+        for (_key, limit, what), n in zip(pairs, replies[:2 * len(pairs):2]):
             if n > limit:
                 raise RateLimited(what, retry)
+        return replies[-1] if get else []
 
-    async def request(self, principal: str, addr: str) -> None:
-        await self._hit([(f"u:{principal}", self.per_user, "per user"), (f"a:{addr}", self.per_addr, "per address")])
+    async def request(self, principal: str, addr: str, get: tuple[str, ...] = ()) -> list:
+        """Count one request of this principal and address; returns the values of `get`."""
+        return await self._hit([(f"u:{principal}", self.per_user, "per user"),
+                                (f"a:{addr}", self.per_addr, "per address")], get)
 
     async def anonymous(self, addr: str) -> None:
         await self._hit([(f"a:{addr}", self.per_addr, "per address")])

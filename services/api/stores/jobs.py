@@ -31,24 +31,13 @@ class JobStore:
     async def get(self, job_id: str) -> dict | None:
         return await self.db.fetchone(f"SELECT {COLUMNS} FROM api_jobs WHERE id = %s", (job_id,))
 
-    async def many(self, ids: list[str]) -> dict[str, dict]:
-        if not ids:
-            return {}
-        rows = await self.db.fetchall(f"SELECT {COLUMNS} FROM api_jobs WHERE id = ANY(%s)", (ids,))
-        return {r["id"]: r for r in rows}
-
-    async def owned(self, owner: str, limit: int) -> list[dict]:
+    async def for_listing(self, ids: list[str], owner: str, recent_seconds: int) -> list[dict]:
+        """The rows of these ledger jobs, plus the owner's recent ones (maybe not in the ledger yet)."""
         return await self.db.fetchall(
-            f"SELECT {COLUMNS} FROM api_jobs WHERE owner = %s AND deleted_at IS NULL "
-            f"ORDER BY created_at DESC LIMIT %s", (owner, limit))
+            f"SELECT {COLUMNS} FROM api_jobs WHERE id = ANY(%s) OR (owner = %s AND deleted_at IS NULL "
+            f"AND created_at > now() - make_interval(secs => %s))", (ids, owner, recent_seconds))
 
     async def mark(self, job_id: str, column: str) -> bool:
         assert column in ("cancelled_at", "deleted_at")
         return await self.db.execute(f"UPDATE api_jobs SET {column} = now() WHERE id = %s AND {column} IS NULL",
                                      (job_id,)) == 1
-
-    async def deleted_ids(self, ids: list[str]) -> set[str]:
-        if not ids:
-            return set()
-        rows = await self.db.fetchall("SELECT id FROM api_jobs WHERE id = ANY(%s) AND deleted_at IS NOT NULL", (ids,))
-        return {r["id"] for r in rows}

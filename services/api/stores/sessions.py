@@ -89,7 +89,16 @@ class SessionStore:
         await self.db.execute("DELETE FROM api_refresh_tokens WHERE user_name = %s", (user,))
         await self.redis.publish(self.channel, json.dumps({"user": user}))
 
+    def revocation_keys(self, sid: str, user: str) -> tuple[str, str]:
+        """The Redis keys that say whether a session, or a user's older tokens, are revoked."""
+        return self._k("revoked", "sid", sid), self._k("epoch", user)
+
+    @staticmethod
+    def revoked(values: list, issued_ms: int | None) -> bool:
+        """From the values of revocation_keys: is a token issued at issued_ms revoked?"""
+        revoked, epoch = values
+        return revoked is not None or (issued_ms is not None and epoch is not None and issued_ms <= int(epoch))
+
     async def is_revoked(self, sid: str, user: str, issued_ms: int | None) -> bool:
         """Whether the session is revoked, or (issued_ms given) the user's tokens of before then."""
-        revoked, epoch = await self.redis.mget(self._k("revoked", "sid", sid), self._k("epoch", user))
-        return revoked is not None or (issued_ms is not None and epoch is not None and issued_ms <= int(epoch))
+        return self.revoked(await self.redis.mget(*self.revocation_keys(sid, user)), issued_ms)
