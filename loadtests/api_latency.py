@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,12 @@ sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "libs" / "mesh")
 import httpx  # noqa: E402
 
 import api_harness as h  # noqa: E402
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def vegeta(binary: str, url: str, token: str | None, rate: int, seconds: int) -> dict:
@@ -72,13 +79,19 @@ def main() -> int:
                 ("jobs?limit=20", f"{api.url}/api/jobs?limit=20", token)]
         print(f"API latency, vegeta at {args.rate} requests/s for {args.seconds} s per endpoint "
               f"(one API process, this machine)")
-        print(f"{'endpoint':<16}{'requests':>9}{'ok':>8}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+        print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+              f"(the latency of an overloaded machine is its run queue's, not the API's)")
+        print(f"{'endpoint':<16}{'requests':>9}{'ok':>8}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+              f"{'API CPU ms/ok':>15}")
         for name, url, tok in rows:
+            cpu0 = cpu_seconds(api.pid)
             rep = vegeta(binary, url, tok, args.rate, args.seconds)
+            cpu = cpu_seconds(api.pid) - cpu0
+            ok = max(1, round(rep["requests"] * rep["success"]))
             lat = rep["latencies"]
             ms = lambda k: lat[k] / 1e6  # noqa: E731
             print(f"{name:<16}{rep['requests']:>9}{rep['success'] * 100:>7.1f}%{ms('50th'):>9.1f}{ms('90th'):>9.1f}"
-                  f"{ms('99th'):>9.1f}{ms('max'):>9.1f}", flush=True)
+                  f"{ms('99th'):>9.1f}{ms('max'):>9.1f}{cpu * 1000 / ok:>15.2f}", flush=True)
             if rep["success"] < 1:
                 print(f"   status codes: {rep['status_codes']}; errors: {rep.get('errors', [])[:3]}")
     finally:

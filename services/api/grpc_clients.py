@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from typing import Any
 
 import grpc
@@ -20,6 +21,7 @@ CHANNEL_OPTIONS = [
     ("grpc.enable_retries", 1),
 ]
 LIST_CAP = 1000     # the coordinator's own cap on ListJobs
+LIST_TTL = 0.5      # seconds one ledger listing serves every caller (each filters its own view)
 
 
 class MeshClients:
@@ -31,6 +33,8 @@ class MeshClients:
         self.ingest = mesh_pb2_grpc.IngestStub(self.channels["ingest"])
         self.coordinator = mesh_pb2_grpc.CoordinatorStub(self.channels["coordinator"])
         self.archive = mesh_pb2_grpc.ArchiveStub(self.channels["archive"])
+        self._listing: tuple[float, list] = (0.0, [])
+        self._list_lock = asyncio.Lock()
 
     async def check(self, name: str, timeout: float = 1.0) -> str:
         """The service's own gRPC health status (grpc.health.v1)."""
@@ -48,10 +52,16 @@ class MeshClients:
     async def get_job(self, job_id: str) -> mesh_pb2.JobStatus:
         return await self.coordinator.GetJob(mesh_pb2.GetJobRequest(job_id=job_id), timeout=self.timeout)
 
-    async def list_jobs(self, limit: int = LIST_CAP) -> list[mesh_pb2.JobStatus]:
-        reply = await self.coordinator.ListJobs(mesh_pb2.ListJobsRequest(limit=min(limit, LIST_CAP)),
-                                                timeout=self.timeout)
-        return list(reply.jobs)
+    async def list_jobs(self) -> list[mesh_pb2.JobStatus]:
+        """The ledger's newest jobs (up to LIST_CAP). Under load, concurrent callers share one
+        ListJobs call and its answer for LIST_TTL seconds (fresher than any page a person reads)."""
+        async with self._list_lock:
+            at, jobs = self._listing
+            if time.monotonic() - at < LIST_TTL:
+                return jobs
+            reply = await self.coordinator.ListJobs(mesh_pb2.ListJobsRequest(limit=LIST_CAP), timeout=self.timeout)
+            self._listing = (time.monotonic(), list(reply.jobs))
+            return self._listing[1]
 
     async def close(self) -> None:
         for ch in self.channels.values():

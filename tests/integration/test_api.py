@@ -772,8 +772,10 @@ def test_job_list_filters(api, mesh, client):
     a = _submit(client, b"filter me\n" * 10, f"flt-{uuid.uuid4().hex[:6]}.log", profile="max")
     wait_job(client, a)
     name = client.get(f"/api/jobs/{a}").json()["name"]
-    page = client.get("/api/jobs", params={"q": name, "profile": "max", "status": "done", "max_bytes": 100,
-                                           "since": "2020-01-01T00:00:00"}).json()
+    params = {"q": name, "profile": "max", "status": "done", "max_bytes": 100, "since": "2020-01-01T00:00:00"}
+    end = time.monotonic() + 10      # a listing may be up to half a second old
+    while (page := client.get("/api/jobs", params=params).json())["total"] == 0 and time.monotonic() < end:
+        time.sleep(0.1)
     assert [j["id"] for j in page["items"]] == [a] and page["total"] == 1
     assert client.get("/api/jobs", params={"q": name, "profile": "fast"}).json()["total"] == 0
     assert client.get("/api/jobs", params={"q": name, "min_bytes": 101}).json()["total"] == 0
