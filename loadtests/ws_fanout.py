@@ -65,15 +65,14 @@ def client_proc(port: int, token: str, n: int, job_ids: list[str], ready, out) -
             tasks.append(asyncio.create_task(one(arrivals, held)))
             if i % 50 == 49:
                 await asyncio.sleep(0.05)
-        while len(held) < n:
-            if any(t.done() and t.exception() for t in tasks):
-                break
+        while len(held) + sum(1 for t in tasks if t.done()) < n:   # every socket held, or failed
             await asyncio.sleep(0.05)
         ready.put(len(held))
         done, pending = await asyncio.wait(tasks, timeout=60 + 2 * len(job_ids))
         for t in pending:
             t.cancel()
-        errors = [repr(t.exception()) for t in done if t.exception()]
+        errors = [f"{t.exception()!r} (close code {getattr(t.exception(), 'rcvd', None) and t.exception().rcvd.code})"
+                  for t in done if t.exception()]
         out.put({"arrivals": arrivals, "errors": errors[:3], "failed": len(errors)})
 
     asyncio.run(main())
@@ -83,7 +82,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=1000)
     ap.add_argument("--events", type=int, default=20, help="job updates to publish")
-    ap.add_argument("--procs", type=int, default=2, help="client processes")
+    ap.add_argument("--procs", type=int, default=4, help="client processes")
     ap.add_argument("--gap", type=float, default=0.5, help="seconds between updates")
     args = ap.parse_args()
     raise_fd_limit()
@@ -126,6 +125,8 @@ def main() -> int:
         failed = sum(res["failed"] for res in results)
         if failed:
             print(f"{failed} client(s) failed: {[e for res in results for e in res['errors']][:3]}")
+            print("API log, last warnings:", *[ln[:300] for ln in api.log().splitlines()
+                                               if '"warning"' in ln or '"error"' in ln][-5:], sep="\n  ")
     finally:
         for p in procs:
             p.join(30)

@@ -22,6 +22,7 @@ router = APIRouter()
 AUTH_SECONDS = 10
 SNAPSHOT = 50
 RECHECK_SECONDS = 30
+SNAPSHOT_TTL = 0.5
 
 
 async def _first_message(ws: WebSocket) -> tuple[str | None, str | None]:
@@ -33,6 +34,25 @@ async def _first_message(ws: WebSocket) -> tuple[str | None, str | None]:
     if not isinstance(token, str) or not token or len(token) > 4096:
         raise ValueError("auth needs a token")
     return token, None
+
+
+_snapshots: dict[tuple, tuple[float, list]] = {}
+_snapshot_lock = asyncio.Lock()
+
+
+async def _snapshot(ctx, principal) -> list[dict]:
+    """The newest jobs this caller may see. Sockets that open together (a dashboard reload, a
+    reconnect storm) share one computation per view for SNAPSHOT_TTL seconds."""
+    key = (principal.name, principal.role, principal.see_all_jobs)
+    async with _snapshot_lock:
+        hit = _snapshots.get(key)
+        if hit and time.monotonic() - hit[0] < SNAPSHOT_TTL:
+            return hit[1]
+        jobs = (await list_jobs(ctx, principal, {}))[:SNAPSHOT]
+        if len(_snapshots) > 10_000:
+            _snapshots.clear()
+        _snapshots[key] = (time.monotonic(), jobs)
+        return jobs
 
 
 @router.websocket("/api/ws")
@@ -56,7 +76,7 @@ async def ws_jobs(ws: WebSocket):
     try:
         snapshot = {"type": "snapshot", "user": principal.name, "jobs": [], "live": ctx.hub.connected}
         try:
-            snapshot["jobs"] = (await list_jobs(ctx, principal, {}))[:SNAPSHOT]
+            snapshot["jobs"] = await _snapshot(ctx, principal)
         except HTTPException as exc:      # the ledger is unreachable: updates still flow later
             snapshot["error"] = exc.detail
         await ws.send_json(snapshot)
