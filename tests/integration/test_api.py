@@ -690,12 +690,16 @@ def test_jobs_are_isolated_by_owner(api, mesh, client):
 def test_empty_profile_means_default_and_form_may_not_override_query(api, mesh, client):
     r = client.post("/api/jobs?profile=", files={"file": ("e.log", b"empty profile\n" * 50)})
     assert r.status_code == 202 and r.json()["profile"] == "fast", r.text
-    before = len(audit_entries(client, outcome="accepted"))
-    r = client.post("/api/jobs?profile=max", files={"file": ("c.log", b"conflict\n")}, data={"profile": "fast"})
+    conflict = f"c-{uuid.uuid4().hex[:8]}.log"
+    r = client.post("/api/jobs?profile=max", files={"file": (conflict, b"conflict\n")}, data={"profile": "fast"})
     assert r.status_code == 400 and "conflicts" in r.json()["detail"]
     r = client.post("/api/jobs?profile=max", files={"file": ("same.log", b"agree\n" * 10)}, data={"profile": "max"})
     assert r.status_code == 202 and r.json()["profile"] == "max"
-    assert len(audit_entries(client, outcome="accepted")) == before + 1
+    same = r.json()["id"]
+    wait_audit(client, lambda e: e["job_id"] == same)          # audit rows land in order, after each reply
+    assert client.get("/api/jobs", params={"q": conflict}).json()["total"] == 0      # no job was made
+    assert any(e["outcome"] == "rejected" and "conflicts" in e["detail"].get("reason", "")
+               for e in audit_entries(client))
     r = client.post("/api/jobs", files={"file": ("l.log", b"layers\n" * 50)}, data={"layers": "1-9"})
     assert r.status_code == 422 and "layers" in r.json()["detail"]
     r = client.post("/api/jobs", files={"file": ("l.log", b"layers ok\n" * 50)},
