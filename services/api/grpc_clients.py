@@ -52,15 +52,16 @@ class MeshClients:
     async def get_job(self, job_id: str) -> mesh_pb2.JobStatus:
         return await self.coordinator.GetJob(mesh_pb2.GetJobRequest(job_id=job_id), timeout=self.timeout)
 
-    async def list_jobs(self) -> list[mesh_pb2.JobStatus]:
-        """The ledger's newest jobs (up to LIST_CAP). Under load, concurrent callers share one
-        ListJobs call and its answer for LIST_TTL seconds (fresher than any page a person reads)."""
+    async def list_jobs(self) -> list[dict[str, Any]]:
+        """The ledger's newest jobs (up to LIST_CAP) in their REST shape. Under load, concurrent
+        callers share one ListJobs call and its answer for LIST_TTL seconds (fresher than any
+        page a person reads). The dicts are shared: copy before changing one."""
         async with self._list_lock:
             at, jobs = self._listing
             if time.monotonic() - at < LIST_TTL:
                 return jobs
             reply = await self.coordinator.ListJobs(mesh_pb2.ListJobsRequest(limit=LIST_CAP), timeout=self.timeout)
-            self._listing = (time.monotonic(), list(reply.jobs))
+            self._listing = (time.monotonic(), [job_to_dict(j) for j in reply.jobs])
             return self._listing[1]
 
     async def close(self) -> None:

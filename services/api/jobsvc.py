@@ -79,12 +79,12 @@ async def visible_job(ctx: AppContext, who: Principal, job_id: str) -> dict:
 async def list_jobs(ctx: AppContext, who: Principal, f: dict) -> list[dict]:
     """Every job this caller may see among the ledger's newest, filtered, newest first."""
     try:
-        ledger = [job_to_dict(j) for j in await ctx.mesh.list_jobs()]
+        ledger = await ctx.mesh.list_jobs()
     except grpc.RpcError as exc:
         raise http_for_grpc(exc, "job list") from None
     listed = await ctx.jobs.for_listing([j["id"] for j in ledger], who.name, PENDING_GRACE_SECONDS)
     rows = {r["id"]: r for r in listed}
-    jobs = [_own(j, rows.get(j["id"])) for j in ledger
+    jobs = [_own(dict(j), rows.get(j["id"])) for j in ledger
             if not (rows.get(j["id"]) and rows[j["id"]]["deleted_at"])]
     known = {j["id"] for j in ledger}
     # accepted by this API, not in the ledger yet: queued
