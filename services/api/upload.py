@@ -23,8 +23,9 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from . import metrics
+from .enums import DEFAULT_PROFILE, DICT_RE, PROFILES, parse_layers
 
-PROFILES = ("fast", "balanced", "max")
+FIELDS = ("profile", "layers", "dictionary")   # form fields (or query parameters) of a job
 MAX_FIELD_BYTES = 1024
 MAX_NAME_CHARS = 255
 IDLE_TIMEOUT = float(os.environ.get("COBOL_API_UPLOAD_IDLE_TIMEOUT", "120"))
@@ -39,6 +40,24 @@ class UploadError(Exception):
         self.status = status
         self.detail = detail
         self.outcome = outcome
+
+
+def check_field(name: str, value: str) -> str:
+    """A job option (profile, layers, dictionary) checked; "" means the default."""
+    if "\x00" in value:
+        raise UploadError(422, f"{name} must not contain NUL")
+    if value == "":
+        return value
+    if name == "profile" and value not in PROFILES:
+        raise UploadError(422, f"profile must be one of {', '.join(PROFILES)}, or empty for the default")
+    if name == "layers":
+        try:
+            parse_layers(value)
+        except ValueError as exc:
+            raise UploadError(422, str(exc)) from None
+    if name == "dictionary" and not DICT_RE.match(value):
+        raise UploadError(422, "dictionary must be 16 lower-case hex digits, 'none', or empty for the current one")
+    return value
 
 
 def safe_name(filename: str) -> str:
@@ -58,12 +77,16 @@ class _Part:
 
 
 class StreamingUpload:
-    def __init__(self, *, stub, boundary: bytes, max_bytes: int, profile: str | None,
-                 piece_bytes: int = 256 * 1024, queue_pieces: int = 8) -> None:
+    def __init__(self, *, stub, boundary: bytes, max_bytes: int, query: dict[str, str],
+                 piece_bytes: int = 256 * 1024, queue_pieces: int = 8, metadata=None) -> None:
         self.stub = stub
         self.max_bytes = max_bytes
-        self.profile = profile            # from the query string, if given
-        self.profile_locked = False       # once the gRPC stream has started
+        self.query = dict(query)          # profile/layers/dictionary given in the query string
+        self.values = {"profile": "", "layers": "", "dictionary": ""}
+        for k, v in self.query.items():
+            self.values[k] = check_field(k, v)
+        self.locked = False               # once the gRPC stream has started
+        self.metadata = metadata
         self.piece_bytes = piece_bytes
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=queue_pieces)
         self.job_id: str | None = None
@@ -73,6 +96,7 @@ class StreamingUpload:
         self.reply: mesh_pb2.UploadReply | None = None
         self.call = None
         self.writer: asyncio.Task | None = None
+        self.on_start = None              # async callback(upload) once the job id is known
 
         # parser state (callbacks are synchronous; they only record what happened)
         self._events: list[tuple] = []
@@ -149,11 +173,11 @@ class StreamingUpload:
             self._in_file = False
             self._file_done = True
             self._events.append(("file_end",))
-        elif part.name == "profile":
+        elif part.name in FIELDS:
             if part.overflow:
-                self._fail(UploadError(422, "field 'profile' is too long"))
+                self._fail(UploadError(422, f"field {part.name!r} is too long"))
             else:
-                self._events.append(("profile", part.value.decode("utf-8", "replace").strip()))
+                self._events.append(("field", part.name, part.value.decode("utf-8", "replace").strip()))
 
     def _on_end(self) -> None:
         self._ended = True
@@ -164,25 +188,32 @@ class StreamingUpload:
 
     # ---- the gRPC side -------------------------------------------------------------------
 
-    def _set_profile(self, value: str) -> None:
-        if value not in PROFILES:
-            raise UploadError(422, f"profile must be one of {', '.join(PROFILES)} (got {value!r})")
-        if self.profile_locked and value != self.profile:
-            raise UploadError(422, "the 'profile' field must come before the 'file' part")
-        self.profile = value
+    def _set_field(self, name: str, value: str) -> None:
+        value = check_field(name, value)
+        if name in self.query and value != self.values[name]:
+            raise UploadError(400, f"the form field {name!r} conflicts with the query parameter of the same name")
+        if self.locked and value != self.values[name]:
+            raise UploadError(422, f"the {name!r} field must come before the 'file' part")
+        self.values[name] = value
+
+    @property
+    def profile(self) -> str:
+        return self.values["profile"] or DEFAULT_PROFILE
 
     async def _start(self, filename: str) -> None:
-        self._set_profile(self.profile or "fast")
-        self.profile_locked = True
+        self.locked = True
         self.name = safe_name(filename)
         self.job_id = str(uuid.uuid4())
-        self.call = self.stub.Upload()
+        if self.on_start is not None:
+            await self.on_start(self)
+        self.call = self.stub.Upload(metadata=self.metadata)
         metrics.UPLOADS_STREAMING.inc()
         self.writer = asyncio.create_task(self._write_loop(), name=f"upload-writer-{self.job_id}")
 
     async def _write_loop(self) -> None:
         await self.call.write(mesh_pb2.UploadRequest(start=mesh_pb2.UploadStart(
-            name=self.name, profile=self.profile, source="rest", job_id=self.job_id)))
+            name=self.name, profile=self.profile, source="rest", job_id=self.job_id,
+            layers=self.values["layers"], dictionary=self.values["dictionary"])))
         while True:
             piece = await self.queue.get()
             if piece is None:
@@ -235,8 +266,8 @@ class StreamingUpload:
     async def _process_events(self) -> None:
         events, self._events = self._events, []
         for ev in events:
-            if ev[0] == "profile":
-                self._set_profile(ev[1])
+            if ev[0] == "field":
+                self._set_field(ev[1], ev[2])
             elif ev[0] == "file_begin":
                 await self._start(ev[1])
             # file_end: nothing to do until the closing boundary

@@ -68,11 +68,23 @@ class ApiProcess:
                 return int(line.split()[1]) * 1024
         raise RuntimeError("no VmRSS")
 
-    def token(self, user: str = "admin", password: str | None = None) -> str:
+    def login(self, user: str = "admin", password: str | None = None) -> dict:
+        """The whole token response (access_token, refresh_token, ...)."""
         r = httpx.post(f"{self.url}/api/auth/token",
                        data={"username": user, "password": password or self.admin_password}, timeout=30)
         r.raise_for_status()
-        return r.json()["access_token"]
+        return r.json()
+
+    def token(self, user: str = "admin", password: str | None = None) -> str:
+        return self.login(user, password)["access_token"]
+
+    def ws(self, token: str):
+        """A WebSocket to /api/ws, authenticated by its first message; returns (socket, snapshot)."""
+        import websockets.sync.client as wsc
+
+        sock = wsc.connect(f"ws://127.0.0.1:{self.port}/api/ws", open_timeout=10)
+        sock.send(json.dumps({"type": "auth", "token": token}))
+        return sock, json.loads(sock.recv(timeout=30))
 
     def client(self, token: str | None = None, timeout: float = 60) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token or self.token()}"}
@@ -80,9 +92,9 @@ class ApiProcess:
 
 
 def start_api(tmp_dir: Path, *, extra_env: dict[str, str] | None = None, admin_password: str | None = "",
-              wait: bool = True, timeout: float = 60) -> ApiProcess:
+              wait: bool = True, timeout: float = 60, port: int | None = None) -> ApiProcess:
     """Start an API instance. admin_password="" picks a random one; None leaves it unset."""
-    port = free_port()
+    port = port or free_port()
     schema = "api_test_" + secrets.token_hex(6)
     password = secrets.token_urlsafe(12) if admin_password == "" else admin_password
     env = base_env({
@@ -91,8 +103,15 @@ def start_api(tmp_dir: Path, *, extra_env: dict[str, str] | None = None, admin_p
         "COBOL_API_DB_SCHEMA": schema,
         "COBOL_JWT_SECRET": secrets.token_urlsafe(32),
         "COBOL_INSTANCE": f"api-test-{port}",
-        # fewer PBKDF2 rounds keep the many logins of the tests quick; production keeps 600k
-        "COBOL_API_PBKDF2_ITERATIONS": "20000",
+        # a cheap argon2 keeps the many logins of the tests quick; production keeps t=3, 64 MiB
+        "COBOL_API_ARGON2_TIME_COST": "1",
+        "COBOL_API_ARGON2_MEMORY_KIB": "8192",
+        "COBOL_API_REDIS_PREFIX": f"cobol:apitest:{schema}:",
+        "COBOL_API_RATE_PER_USER": "100000",
+        "COBOL_API_RATE_PER_ADDR": "100000",
+        "COBOL_API_LOGIN_RATE": "100000",
+        "COBOL_API_LOCKOUT_FAILURES": "1000",
+        "COBOL_JWT_TTL_SECONDS": "3600",   # the module-wide tokens outlive the slowest module
     })
     env.pop("COBOL_ADMIN_PASSWORD", None)
     if password is not None:
@@ -197,6 +216,10 @@ class MeshProcs:
             "COBOL_TXN_TIMEOUT_MS": "10000",
             "COBOL_MAX_UPLOAD_BYTES": str(4 << 30),
         }
+        # the API the services ask about external callers' tokens (gRPC auth); tests that
+        # check gRPC auth start an API on exactly this port
+        self.api_port = free_port()
+        self.env["COBOL_API_URL"] = f"http://127.0.0.1:{self.api_port}"
         self.infra = infra
         self.env["COBOL_KAFKA_BOOTSTRAP"] = infra["kafka"]["bootstrap_servers"]
         self.env["COBOL_REDIS_URL"] = infra["redis"]["url"]

@@ -186,8 +186,10 @@ class ApiClient:
     def job(self, job_id: str) -> dict:
         return self._check(self._request("GET", f"/api/jobs/{job_id}"), f"status of job {job_id}").json()
 
-    def jobs(self, limit: int = 50) -> list[dict]:
-        return self._check(self._request("GET", "/api/jobs", params={"limit": limit}), "job list").json()
+    def jobs(self, limit: int = 50, **filters) -> list[dict]:
+        """The newest jobs you may see (filters: status, profile, owner, q, since, until, ...)."""
+        params = {"limit": limit, **{k: v for k, v in filters.items() if v is not None}}
+        return self._check(self._request("GET", "/api/jobs", params=params), "job list").json()["items"]
 
     def submit(self, source: str | os.PathLike | IO[bytes], *, name: str | None = None, profile: str = "fast",
                progress: Progress | None = None) -> dict:

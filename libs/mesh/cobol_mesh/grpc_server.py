@@ -7,7 +7,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from . import telemetry
+from . import grpc_auth, telemetry
 from .settings import settings
 
 MAX_MSG = 64 * 1024 * 1024
@@ -27,8 +27,9 @@ class Server:
         if host not in ("127.0.0.1", "localhost", "[::1]") and not settings.bind_public:
             raise SystemExit(f"refusing to bind gRPC to {addr}: the mesh binds to 127.0.0.1 only (COBOL_BIND_PUBLIC=1 in containers)")
         self.addr = addr
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers),
-                                  options=OPTIONS, interceptors=[telemetry.ServerTracing()])
+        self.identity = grpc_auth.identity(settings.instance.rpartition("-")[0] or settings.instance)
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=OPTIONS,
+                                  interceptors=[grpc_auth.AuthInterceptor(self.identity), telemetry.ServerTracing()])
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.names = [reflection.SERVICE_NAME, health.SERVICE_NAME]
@@ -39,7 +40,7 @@ class Server:
 
     def start(self) -> None:
         reflection.enable_server_reflection(self.names, self.server)
-        if self.server.add_insecure_port(self.addr) == 0:
+        if self.server.add_secure_port(self.addr, grpc_auth.server_credentials(self.identity)) == 0:  # mTLS
             raise SystemExit(f"cannot bind gRPC to {self.addr} (port in use?)")
         self.server.start()
         for name in self.names + [""]:
@@ -51,7 +52,7 @@ class Server:
 
 
 def channel(addr: str) -> grpc.Channel:
-    return grpc.insecure_channel(addr, options=OPTIONS[:2])
+    return grpc_auth.channel(addr, options=OPTIONS[:2])
 
 
 def health_status(addr: str, timeout: float = 1.0, service: str = "") -> str:

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""API latency at a fixed request rate, measured by vegeta (a real HTTP load generator).
+
+Needs the mesh running (`make up`). Starts its own API instance on a free port against the
+running Kafka/Redis/PostgreSQL and mesh services, with rate limits raised so that the tool
+measures the API rather than its limiter (the limiter's Redis round trip still runs on every
+request), submits a few jobs, then attacks each endpoint for --seconds at --rate requests/s
+and prints p50/p90/p99/max and the success ratio, one row per endpoint:
+
+  live          no authentication, no I/O: the floor of the stack (uvicorn + middlewares)
+  me            JWT check + revocation lookup + rate limit on Redis + PostgreSQL row
+  jobs/{id}     the above + coordinator GetJob (gRPC, mTLS) + ownership row
+  jobs?limit=20 the above + coordinator ListJobs (1,000 newest) + filters and paging
+
+    loadtests/api_latency.py [--rate 200] [--seconds 30] [--vegeta PATH]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "libs" / "mesh"), str(ROOT / "libs" / "codec"), str(ROOT)]
+
+import httpx  # noqa: E402
+
+import api_harness as h  # noqa: E402
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def vegeta(binary: str, url: str, token: str | None, rate: int, seconds: int) -> dict:
+    attack = [binary, "attack", f"-rate={rate}", f"-duration={seconds}s", "-timeout=10s", "-keepalive=true"]
+    if token:
+        attack.append(f"-header=Authorization: Bearer {token}")
+    a = subprocess.Popen(attack, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    a.stdin.write(f"GET {url}\n".encode())
+    a.stdin.close()
+    r = subprocess.run([binary, "report", "-type=json"], stdin=a.stdout, capture_output=True, check=True)
+    a.wait()
+    return json.loads(r.stdout)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rate", type=int, default=200, help="requests per second (default 200)")
+    ap.add_argument("--seconds", type=int, default=30, help="length of each attack (default 30)")
+    ap.add_argument("--vegeta", default=str(ROOT / ".cache" / "go" / "bin" / "vegeta"),
+                    help="the vegeta binary (make loadtest-api installs it)")
+    args = ap.parse_args()
+    binary = args.vegeta if Path(args.vegeta).exists() else shutil.which("vegeta")
+    if not binary:
+        raise SystemExit("vegeta is missing: run `make loadtest-api` (it installs it into .cache/go/bin)")
+    tmp = Path(tempfile.mkdtemp(prefix="api-latency-"))
+    api = h.start_api(tmp, extra_env={"COBOL_API_RATE_PER_USER": "10000000", "COBOL_API_RATE_PER_ADDR": "10000000"})
+    try:
+        token = api.token()
+        with api.client(token) as c:
+            ids = []
+            for i in range(3):
+                r = c.post("/api/jobs", files={"file": (f"lat-{i}.log", b"latency probe line\n" * 2000)})
+                r.raise_for_status()
+                ids.append(r.json()["id"])
+            for job_id in ids:
+                api_job = c.get(f"/api/jobs/{job_id}").json()
+                assert api_job["id"] == job_id
+        rows = [("live", f"{api.url}/api/live", None), ("me", f"{api.url}/api/me", token),
+                (f"jobs/{{id}}", f"{api.url}/api/jobs/{ids[0]}", token),
+                ("jobs?limit=20", f"{api.url}/api/jobs?limit=20", token)]
+        print(f"API latency, vegeta at {args.rate} requests/s for {args.seconds} s per endpoint "
+              f"(one API process, this machine)")
+        print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+              f"(the latency of an overloaded machine is its run queue's, not the API's)")
+        print(f"{'endpoint':<16}{'requests':>9}{'ok':>8}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+              f"{'API CPU ms/ok':>15}")
+        for name, url, tok in rows:
+            cpu0 = cpu_seconds(api.pid)
+            rep = vegeta(binary, url, tok, args.rate, args.seconds)
+            cpu = cpu_seconds(api.pid) - cpu0
+            ok = max(1, round(rep["requests"] * rep["success"]))
+            lat = rep["latencies"]
+            ms = lambda k: lat[k] / 1e6  # noqa: E731
+            print(f"{name:<16}{rep['requests']:>9}{rep['success'] * 100:>7.1f}%{ms('50th'):>9.1f}{ms('90th'):>9.1f}"
+                  f"{ms('99th'):>9.1f}{ms('max'):>9.1f}{cpu * 1000 / ok:>15.2f}", flush=True)
+            if rep["success"] < 1:
+                print(f"   status codes: {rep['status_codes']}; errors: {rep.get('errors', [])[:3]}")
+    finally:
+        h.stop_api(api)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The API's state, one store per kind (PostgreSQL rows; revocations on Redis)."""
