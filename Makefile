@@ -61,3 +61,18 @@ demo: up ## send a corpus file through REST and a device stream through Kafka; p
 clean: down ## remove build products and local data (keeps .venv and the jar cache)
 	rm -rf build .data .run libs/mesh/cobol_proto
 	find libs -name '*.so' -delete; find libs -name '*.c' -path '*layers*' -delete
+
+# ---- Observability and measurement (issue 12): audit, coverage, report ----------------------
+# Figures go to $(FIGURES) as JSON lines (scripts/figures.py); `make report` turns them into
+# reports/README.md with PNG plots.
+FIGURES ?= reports/figures.jsonl
+.PHONY: audit coverage report
+
+audit: $(STAMP) ## security audit: pip-audit (pinned deps), bandit (medium+), npm audit of dashboard/ -> reports/audit.md
+	$(PY) scripts/audit.py --out reports/audit.md --json $(FIGURES)
+
+coverage: $(STAMP) build ## line+branch coverage of tests/unit (COVERAGE_ALL=1: + integration, e2e), Cython layers traced -> reports/coverage.md
+	$(PY) scripts/coverage_run.py --out reports/coverage.md --json $(FIGURES)
+
+report: $(STAMP) ## reports/README.md + PNG plots from the figures in $(FIGURES): promises beside measurements
+	$(PY) scripts/report.py --figures $(FIGURES) --out reports
