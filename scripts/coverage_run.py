@@ -4,7 +4,7 @@
     .venv/bin/python scripts/coverage_run.py [--all] [--json reports/figures.jsonl] [-- PYTEST ARGS]
 
 - Builds a *traced copy* of the Cython layers in build/traced/ (Cython `linetrace=True`,
-  `CYTHON_TRACE_NOGIL=1`, -O1), only where a .pyx is newer than its traced module. The normal
+  `CYTHON_TRACE_NOGIL=1`, -O0: quick to compile), only where a .pyx is newer than its traced module. The normal
   -O3 build in libs/codec stays as it is: the benchmarks never see the traced code.
 - Runs pytest under coverage.py with Cython's plugin (Cython.Coverage). A `sitecustomize`
   in build/traced/site (put first on PYTHONPATH) makes `cobol_codec.layers.*` load the traced
@@ -116,12 +116,12 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 names = {[p.stem for p in todo]!r}
 exts = [Extension("cobol_codec.layers." + n, ["build/traced/cobol_codec/layers/" + n + ".pyx"],
-                  include_dirs=[numpy.get_include()], extra_compile_args=["-O1"],
+                  include_dirs=[numpy.get_include()], extra_compile_args=["-O0", "-g0"],
                   define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
                                  ("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")])
         for n in names]
-setup(name="cobol-traced-layers", script_args=["-q", "build_ext", "-b", "build/traced", "-t", "build/traced/tmp"],
-      ext_modules=cythonize(exts, language_level=3, quiet=True, force=True,
+setup(name="cobol-traced-layers", script_args=["-q", "build_ext", "-j", "2", "-b", "build/traced", "-t", "build/traced/tmp"],
+      ext_modules=cythonize(exts, language_level=3, quiet=True,
                             compiler_directives={{"linetrace": True, "boundscheck": False,
                                                   "wraparound": False, "cdivision": True}}))
 """
