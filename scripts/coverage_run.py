@@ -8,7 +8,8 @@
   -O3 build in libs/codec stays as it is: the benchmarks never see the traced code.
 - Runs pytest under coverage.py with Cython's plugin (Cython.Coverage). A `sitecustomize`
   in build/traced/site (put first on PYTHONPATH) makes `cobol_codec.layers.*` load the traced
-  modules, in pytest and in every Python process it starts (coverage's `patch = subprocess`).
+  modules, in pytest and in every Python process it starts (coverage's `patch = subprocess`
+  measures those processes too: the `cobol` CLI in tests/unit, the services in e2e).
 - Scope: tests/unit; with --all (COVERAGE_ALL=1 in make) tests/integration and tests/e2e too,
   which need the real Kafka, Redis and PostgreSQL (they start them like `make test`).
 - Measures libs/codec, libs/mesh (less the generated protobuf modules), services and the traced
@@ -80,7 +81,11 @@ source =
 omit =
     libs/mesh/cobol_proto/*
     */tests/*
-{patch}
+# Python processes the tests start (the `cobol` CLI, services) are measured too.
+patch = subprocess
+# A service stopped with SIGTERM still writes its data.
+sigterm = true
+
 [report]
 precision = 1
 skip_empty = true
@@ -130,14 +135,14 @@ setup(name="cobol-traced-layers", script_args=["-q", "build_ext", "-j", "2", "-b
         raise SystemExit(f"coverage: building the traced layers failed (exit {r.returncode})")
 
 
-def write_support(all_suites: bool) -> tuple[Path, dict]:
+def write_support() -> tuple[Path, dict]:
     SITE.mkdir(parents=True, exist_ok=True)
     (SITE / "sitecustomize.py").write_text(SITECUSTOMIZE.format(ext=EXT))
     WORK.mkdir(parents=True, exist_ok=True)
     for old in WORK.glob(".coverage*"):
         old.unlink()
     rc = WORK / "coveragerc"
-    rc.write_text(RC.format(data=WORK / ".coverage", patch="patch = subprocess\n" if all_suites else ""))
+    rc.write_text(RC.format(data=WORK / ".coverage"))
     env = dict(os.environ, COBOL_TRACED_LAYERS=str(TRACED_LAYERS),
                PYTHONPATH=os.pathsep.join(filter(None, [str(SITE), os.environ.get("PYTHONPATH")])))
     return rc, env
@@ -185,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     suites = ["tests/unit"] + (["tests/integration", "tests/e2e"] if a.all else [])
     scope = " + ".join(suites)
     build_traced()
-    rc, env = write_support(a.all)
+    rc, env = write_support()
     cmd = [sys.executable, "-m", "coverage", "run", f"--rcfile={rc}", "-m", "pytest", "-q", "-p", "no:cacheprovider",
            *suites, *a.pytest_args]
     print("coverage: " + " ".join(cmd[1:]), flush=True)
