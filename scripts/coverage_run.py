@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Line and branch coverage of the tests, the codec's Cython layers included (`make coverage`).
 
-    .venv/bin/python scripts/coverage_run.py [--all] [--json reports/figures.jsonl] [-- PYTEST ARGS]
+    .venv/bin/python scripts/coverage_run.py [--all] [--tests PATH ...] [--budget SECONDS]
+        [--json reports/figures.jsonl] [-- PYTEST ARGS]
 
 - Builds a *traced copy* of the Cython layers in build/traced/ (Cython `linetrace=True`,
   `CYTHON_TRACE_NOGIL=1`, -O0: quick to compile), only where a .pyx is newer than its traced module. The normal
@@ -24,6 +25,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -185,16 +187,37 @@ def main(argv: list[str] | None = None) -> int:
                     help="also tests/integration and tests/e2e (default: COVERAGE_ALL=1)")
     ap.add_argument("--out", default=str(ROOT / "reports" / "coverage.md"))
     ap.add_argument("--json", metavar="OUT", help="append coverage.percent figures to this JSON-lines file")
+    ap.add_argument("--tests", nargs="+", metavar="PATH", help="test files or folders instead of the suites")
+    ap.add_argument("--budget", type=float, default=0, metavar="SECONDS",
+                    help="stop pytest (SIGTERM; its data is kept) after this long and report what ran (0 = no limit)")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     a = ap.parse_args(argv)
-    suites = ["tests/unit"] + (["tests/integration", "tests/e2e"] if a.all else [])
+    if a.budget < 0:
+        ap.error("--budget must be >= 0")
+    suites = a.tests or ["tests/unit"] + (["tests/integration", "tests/e2e"] if a.all else [])
+    missing = [t for t in suites if not (ROOT / t.split("::")[0]).exists()]
+    if missing:
+        ap.error(f"--tests: no such path {', '.join(missing)}")
     scope = " + ".join(suites)
     build_traced()
     rc, env = write_support()
     cmd = [sys.executable, "-m", "coverage", "run", f"--rcfile={rc}", "-m", "pytest", "-q", "-p", "no:cacheprovider",
            *suites, *a.pytest_args]
     print("coverage: " + " ".join(cmd[1:]), flush=True)
-    status = subprocess.run(cmd, cwd=ROOT, env=env).returncode
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+    try:
+        status = proc.wait(timeout=a.budget or None)
+    except subprocess.TimeoutExpired:
+        # pytest and every process it started (their own group): coverage's `sigterm = true`
+        # writes each one's data before it exits.
+        os.killpg(proc.pid, signal.SIGTERM)
+        status = proc.wait(timeout=120)
+        scope += f" (stopped after the {a.budget:.0f} s budget: a partial run)"
+        print(f"coverage: stopped pytest after {a.budget:.0f} s; the figures cover the tests that ran", flush=True)
+    except KeyboardInterrupt:                # its own session: Ctrl-C must reach it through us
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=120)
+        raise
     if not list(WORK.glob(".coverage*")):
         print("coverage: no coverage data was written", file=sys.stderr)
         return 1
@@ -209,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(markdown(t, files, scope, status, dt.datetime.now(dt.timezone.utc)))
     print(f"wrote {out}")
-    scope_label = "unit+integration+e2e" if a.all else "unit"
+    scope_label = ("unit+integration+e2e" if a.all else "unit") if not a.tests else "subset"
+    if "partial" in scope:
+        scope_label += ", partial"
     for kind, value in (("line", line), ("branch", branch), ("total", t["percent_covered"])):
         figures.append(a.json, source=SOURCE, name="coverage.percent", value=value, unit="%", peer="cobol",
                        kind=kind, scope=scope_label)
