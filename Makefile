@@ -121,3 +121,17 @@ chromium: ## Debian's chromium, for the dashboard's browser tests (playwright-co
 
 loadtest-dashboard: up ## dashboard figures: first load cold/warm, bundle size, event -> screen (headless Chromium)
 	node loadtests/dashboard_load.mjs
+# ---- Observability and measurement (issue 12): audit, coverage, report ----------------------
+# Figures go to $(FIGURES) as JSON lines (scripts/figures.py); `make report` turns them into
+# reports/README.md with PNG plots.
+FIGURES ?= reports/figures.jsonl
+.PHONY: audit coverage report
+
+audit: $(STAMP) ## security audit: pip-audit (pinned deps), bandit (medium+), npm audit of dashboard/ -> reports/audit.md
+	$(PY) scripts/audit.py --out reports/audit.md --json $(FIGURES)
+
+coverage: $(STAMP) build ## line+branch coverage of tests/unit (COVERAGE_ALL=1: + integration, e2e), Cython layers traced -> reports/coverage.md
+	$(PY) scripts/coverage_run.py --out reports/coverage.md --json $(FIGURES)
+
+report: $(STAMP) ## reports/README.md + PNG plots from the figures in $(FIGURES): promises beside measurements
+	$(PY) scripts/report.py --figures $(FIGURES) --out reports
