@@ -100,7 +100,8 @@ def kafka_init(brokers: int, rf: int) -> dict:
 def instance(topo: topology.Topology, svc: topology.Service, ordinal: int, bootstrap: str) -> dict:
     name = f"{svc.name}-{ordinal}"
     env = {"COBOL_INSTANCE": name, "COBOL_KAFKA_BOOTSTRAP": bootstrap,
-           "COBOL_RUN_DIR": "/tmp/run", "COBOL_BIND_PUBLIC": "1", "COBOL_LOG_LEVEL": "${COBOL_LOG_LEVEL:-info}"}
+           "COBOL_RUN_DIR": "/tmp/run", "COBOL_BIND_PUBLIC": "1", "COBOL_LOG_LEVEL": "${COBOL_LOG_LEVEL:-info}",
+           "COBOL_CERT_DIR": "/certs"}      # gRPC mTLS: `scripts/certs.py --dir compose/certs` makes them
     for other in topo.services.values():
         if other.port is not None and other.name != svc.name:
             env[f"COBOL_{env_name(other.name)}_ADDR"] = f"{other.name}:{other.port}"
@@ -146,8 +147,9 @@ def instance(topo: topology.Topology, svc: topology.Service, ordinal: int, boots
     }
     if deps:
         out["depends_on"] = deps
+    out["volumes"] = ["./certs:/certs:ro"]
     if svc.name == "archive":
-        out["volumes"] = [f"{name}-data:/data/archive"]
+        out["volumes"].append(f"{name}-data:/data/archive")
     if ordinal == 1 and svc.name in PUBLISH:
         out["ports"] = [f"127.0.0.1:{host}:{svc.port}" for host in PUBLISH[svc.name]]
     return out
@@ -159,10 +161,9 @@ def health(svc: topology.Service) -> list[str]:
         return ["CMD", "python", "-c",
                 f"import sys,urllib.request; sys.exit(urllib.request.urlopen('{url}', timeout=3).status >= 500)"]
     if svc.port is not None:
-        return ["CMD", "python", "-c",
-                "import sys,grpc; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; "
-                f"c=grpc.insecure_channel('127.0.0.1:{svc.port}'); "
-                "sys.exit(g.HealthStub(c).Check(h.HealthCheckRequest(), timeout=3).status != 1)"]
+        return ["CMD", "python", "-c",             # over mTLS, with the container's mesh certificate
+                "import sys; from cobol_mesh.grpc_server import health_status; "
+                f"sys.exit(health_status('127.0.0.1:{svc.port}', 3) != 'SERVING')"]
     return ["CMD-SHELL", 'test -s "/tmp/run/$${COBOL_INSTANCE}.ready"']
 
 

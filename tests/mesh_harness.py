@@ -25,7 +25,7 @@ for _p in (ROOT / "libs" / "mesh", ROOT / "libs" / "codec", ROOT):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from cobol_mesh import topology  # noqa: E402
+from cobol_mesh import grpc_auth, topology  # noqa: E402
 from cobol_mesh.proto import pb, pb_grpc  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
@@ -196,7 +196,7 @@ class Mesh:
     # -- clients -------------------------------------------------------------------------------
     def stub(self, kind: str, name: str | None = None, addr: str | None = None):
         target = addr or self.addr(name or f"{kind}-1")
-        ch = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 << 20)])
+        ch = grpc_auth.channel(target, "api", options=[("grpc.max_receive_message_length", 64 << 20)])  # plays the API
         return {"ingest": pb_grpc.IngestStub, "coordinator": pb_grpc.CoordinatorStub,
                 "archive": pb_grpc.ArchiveStub}[kind](ch)
 

@@ -20,9 +20,10 @@ import grpc
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from conftest import ROOT
+from deploy_support import ROOT
 
 sys.path[:0] = [str(ROOT / "libs" / "mesh"), str(ROOT / "libs" / "codec")]
+from cobol_mesh import grpc_auth  # noqa: E402
 from cobol_mesh.proto import pb, pb_grpc  # noqa: E402
 from cobol_mesh.settings import settings  # noqa: E402  (this host's addresses, COBOL_PORT_OFFSET applied)
 
@@ -112,7 +113,7 @@ def test_a_worker_on_another_host_joins_and_works(mesh, tmp_path):
         payload = b"".join(b"%08d host=b level=%s msg=the quick brown fox %d\n"
                            % (i, (b"INFO", b"WARN", b"ERROR")[i % 3], i * 7919 % 100003)
                            for i in range(110_000))          # ~6 MiB: 24 chunks of 256 KiB
-        ingest = pb_grpc.IngestStub(grpc.insecure_channel(settings.ingest_addr))
+        ingest = pb_grpc.IngestStub(grpc_auth.channel(settings.ingest_addr, "api"))
 
         def parts():
             yield pb.UploadRequest(start=pb.UploadStart(name="bare-metal.log", profile="fast"))
@@ -122,11 +123,11 @@ def test_a_worker_on_another_host_joins_and_works(mesh, tmp_path):
         reply = ingest.Upload(parts(), timeout=120)
         assert reply.sha256 == hashlib.sha256(payload).hexdigest()
 
-        coord = pb_grpc.CoordinatorStub(grpc.insecure_channel(settings.coordinator_addr))
+        coord = pb_grpc.CoordinatorStub(grpc_auth.channel(settings.coordinator_addr, "api"))
         job = wait_until("the job done", lambda: (j := coord.GetJob(pb.GetJobRequest(job_id=reply.job_id), timeout=10))
                          .status in ("done", "failed") and j, timeout=300)
         assert job.status == "done", job.reason
-        archive = pb_grpc.ArchiveStub(grpc.insecure_channel(settings.archive_addr))
+        archive = pb_grpc.ArchiveStub(grpc_auth.channel(settings.archive_addr, "api"))
         original = b"".join(c.data for c in archive.ReadOriginal(pb.ReadRequest(job_id=reply.job_id), timeout=120))
         assert original == payload
         import cobol_codec

@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT, helm_template, run
+from deploy_support import ROOT, helm_template, run
 
 COMPOSE = ROOT / "compose" / "docker-compose.yml"
 INFRA = {"kafka-1", "kafka-2", "kafka-3", "kafka-init", "redis", "postgres"}
@@ -60,7 +60,10 @@ def test_compose_shape():
     assert set(api["ports"]) == {"127.0.0.1:3000:8000", "127.0.0.1:8000:8000"}   # dashboard on 3000, as the brief
     assert all(p.startswith("127.0.0.1:") for s in svcs.values() for p in s.get("ports", []))
     assert {"postgres-data", "redis-data", "kafka-1-data", "archive-1-data"} <= set(doc["volumes"])
-    assert svcs["archive-1"]["volumes"] == ["archive-1-data:/data/archive"]
+    assert svcs["archive-1"]["volumes"] == ["./certs:/certs:ro", "archive-1-data:/data/archive"]
+    # every mesh service presents its certificate for gRPC mTLS (scripts/certs.py --dir compose/certs)
+    assert all(s["environment"]["COBOL_CERT_DIR"] == "/certs" and "./certs:/certs:ro" in s["volumes"]
+               for n, s in svcs.items() if n.rsplit("-", 1)[0] in {"coordinator", "archive", "compressor", "ingest", "api"})
     assert svcs["archive-1"]["environment"]["COBOL_ARCHIVE_PEERS"] == "archive-2:50053"
     comp = svcs["compressor-1"]
     assert comp["depends_on"]["kafka-init"] == {"condition": "service_completed_successfully"}

@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 import yaml
 
-from conftest import CHART, CRD, ROOT, crd_schema, kubernetes_validate
+from deploy_support import CHART, CRD, ROOT, crd_schema, kubernetes_validate
 
 EXAMPLES = ROOT / "k8s" / "crd" / "examples"
 GOOD = sorted(EXAMPLES.glob("*.yaml"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import ROOT
+from deploy_support import ROOT
 
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 

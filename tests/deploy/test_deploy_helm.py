@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from conftest import CHART, helm_template, kubernetes_validate, run
+from deploy_support import CHART, helm_template, kubernetes_validate, run
 from test_deploy_crd import errors as crd_errors
 
 MULTI = CHART / "examples" / "values-multi-region.yaml"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import CHART, ROOT
+from deploy_support import CHART, ROOT
 
 DASHBOARD = CHART / "files" / "grafana-dashboard.json"
 DEFINE = re.compile(r'\b(Counter|Gauge|Histogram|Summary)\(\s*"([a-zA-Z_:][a-zA-Z0-9_:]*)"')

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ROOT
+from deploy_support import ROOT
 from kube_emulator import Emulator
 
 NS = "cobol-test"

@@ -178,7 +178,8 @@ def cmd_simulate(args) -> int:
             procs.append(_spawn([py, "-m", "cobol_federation.simnode", "--id", f"node-{i + 1}", "--data", str(d),
                                  "--addr", addr, "--holdout", str(args.holdout), "--max-records", str(args.max_records),
                                  "--stats", str(work / f"node-{i + 1}.json"), "--ready", str(work / f"node-{i + 1}.ready"),
-                                 *leave], env, work / f"node-{i + 1}.log"))
+                                 *leave], dict(env, COBOL_GRPC_IDENTITY="compressor"),   # nodes play compressors
+                                 work / f"node-{i + 1}.log"))
         deadline = time.monotonic() + 600
         while not all((work / f"node-{i + 1}.ready").exists() for i in range(args.nodes)):
             if any(p.poll() not in (None, 0) for p in procs):

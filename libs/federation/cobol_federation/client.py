@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 
 import grpc
+from cobol_mesh import grpc_auth
 
 from . import ids
 from .proto import fpb, fpb_grpc
@@ -29,8 +30,8 @@ class FederatorClient:
             addr = load().federator_addr
         self.addr = addr
         self.timeout = timeout
-        self.channel = grpc.insecure_channel(addr, options=[("grpc.max_receive_message_length", 64 << 20),
-                                                            ("grpc.max_send_message_length", 64 << 20)])
+        self.channel = grpc_auth.channel(addr, options=[("grpc.max_receive_message_length", 64 << 20),
+                                                        ("grpc.max_send_message_length", 64 << 20)])
         self.stub = fpb_grpc.FederatorStub(self.channel)
 
     def close(self) -> None:
