@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 
 import psycopg
 import redis.asyncio as aioredis
@@ -10,11 +9,12 @@ import redis.exceptions
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import config, jobsvc, logs, metrics
+from .dashboard import mount as mount_dashboard
 from .db import Database
 from .deps import AppContext
 from .events import EventPublisher
@@ -30,7 +30,6 @@ from .stores.jobs import JobStore
 from .stores.sessions import SessionStore
 from .stores.users import UserStore
 
-STATIC = Path(__file__).parent / "static"
 ROUTERS = (auth.router, users.router, apikeys.router, audit.router, jobs.router, health.router, ws.router)
 log = structlog.get_logger("cobol.api")
 
@@ -119,11 +118,7 @@ def create_app() -> FastAPI:
     async def prometheus_metrics():
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/", include_in_schema=False)
-    async def index():
-        return FileResponse(STATIC / "index.html", media_type="text/html")
-
-    from .dashboard import mount as mount_dashboard; mount_dashboard(app)  # noqa: E702 - the web dashboard at / (replaces the page above)
+    mount_dashboard(app)                 # the web dashboard at / (dashboard/dist)
     return app
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -91,9 +90,7 @@ def serve(request: Request, dist: Path | None = None) -> Response:
 
 
 def mount(app: FastAPI) -> None:
-    """Serve the dashboard at / (it replaces the API's former plain status page at /)."""
-    app.router.routes[:] = [r for r in app.router.routes
-                            if not (isinstance(r, APIRoute) and r.path == "/" and "GET" in r.methods)]
+    """Serve the dashboard at /."""
 
     async def not_found(request: Request, exc: StarletteHTTPException) -> Response:
         path = request.url.path
