@@ -12,23 +12,22 @@ A frame seen twice anyway (same job and seq) is counted once (stats.Aggregator).
 """
 from __future__ import annotations
 
-import json
 import logging
+import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import faust
 from cobol_mesh import logging as mlog
-from cobol_mesh.settings import ROOT, settings
+from cobol_mesh.settings import settings
 from prometheus_client import Counter, Gauge, Histogram
 
 from cobol_proto import mesh_pb2 as pb
+from google.protobuf.message import DecodeError
 
 from .frame_layers import FrameLayoutError, layer_bytes
-from .stats import Aggregator, Windows
-
-TOPICS_FILE = ROOT / "scripts" / "infra" / "topics.json"
+from .stats import Aggregator, State, Windows
+from .writeback import WriteBack
 
 EVENTS = Counter("cobol_analytics_events_total", "Records the analytics agent handled",
                  ["topic", "outcome"])
@@ -36,6 +35,8 @@ LAG = Histogram("cobol_analytics_lag_seconds", "Record timestamp to table update
                 buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 READY = Gauge("cobol_analytics_ready", "1 once the tables are restored and partitions assigned")
 log = mlog.get("cobol.analytics")
+BATCH = 500              # records per batch at most ...
+BATCH_SECONDS = 0.05     # ... or what arrived within this long
 
 
 @dataclass(frozen=True)
@@ -50,20 +51,27 @@ class Config:
 
     @classmethod
     def from_settings(cls) -> "Config":
+        partitions, brokers = cluster_facts(settings.topic_frames, settings.topic_events)
         return cls(app_id=f"{settings.group_prefix}-analytics", brokers=settings.kafka_bootstrap,
                    frames_topic=settings.topic_frames, events_topic=settings.topic_events,
-                   partitions=source_partitions(settings.topic_frames, settings.topic_events),
-                   replication=min(3, len(settings.kafka_bootstrap.split(","))))
+                   partitions=partitions, replication=min(3, brokers))
 
 
-def source_partitions(*topics: str, path: Path = TOPICS_FILE) -> int:
-    """The partition count the mesh declares for the source topics (they must agree)."""
-    declared = {t["name"]: t["partitions"] for t in json.loads(path.read_text())["topics"]}
-    counts = {declared.get(t) for t in topics}
-    if len(counts) != 1 or None in counts:
-        raise SystemExit(f"analytics needs {', '.join(topics)} declared in {path} with one "
-                         f"partition count (found {counts})")
-    return counts.pop()
+def cluster_facts(*topics: str) -> tuple[int, int]:
+    """(partition count of the source topics, broker count), from the brokers. The topics
+    must exist (faust never subscribes to a topic missing at start) and agree (a job's
+    frames and events must land on the same partition number)."""
+    from confluent_kafka.admin import AdminClient
+    meta = AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).list_topics(timeout=30)
+    counts = {}
+    for t in topics:
+        if t not in meta.topics or meta.topics[t].error is not None:
+            raise SystemExit(f"analytics: topic {t} does not exist on {settings.kafka_bootstrap}; "
+                             "create the topics first (scripts/infra.py start kafka)")
+        counts[t] = len(meta.topics[t].partitions)
+    if len(set(counts.values())) != 1:
+        raise SystemExit(f"analytics: the source topics must have one partition count, not {counts}")
+    return counts[topics[0]], len(meta.brokers)
 
 
 class Analytics:
@@ -91,43 +99,68 @@ class Analytics:
             logging_config=None,
             loghandlers=[],
         )
-        self.stats = self.app.Table("stats", default=None, partitions=cfg.partitions,
-                                    key_type=str, help="buckets per partition/dim/name/window")
-        self.jobs = self.app.Table("jobs", default=None, partitions=cfg.partitions,
-                                   key_type=str, help="job id -> profile, pending frames, seen seqs")
-        self.agg = Aggregator(self.stats, self.jobs, cfg.windows)
+        def table(name: str, what: str):
+            return self.app.Table(name, default=None, partitions=cfg.partitions, key_type=str, help=what)
+        # `state`: the tables, read by queries; `batch`: the same tables as the agent writes
+        # them, each changed key written once per batch (writeback.py).
+        self.state = State(totals=table("totals", "all-time aggregates per partition"),
+                           series=table("series", "bucket starts per partition and window"),
+                           buckets=table("buckets", "tumbling-window aggregates"),
+                           jobs=table("jobs", "job id -> profile, pending frames, seen seqs"))
+        self.batch = State(*(WriteBack(t) for t in self.state.mappings()))
+        self.agg = Aggregator(self.batch, cfg.windows)
         # Source topics exist already (scripts/infra.py declares them): never create them here.
         self.source = self.app.topic(cfg.frames_topic, cfg.events_topic, key_type=bytes,
                                      value_type=bytes, key_serializer="raw",
                                      value_serializer="raw", internal=False)
         self.handled = 0
+        self._timestamps: list[float] = []
 
         async def count(stream) -> None:
-            async for event in stream.events():
-                msg = event.message
-                self.handle(msg.topic, msg.partition, msg.timestamp, event.value)
+            # Batches: the events are acked (their offsets committable) only after the body
+            # ran, i.e. after their table writes were queued in the same transaction.
+            async for events in stream.take_events(BATCH, within=BATCH_SECONDS):
+                try:
+                    for event in events:
+                        msg = event.message
+                        self.handle(msg.topic, msg.partition, msg.timestamp, event.value)
+                    self.flush()
+                except Exception:
+                    # A table write failed (Kafka, changelog): stop hard. Nothing of this
+                    # transaction is committed; a restart reprocesses from the last commit.
+                    log.exception("agent.failed", batch=len(events))
+                    os._exit(70)
 
         self.app.agent(self.source, name="count")(count)
 
     def handle(self, topic: str, partition: int, ts: float, value: bytes) -> str:
-        """Applies one record; returns the outcome label (also counted in metrics)."""
+        """Applies one record; returns the outcome label (also counted in metrics). A record
+        that does not parse is skipped and counted; every other error propagates."""
         try:
-            if topic == self.cfg.frames_topic:
-                outcome = self._frame(partition, ts, value)
-            else:
-                outcome = self._event(partition, ts, value)
-        except Exception as exc:                # a record we cannot parse: skipped, counted
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
+            apply = self._parse_frame(value) if topic == self.cfg.frames_topic else self._parse_event(value)
+        except (DecodeError, ValueError) as exc:
             log.warning("record.malformed", topic=topic, partition=partition, error=str(exc)[:200])
             outcome = "malformed"
+        else:
+            for wb in self.batch.mappings():
+                wb.partition = partition
+            outcome = apply(partition, ts)
         EVENTS.labels(topic, outcome).inc()
-        if ts:
-            LAG.observe(max(0.0, time.time() - ts))
         self.handled += 1
+        self._timestamps.append(ts)
         return outcome
 
-    def _frame(self, partition: int, ts: float, value: bytes) -> str:
+    def flush(self) -> None:
+        """Ends a batch: each changed key to its table and changelog, once."""
+        for wb in self.batch.mappings():
+            wb.flush()
+        now = time.time()
+        for ts in self._timestamps:
+            if ts:
+                LAG.observe(max(0.0, now - ts))
+        self._timestamps.clear()
+
+    def _parse_frame(self, value: bytes):
         f = pb.Frame.FromString(value)
         if not f.job_id:
             raise ValueError("frame without a job id")
@@ -136,27 +169,56 @@ class Analytics:
         except FrameLayoutError as exc:
             log.warning("frame.layout_unreadable", job_id=f.job_id[:80], seq=f.seq, error=str(exc))
             layers = None
-        counted = self.agg.on_frame(partition, ts, f.job_id, f.seq, f.bytes_in, f.bytes_out,
-                                    f.worker, f.codec_seconds, layers)
-        return "counted" if counted else "duplicate"
 
-    def _event(self, partition: int, ts: float, value: bytes) -> str:
+        def apply(partition: int, ts: float) -> str:
+            counted = self.agg.on_frame(partition, ts, f.job_id, f.seq, f.bytes_in, f.bytes_out,
+                                        f.worker, f.codec_seconds, layers)
+            return "counted" if counted else "duplicate"
+        return apply
+
+    def _parse_event(self, value: bytes):
         e = pb.JobEvent.FromString(value)
         if not e.job_id:
             raise ValueError("job event without a job id")
         kind = e.WhichOneof("event")
-        if kind == "opened":
-            done = self.agg.on_opened(partition, ts, e.job_id, e.opened.profile)
-        elif kind == "archived":
-            a = e.archived
-            done = self.agg.on_archived(partition, ts, e.job_id, a.seq, a.bytes_in, a.bytes_out, a.replica)
-        elif kind == "finished":
-            done = self.agg.on_final(partition, ts, e.job_id, e.finished.status or "done")
-        elif kind == "aborted":
-            done = self.agg.on_final(partition, ts, e.job_id, "aborted")
-        else:
-            return "ignored"                   # sealed: nothing to count
-        return "counted" if done else "duplicate"
+        agg = self.agg
+
+        def apply(partition: int, ts: float) -> str:
+            if kind == "opened":
+                done = agg.on_opened(partition, ts, e.job_id, e.opened.profile)
+            elif kind == "archived":
+                a = e.archived
+                done = agg.on_archived(partition, ts, e.job_id, a.seq, a.bytes_in, a.bytes_out, a.replica)
+            elif kind == "finished":
+                done = agg.on_final(partition, ts, e.job_id, e.finished.status or "done")
+            elif kind == "aborted":
+                done = agg.on_final(partition, ts, e.job_id, "aborted")
+            else:
+                return "ignored"               # sealed: nothing to count
+            return "counted" if done else "duplicate"
+        return apply
+
+    def create_changelog_topics(self) -> None:
+        """faust declares its changelog topics itself, but a worker that starts before they
+        show up in the metadata writes to a topic with "0 partitions"; create them first."""
+        from confluent_kafka.admin import AdminClient, NewTopic
+        admin = AdminClient({"bootstrap.servers": self.cfg.brokers})
+        rf = self.cfg.replication
+        names = [t.changelog_topic.get_topic_name() for t in self.app.tables.values()]
+        futures = admin.create_topics([NewTopic(n, self.cfg.partitions, rf, config={
+            "cleanup.policy": "compact", "min.insync.replicas": str(min(2, rf))}) for n in names])
+        for name, fut in futures.items():
+            try:
+                fut.result(60)
+            except Exception as exc:
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise SystemExit(f"analytics: cannot create the changelog topic {name}: {exc}") from None
+        meta = admin.list_topics(timeout=30)
+        for name in names:
+            got = len(meta.topics[name].partitions) if name in meta.topics else 0
+            if got != self.cfg.partitions:
+                raise SystemExit(f"analytics: changelog topic {name} has {got} partitions, "
+                                 f"the source topics {self.cfg.partitions}")
 
     def ready(self) -> bool:
         """Tables restored and partitions assigned: queries see everything committed so far."""

@@ -1,7 +1,8 @@
-"""Reading the stats table: totals and time series per dimension, summed over partitions.
+"""Reading the tables: totals and time series per dimension, summed over partitions.
 
-Pure functions over a mapping shaped as `stats.py` writes it; the service calls them on
-the event loop that owns the table, so a query never sees a half-applied event.
+Pure functions over the `stats.State` mappings; the service calls them on the event loop
+that owns the tables, so a query never sees half of an event's updates. Neither scans the
+buckets: totals read the small totals table, series go through the series index.
 """
 from __future__ import annotations
 
@@ -23,23 +24,16 @@ def check_dim(dim: str) -> str:
     return dim
 
 
-def _series_keys(table: Mapping, dim: str, window: int):
-    """(name, partition, starts) of every series of `dim` at `window`."""
-    for key in list(table.keys()):
-        parts = json.loads(key)
-        if len(parts) == 4 and parts[1] == dim and parts[3] == window:
-            yield parts[2], parts[0], table.get(key) or []
+def _sum_into(out: dict, value: dict | None, dim: str) -> None:
+    for name, agg in ((value or {}).get(dim) or {}).items():
+        out[name] = st.merge(out[name], agg) if name in out else agg
 
 
-def totals(table: Mapping, dim: str) -> dict[str, dict]:
+def totals(state: st.State, dim: str) -> dict[str, dict]:
     check_dim(dim)
     out: dict[str, dict] = {}
-    for key in list(table.keys()):
-        parts = json.loads(key)
-        if len(parts) == 5 and parts[1] == dim and parts[3] == 0:
-            value = table.get(key)
-            if value:
-                out[parts[2]] = st.merge(out[parts[2]], value) if parts[2] in out else value
+    for value in list(state.totals.values()):
+        _sum_into(out, value, dim)
     return out
 
 
@@ -51,10 +45,10 @@ def pick_window(step: int, windows: st.Windows) -> int:
     return max(fits)
 
 
-def series(table: Mapping, dim: str, start: float, end: float, step: int,
+def series(state: st.State, dim: str, start: float, end: float, step: int,
            windows: st.Windows = st.Windows()) -> dict[str, list[tuple[int, dict]]]:
-    """Per name, the points [(t, aggregate)] of the steps in [start, end) that hold data;
-    t is the step's start (unix seconds, a multiple of `step`)."""
+    """Per name, the points [(t, aggregate)] of the steps that overlap [start, end) and
+    hold data; t is the step's start (unix seconds, a multiple of `step`)."""
     check_dim(dim)
     window = pick_window(step, windows)
     if not end > start:
@@ -62,15 +56,17 @@ def series(table: Mapping, dim: str, start: float, end: float, step: int,
     first = int(start // step) * step
     if (end - first) / step > MAX_POINTS:
         raise QueryError(f"the range holds more than {MAX_POINTS} steps: widen the step or narrow the range")
-    out: dict[str, dict[int, dict]] = {}
-    for name, partition, starts in _series_keys(table, dim, window):
-        for b in starts:
-            if b < first or b >= end:
-                continue
-            value = table.get(st.bucket_key(partition, dim, name, window, b))
-            if not value:
-                continue
-            t = int(b // step) * step
-            points = out.setdefault(name, {})
-            points[t] = st.merge(points[t], value) if t in points else value
-    return {name: sorted(points.items()) for name, points in out.items()}
+    out: dict[int, dict[str, dict]] = {}
+    for key, starts in list(state.series.items()):
+        partition, w = json.loads(key)
+        if w != window:
+            continue
+        for b in starts or []:
+            if first <= b < end:
+                t = int(b // step) * step
+                _sum_into(out.setdefault(t, {}), state.buckets.get(st.bucket_key(partition, window, b)), dim)
+    by_name: dict[str, list] = {}
+    for t in sorted(out):
+        for name, agg in out[t].items():
+            by_name.setdefault(name, []).append((t, agg))
+    return by_name

@@ -37,7 +37,7 @@ class AnalyticsServicer(arpc.AnalyticsServicer):
             context.abort(grpc.StatusCode.UNAVAILABLE, "analytics is restoring its tables; retry shortly")
 
         async def run():
-            return fn(self.analytics.stats, *args)
+            return fn(self.analytics.state, *args)
         try:
             return asyncio.run_coroutine_threadsafe(run(), self.loop).result(QUERY_TIMEOUT)
         except query.QueryError as exc:

@@ -1,16 +1,19 @@
 """The aggregation itself, free of faust: what one frame or job event adds to which buckets.
 
-State lives in two mappings the caller owns (faust tables in the service, dicts in unit
+State lives in mappings the caller owns (faust tables in the service, dicts in unit
 tests); every change is a whole-value assignment, which is what a changelog-backed table
 needs (a value mutated in place is never written to its changelog).
 
-`stats`: one entry per bucket, key `json.dumps([partition, dim, name, window, start])`,
-plus one index entry per series, key `json.dumps([partition, dim, name, window])`, listing
-the bucket starts it holds (so old buckets can be deleted as new ones open). `window` is the
-bucket width in seconds, 0 for the all-time totals (start 0). Keys carry the source
-partition because a faust table writes each change to the changelog partition of the event
-being processed: a key written from one partition only restores exactly after a restart.
-Readers sum the partitions.
+`State.totals`: all-time aggregates, key `json.dumps([partition])`.
+`State.buckets`: tumbling-window aggregates, key `json.dumps([partition, window, start])`
+(`window` is the bucket width in seconds). Each value holds every dimension:
+`{dim: {name: aggregate}}`, so one record costs one changelog write per table key it
+touches (totals, one bucket per window, its job), not one per dimension and name.
+`State.series`: per `json.dumps([partition, window])`, the bucket starts it holds, so old
+buckets are deleted as new ones open and a query finds its buckets without scanning.
+Keys carry the source partition because a faust table writes each change to the changelog
+partition of the event being processed: a key written from one partition only restores
+exactly after a restart. Readers sum the partitions.
 
 `jobs`: per job id, the profile (from JobOpened), the frames waiting for it, and the chunk
 sequence numbers already counted (so a frame delivered twice is counted once).
@@ -50,6 +53,15 @@ def sample(n: int = 1, bytes_in: int = 0, bytes_out: int = 0, us: int = 0, laten
     if latency:
         s["h"][latency_bucket(us / 1e6)] += n
     return s
+
+
+def _bump(table: MutableMapping, key: str, adds: list) -> None:
+    """Adds [(dim, name, aggregate)] to the grouped value at `key` (one write)."""
+    value = dict(table.get(key) or {})
+    for dim, name, s in adds:
+        names = value[dim] = dict(value.get(dim) or {})
+        names[name] = merge(names[name], s) if name in names else s
+    table[key] = value
 
 
 def latency_bucket(seconds: float) -> int:
@@ -95,12 +107,31 @@ def clean_name(name: str) -> str:
     return name or UNKNOWN
 
 
-def bucket_key(partition: int, dim: str, name: str, window: int, start: int) -> str:
-    return json.dumps([partition, dim, name, window, start])
+@dataclass
+class State:
+    totals: MutableMapping
+    series: MutableMapping
+    buckets: MutableMapping
+    jobs: MutableMapping
+
+    @classmethod
+    def in_memory(cls) -> "State":
+        return cls({}, {}, {}, {})
+
+    def mappings(self) -> tuple[MutableMapping, ...]:
+        return (self.totals, self.series, self.buckets, self.jobs)
 
 
-def series_key(partition: int, dim: str, name: str, window: int) -> str:
-    return json.dumps([partition, dim, name, window])
+def total_key(partition: int) -> str:
+    return json.dumps([partition])
+
+
+def bucket_key(partition: int, window: int, start: int) -> str:
+    return json.dumps([partition, window, start])
+
+
+def series_key(partition: int, window: int) -> str:
+    return json.dumps([partition, window])
 
 
 def parse_key(key: str) -> list:
@@ -125,35 +156,37 @@ def ranges_add(ranges: list, x: int) -> list:
 
 
 class Aggregator:
-    def __init__(self, stats: MutableMapping, jobs: MutableMapping, windows: Windows = Windows()) -> None:
-        self.stats = stats
-        self.jobs = jobs
+    def __init__(self, state: State, windows: Windows = Windows()) -> None:
+        self.state = state
+        self.jobs = state.jobs
         self.windows = windows
 
     # -- buckets --------------------------------------------------------------------------
 
-    def _add(self, partition: int, dim: str, name: str, ts: float, s: dict) -> None:
-        self._bump(bucket_key(partition, dim, name, 0, 0), s)
+    def _apply(self, partition: int, adds: list) -> None:
+        """adds: [(dim, name, ts, aggregate)]: one write per table key touched."""
+        if not adds:
+            return
+        _bump(self.state.totals, total_key(partition), [(d, n, s) for d, n, _, s in adds])
         for window, keep in self.windows.retention:
-            start = int(ts // window) * window
-            key = bucket_key(partition, dim, name, window, start)
-            if key not in self.stats and not self._open_bucket(partition, dim, name, window, start, keep):
-                continue                     # older than the series keeps: counted in totals only
-            self._bump(key, s)
+            by_start: dict[int, list] = {}
+            for d, n, ts, s in adds:
+                by_start.setdefault(int(ts // window) * window, []).append((d, n, s))
+            for start, group in sorted(by_start.items()):
+                key = bucket_key(partition, window, start)
+                if key in self.state.buckets or self._open_bucket(partition, window, start, keep):
+                    _bump(self.state.buckets, key, group)
+                # else: older than the series keeps: counted in the totals only
 
-    def _bump(self, key: str, s: dict) -> None:
-        old = self.stats.get(key)
-        self.stats[key] = merge(old, s) if old else s
-
-    def _open_bucket(self, partition: int, dim: str, name: str, window: int, start: int, keep: int) -> bool:
-        skey = series_key(partition, dim, name, window)
-        starts = sorted(set(self.stats.get(skey, [])) | {start})
+    def _open_bucket(self, partition: int, window: int, start: int, keep: int) -> bool:
+        skey = series_key(partition, window)
+        starts = sorted(set(self.state.series.get(skey) or []) | {start})
         horizon = starts[-1] - keep
         if start < horizon:
             return False
         for old in [s for s in starts if s < horizon]:
-            self.stats.pop(bucket_key(partition, dim, name, window, old), None)
-        self.stats[skey] = [s for s in starts if s >= horizon]
+            self.state.buckets.pop(bucket_key(partition, window, old), None)
+        self.state.series[skey] = [s for s in starts if s >= horizon]
         return True
 
     # -- inputs ---------------------------------------------------------------------------
@@ -173,17 +206,17 @@ class Aggregator:
         job["seen"] = ranges_add(job["seen"], seq)
         us = max(0, round(codec_seconds * 1e6))
         s = sample(1, bytes_in, bytes_out, us)
-        self._add(partition, "all", "all", ts, s)
-        self._add(partition, "node", clean_name(worker), ts, s)
-        for lb in layers if layers is not None else ():
-            self._add(partition, "layer", f"L{lb.layer}", ts, sample(1, lb.bytes_in, lb.bytes_out, us))
+        adds = [("all", "all", ts, s), ("node", clean_name(worker), ts, s)]
         if layers is None:
-            self._add(partition, "layer", "unreadable", ts, s)
+            adds.append(("layer", "unreadable", ts, s))
+        for lb in layers or ():
+            adds.append(("layer", f"L{lb.layer}", ts, sample(1, lb.bytes_in, lb.bytes_out, us)))
         if job["profile"] is not None:
-            self._add(partition, "profile", job["profile"], ts, s)
+            adds.append(("profile", job["profile"], ts, s))
         elif len(job["pending"]) < MAX_PENDING:
             job["pending"] = job["pending"] + [[ts, bytes_in, bytes_out, us]]
         self.jobs[job_id] = job
+        self._apply(partition, adds)
         return True
 
     def on_opened(self, partition: int, ts: float, job_id: str, profile: str) -> bool:
@@ -191,11 +224,12 @@ class Aggregator:
         if job["profile"] is not None:
             return False
         job["profile"] = clean_name(profile)
-        for f_ts, b_in, b_out, us in job["pending"]:
-            self._add(partition, "profile", job["profile"], f_ts, sample(1, b_in, b_out, us))
+        adds = [("profile", job["profile"], f_ts, sample(1, b_in, b_out, us))
+                for f_ts, b_in, b_out, us in job["pending"]]
+        adds.append(("status", "opened", ts, sample(latency=False)))
         job["pending"] = []
         self.jobs[job_id] = job
-        self._add(partition, "status", "opened", ts, sample(latency=False))
+        self._apply(partition, adds)
         return True
 
     def on_archived(self, partition: int, ts: float, job_id: str, seq: int, bytes_in: int,
@@ -207,7 +241,7 @@ class Aggregator:
             return False
         job["archived"] = {**job["archived"], replica: ranges_add(seen, seq)}
         self.jobs[job_id] = job
-        self._add(partition, "replica", replica, ts, sample(1, bytes_in, bytes_out, latency=False))
+        self._apply(partition, [("replica", replica, ts, sample(1, bytes_in, bytes_out, latency=False))])
         return True
 
     def on_final(self, partition: int, ts: float, job_id: str, status: str) -> bool:
@@ -217,5 +251,5 @@ class Aggregator:
             return False
         job["final"] = clean_name(status)
         self.jobs[job_id] = job
-        self._add(partition, "status", job["final"], ts, sample(latency=False))
+        self._apply(partition, [("status", job["final"], ts, sample(latency=False))])
         return True

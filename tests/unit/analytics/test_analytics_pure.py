@@ -111,13 +111,15 @@ def totals(stats_map, dim):
 
 
 def test_frames_add_up_per_node_layer_profile_and_windows():
-    s, j = {}, {}
-    agg = st.Aggregator(s, j)
+    s = st.State.in_memory()
+    j = s.jobs
+    agg = st.Aggregator(s)
     assert agg.on_opened(0, 1000.0, "job-a", "fast")
     layers = [LayerBytes(2, 100, 90), LayerBytes(6, 80, 40)]
     assert agg.on_frame(0, 1001.0, "job-a", 0, 100, 50, "compressor-1", 0.004, layers)
     assert agg.on_frame(0, 1012.5, "job-a", 1, 200, 60, "compressor-2", 0.5, layers)
     assert agg.on_frame(3, 1013.0, "job-b", 0, 10, 10, "compressor-1", 0.0, None)
+    assert len(s.buckets) == 3 + 2 and len(s.totals) == 2    # one key per partition/window/start
     t = totals(s, "node")
     assert (t["compressor-1"]["n"], t["compressor-1"]["in"], t["compressor-1"]["out"]) == (2, 110, 60)
     assert t["compressor-2"]["us"] == 500_000 and t["compressor-2"]["us_max"] == 500_000
@@ -135,8 +137,9 @@ def test_frames_add_up_per_node_layer_profile_and_windows():
 
 
 def test_a_frame_seen_twice_is_counted_once():
-    s, j = {}, {}
-    agg = st.Aggregator(s, j)
+    s = st.State.in_memory()
+    j = s.jobs
+    agg = st.Aggregator(s)
     for seq in (0, 1, 2, 1, 0, 5, 2):
         agg.on_frame(0, 50.0, "j", seq, 10, 5, "w", 0.01, [])
     assert totals(s, "all")["all"]["n"] == 4
@@ -144,8 +147,9 @@ def test_a_frame_seen_twice_is_counted_once():
 
 
 def test_a_late_job_opened_attributes_waiting_frames_to_their_own_windows():
-    s, j = {}, {}
-    agg = st.Aggregator(s, j)
+    s = st.State.in_memory()
+    j = s.jobs
+    agg = st.Aggregator(s)
     agg.on_frame(1, 100.0, "j", 0, 10, 5, "w", 0.01, [])
     agg.on_frame(1, 125.0, "j", 1, 20, 5, "w", 0.02, [])
     assert totals(s, "profile") == {}
@@ -159,29 +163,32 @@ def test_a_late_job_opened_attributes_waiting_frames_to_their_own_windows():
 
 
 def test_partitions_are_kept_apart_and_summed_on_read():
-    s, j = {}, {}
-    agg = st.Aggregator(s, j)
+    s = st.State.in_memory()
+    j = s.jobs
+    agg = st.Aggregator(s)
     agg.on_frame(0, 10.0, "a", 0, 1, 1, "w", 0, [])
     agg.on_frame(4, 10.0, "b", 0, 2, 1, "w", 0, [])
-    keys = {k for k in s if st.parse_key(k)[1:] == ["node", "w", 0, 0]}
-    assert len(keys) == 2
+    assert sorted(st.parse_key(k) for k in s.totals) == [[0], [4]]
+    assert [s.totals[st.total_key(p)]["node"]["w"]["in"] for p in (0, 4)] == [1, 2]
     assert totals(s, "node")["w"]["in"] == 3
 
 
 def test_old_buckets_are_dropped_totals_keep_everything():
-    s, j = {}, {}
-    agg = st.Aggregator(s, j, st.Windows(((10, 30),)))
+    s = st.State.in_memory()
+    j = s.jobs
+    agg = st.Aggregator(s, st.Windows(((10, 30),)))
     for i, ts in enumerate((0, 10, 20, 30, 40, 5)):
         agg.on_frame(0, float(ts), "j", i, 1, 1, "w", 0, [])
-    starts = s[st.series_key(0, "all", "all", 10)]
+    starts = s.series[st.series_key(0, 10)]
     assert starts == [10, 20, 30, 40]
-    assert st.bucket_key(0, "all", "all", 10, 0) not in s
+    assert st.bucket_key(0, 10, 0) not in s.buckets
     assert totals(s, "all")["all"]["n"] == 6          # the late frame at t=5 is in the totals
 
 
 def test_archive_replicas_and_job_statuses_count_once():
-    s, j = {}, {}
-    agg = st.Aggregator(s, j)
+    s = st.State.in_memory()
+    j = s.jobs
+    agg = st.Aggregator(s)
     assert agg.on_archived(2, 5.0, "j", 0, 100, 40, "archive-1")
     assert not agg.on_archived(2, 6.0, "j", 0, 100, 40, "archive-1")
     assert agg.on_archived(2, 6.0, "j", 0, 100, 40, "archive-2")
@@ -195,8 +202,9 @@ def test_archive_replicas_and_job_statuses_count_once():
 
 
 def test_hostile_names_are_bounded_and_printable():
-    s, j = {}, {}
-    agg = st.Aggregator(s, j)
+    s = st.State.in_memory()
+    j = s.jobs
+    agg = st.Aggregator(s)
     agg.on_frame(0, 1.0, "j", 0, 1, 1, "w\n\x00" + "x" * 500, 0, [])
     agg.on_frame(0, 1.0, "j", 1, 1, 1, "", 0, [])
     names = set(totals(s, "node"))
@@ -225,4 +233,42 @@ def test_derived_figures_and_latency_quantiles():
 ])
 def test_bad_queries_are_refused(dim, start, end, step, msg):
     with pytest.raises(query.QueryError, match=msg):
-        query.series({}, dim, start, end, step)
+        query.series(st.State.in_memory(), dim, start, end, step)
+
+
+# ---- write-back of a batch --------------------------------------------------------------
+
+class FakeTable:
+    """The two things WriteBack uses of a faust Table: its data and send_changelog."""
+
+    def __init__(self):
+        self.data = {}
+        self.sent = []
+
+    def send_changelog(self, partition, key, value, key_serializer=None, value_serializer=None):
+        self.sent.append((partition, key, value))
+
+
+def test_a_batch_writes_each_changed_key_once_to_its_partition():
+    from services.analytics.writeback import WriteBack
+    tables = [FakeTable() for _ in range(4)]
+    tables[1].data[st.series_key(0, 10)] = [0]
+    tables[2].data[st.bucket_key(0, 10, 0)] = {"all": {"all": st.sample()}}
+    wb = st.State(*(WriteBack(t) for t in tables))
+    agg = st.Aggregator(wb, st.Windows(((10, 30),)))
+    for i, (p, ts) in enumerate([(0, 45.0), (0, 46.0), (2, 46.0), (0, 47.0)]):
+        for m in wb.mappings():
+            m.partition = p
+        agg.on_frame(p, ts, f"job-{p}", i, 10, 5, "w", 0.0, [])
+    assert all(t.sent == [] for t in tables), "nothing is written before the batch ends"
+    assert st.bucket_key(0, 10, 0) not in wb.buckets, "an expired bucket reads as gone at once"
+    for m in wb.mappings():
+        m.flush()
+    totals = tables[0].sent
+    assert sorted((p, k) for p, k, _ in totals) == [(0, st.total_key(0)), (2, st.total_key(2))]
+    assert tables[0].data[st.total_key(0)]["all"]["all"]["n"] == 3
+    assert (0, st.bucket_key(0, 10, 0), None) in tables[2].sent            # the tombstone
+    assert st.bucket_key(0, 10, 0) not in tables[2].data
+    assert sorted(k for _, k, _ in tables[3].sent) == ["job-0", "job-2"]
+    assert [p for p, k, _ in tables[3].sent if k == "job-2"] == [2]
+    assert query.totals(st.State(*(t.data for t in tables)), "all")["all"]["n"] == 4
