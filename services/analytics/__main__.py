@@ -52,7 +52,7 @@ def main() -> None:
     log = mlog.get("cobol.analytics")
 
     analytics = Analytics(Config.from_settings())
-    analytics.create_changelog_topics()
+    analytics.create_topics()
     app = analytics.app
     server = Server(addr)
     ready_file = settings.run_dir / f"{instance}.ready"

@@ -1,14 +1,22 @@
-"""The faust app: one agent on cobol.frames and cobol.jobs.events, two changelog-backed tables.
+"""The faust app: two agents and four changelog-backed tables.
 
-Both topics are keyed by job id and have the same partition count, so a job's frames and
-events arrive on the same partition number; every table key is written from one partition
-only (see stats.py), which is what lets faust restore the tables exactly from their
-changelogs after a restart.
+    cobol.frames ──┐ `parse`   (stateless: decodes, reads the frame's layer list)
+    cobol.jobs.events ┴──────► <app id>-input (small JSON summaries, same partition) ──► `count`
+                                                          (stateful: the tables of stats.py)
 
-Exactly once: processing_guarantee="exactly_once" makes faust write the changelog records
-and the consumed offsets in one Kafka transaction per partition, and read the topics
-read_committed (so the frames of an aborted compressor transaction are never counted).
-A frame seen twice anyway (same job and seq) is counted once (stats.Aggregator).
+Both source topics are keyed by job id and have the same partition count, so a job's
+frames and events share a partition number, kept on the input topic; every table key is
+written from one partition only (see stats.py), which is what lets faust restore the
+tables exactly from their changelogs after a restart.
+
+Why two agents: the table updates of a batch are published, with the batch's offsets, in
+one Kafka transaction when faust commits (processing_guarantee="exactly_once"; see
+`flush`). faust publishes a commit's records topic-partition by topic-partition, so the
+updates of one key must always come from one topic-partition to stay in order: `count`
+therefore reads one topic. `parse` forwards with `Topic.send` inside the agent, which
+faust publishes in the transaction that commits the source offsets (publish on commit).
+Both read read_committed: frames of an aborted compressor transaction are never counted.
+A record delivered twice anyway is counted once (stats.Aggregator dedupes by identity).
 """
 from __future__ import annotations
 
@@ -25,7 +33,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from cobol_proto import mesh_pb2 as pb
 from google.protobuf.message import DecodeError
 
-from .frame_layers import FrameLayoutError, layer_bytes
+from .frame_layers import FrameLayoutError, LayerBytes, layer_bytes
 from .stats import Aggregator, State, Windows
 from .writeback import WriteBack
 
@@ -35,8 +43,7 @@ LAG = Histogram("cobol_analytics_lag_seconds", "Record timestamp to table update
                 buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 READY = Gauge("cobol_analytics_ready", "1 once the tables are restored and partitions assigned")
 log = mlog.get("cobol.analytics")
-BATCH = 500              # records per batch at most ...
-BATCH_SECONDS = 0.05     # ... or what arrived within this long
+COMMIT_SECONDS = 0.5     # how often offsets and table updates are committed
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,7 @@ def cluster_facts(*topics: str) -> tuple[int, int]:
 
 
 class Analytics:
-    """The faust app, its tables, and the agent that feeds them."""
+    """The faust app, its tables, and the two agents that feed them."""
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
@@ -83,25 +90,26 @@ class Analytics:
             cfg.app_id,
             broker=[f"kafka://{b.strip()}" for b in cfg.brokers.split(",")],
             processing_guarantee="exactly_once",
+            stream_publish_on_commit=True,     # Topic.send in an agent: sent with the commit
             store="memory://",                 # tables restore from their changelogs
             web_enabled=False,                 # queries go through gRPC (server.py)
             topic_partitions=cfg.partitions,
             topic_replication_factor=cfg.replication,
-            topic_allow_declare=True,          # the changelog topics (not the source topics)
+            topic_allow_declare=True,
             consumer_auto_offset_reset="earliest",
             broker_session_timeout=10.0,
             broker_heartbeat_interval=1.0,
-            broker_commit_interval=1.0,
+            broker_commit_interval=COMMIT_SECONDS,
             producer_acks=-1,
             producer_max_request_size=1 << 20,
             consumer_max_fetch_size=settings.kafka_max_bytes,
-            table_cleanup_interval=60.0,
             logging_config=None,
             loghandlers=[],
         )
+
         def table(name: str, what: str):
             return self.app.Table(name, default=None, partitions=cfg.partitions, key_type=str, help=what)
-        # `state`: the tables, read by queries; `batch`: the same tables as the agent writes
+        # `state`: the tables, read by queries; `batch`: the same tables as `count` writes
         # them, each changed key written once per batch (writeback.py).
         self.state = State(totals=table("totals", "all-time aggregates per partition"),
                            series=table("series", "bucket starts per partition and window"),
@@ -113,111 +121,153 @@ class Analytics:
         self.source = self.app.topic(cfg.frames_topic, cfg.events_topic, key_type=bytes,
                                      value_type=bytes, key_serializer="raw",
                                      value_serializer="raw", internal=False)
+        self.input = self.app.topic(self.input_topic, key_type=bytes, key_serializer="raw",
+                                    value_serializer="json", partitions=cfg.partitions,
+                                    internal=True)
         self.handled = 0
         self._timestamps: list[float] = []
 
+        async def parse(stream) -> None:
+            async for event in stream.events():
+                msg = event.message
+                summary = self.summarize(msg.topic, msg.partition, msg.timestamp, event.value)
+                if summary is not None:
+                    await self.input.send(key=msg.key, value=summary, partition=msg.partition)
+
         async def count(stream) -> None:
-            # Batches: the events are acked (their offsets committable) only after the body
-            # ran, i.e. after their table writes were queued in the same transaction.
-            async for events in stream.take_events(BATCH, within=BATCH_SECONDS):
+            # faust acks an event when the next one is asked for, i.e. after its table
+            # records were attached to it (`flush`).
+            async for event in stream.events():
                 try:
-                    for event in events:
-                        msg = event.message
-                        self.handle(msg.topic, msg.partition, msg.timestamp, event.value)
-                    self.flush()
+                    self.apply(event.message.partition, event.value)
+                    self.flush(event)
                 except Exception:
-                    # A table write failed (Kafka, changelog): stop hard. Nothing of this
-                    # transaction is committed; a restart reprocesses from the last commit.
-                    log.exception("agent.failed", batch=len(events))
+                    # A table update failed: stop hard. Nothing of this event is committed;
+                    # a restart reprocesses it from the last commit.
+                    log.exception("agent.failed", partition=event.message.partition)
                     os._exit(70)
 
-        self.app.agent(self.source, name="count")(count)
+        self.app.agent(self.source, name="parse")(parse)
+        self.app.agent(self.input, name="count")(count)
 
-    def handle(self, topic: str, partition: int, ts: float, value: bytes) -> str:
-        """Applies one record; returns the outcome label (also counted in metrics). A record
-        that does not parse is skipped and counted; every other error propagates."""
+    @property
+    def input_topic(self) -> str:
+        return f"{self.cfg.app_id}-input"
+
+    # -- parse: records -> summaries ------------------------------------------------------
+
+    def summarize(self, topic: str, partition: int, ts: float, value: bytes) -> dict | None:
+        """The summary `count` needs of one record; None (logged, counted) if it does not
+        parse: it can never be counted, and must not stop the stream."""
         try:
-            apply = self._parse_frame(value) if topic == self.cfg.frames_topic else self._parse_event(value)
+            if topic == self.cfg.frames_topic:
+                out = self._frame_summary(value)
+            else:
+                out = self._event_summary(value)
         except (DecodeError, ValueError) as exc:
             log.warning("record.malformed", topic=topic, partition=partition, error=str(exc)[:200])
-            outcome = "malformed"
+            EVENTS.labels(topic, "malformed").inc()
+            return None
+        out["ts"] = ts or 0.0
+        return out
+
+    def _frame_summary(self, value: bytes) -> dict:
+        f = pb.Frame.FromString(value)
+        if not f.job_id:
+            raise ValueError("frame without a job id")
+        try:
+            layers = [[lb.layer, lb.bytes_in, lb.bytes_out] for lb in layer_bytes(f.frame)]
+        except FrameLayoutError as exc:
+            log.warning("frame.layout_unreadable", job_id=f.job_id[:80], seq=f.seq, error=str(exc))
+            layers = None
+        return {"k": "frame", "job": f.job_id, "seq": f.seq, "in": f.bytes_in, "out": f.bytes_out,
+                "worker": f.worker, "s": f.codec_seconds, "layers": layers}
+
+    def _event_summary(self, value: bytes) -> dict:
+        e = pb.JobEvent.FromString(value)
+        if not e.job_id:
+            raise ValueError("job event without a job id")
+        kind = e.WhichOneof("event")
+        if kind == "opened":
+            return {"k": "opened", "job": e.job_id, "profile": e.opened.profile}
+        if kind == "archived":
+            a = e.archived
+            return {"k": "archived", "job": e.job_id, "seq": a.seq, "in": a.bytes_in,
+                    "out": a.bytes_out, "replica": a.replica}
+        if kind == "finished":
+            return {"k": "final", "job": e.job_id, "status": e.finished.status or "done"}
+        if kind == "aborted":
+            return {"k": "final", "job": e.job_id, "status": "aborted"}
+        return {"k": "ignored", "job": e.job_id}              # sealed: nothing to count
+
+    # -- count: summaries -> tables -------------------------------------------------------
+
+    def apply(self, partition: int, s: dict) -> str:
+        for wb in self.batch.mappings():
+            wb.partition = partition
+        agg, kind, ts = self.agg, s["k"], s["ts"]
+        if kind == "frame":
+            layers = None if s["layers"] is None else [LayerBytes(*x) for x in s["layers"]]
+            done = agg.on_frame(partition, ts, s["job"], s["seq"], s["in"], s["out"], s["worker"],
+                                s["s"], layers)
+        elif kind == "opened":
+            done = agg.on_opened(partition, ts, s["job"], s["profile"])
+        elif kind == "archived":
+            done = agg.on_archived(partition, ts, s["job"], s["seq"], s["in"], s["out"], s["replica"])
+        elif kind == "final":
+            done = agg.on_final(partition, ts, s["job"], s["status"])
         else:
-            for wb in self.batch.mappings():
-                wb.partition = partition
-            outcome = apply(partition, ts)
-        EVENTS.labels(topic, outcome).inc()
+            done = None
+        outcome = "ignored" if done is None else "counted" if done else "duplicate"
+        EVENTS.labels(kind, outcome).inc()
         self.handled += 1
         self._timestamps.append(ts)
         return outcome
 
-    def flush(self) -> None:
-        """Ends a batch: each changed key to its table and changelog, once."""
+    def flush(self, event) -> None:
+        """Each key the event changed to its table, and its changelog record attached to
+        the event. faust publishes attached records when it commits the event's offset,
+        through the partition's transactional producer, right before the transaction that
+        commits the offsets: the table updates and the offsets are committed together or
+        not at all (see writeback.py for why not `Table.__setitem__` or `Topic.send`)."""
         for wb in self.batch.mappings():
-            wb.flush()
+            table = wb.table
+            for partition, key, value in wb.drain():
+                # Event._attach is the private half of faust's publish-on-commit (what
+                # Topic.send does inside an agent); it takes the event explicitly.
+                event._attach(
+                    table.changelog_topic, key, value, partition=partition,
+                    key_serializer=table.key_serializer,
+                    value_serializer="raw" if value is None else table.value_serializer)
         now = time.time()
         for ts in self._timestamps:
             if ts:
                 LAG.observe(max(0.0, now - ts))
         self._timestamps.clear()
 
-    def _parse_frame(self, value: bytes):
-        f = pb.Frame.FromString(value)
-        if not f.job_id:
-            raise ValueError("frame without a job id")
-        try:
-            layers = layer_bytes(f.frame)
-        except FrameLayoutError as exc:
-            log.warning("frame.layout_unreadable", job_id=f.job_id[:80], seq=f.seq, error=str(exc))
-            layers = None
-
-        def apply(partition: int, ts: float) -> str:
-            counted = self.agg.on_frame(partition, ts, f.job_id, f.seq, f.bytes_in, f.bytes_out,
-                                        f.worker, f.codec_seconds, layers)
-            return "counted" if counted else "duplicate"
-        return apply
-
-    def _parse_event(self, value: bytes):
-        e = pb.JobEvent.FromString(value)
-        if not e.job_id:
-            raise ValueError("job event without a job id")
-        kind = e.WhichOneof("event")
-        agg = self.agg
-
-        def apply(partition: int, ts: float) -> str:
-            if kind == "opened":
-                done = agg.on_opened(partition, ts, e.job_id, e.opened.profile)
-            elif kind == "archived":
-                a = e.archived
-                done = agg.on_archived(partition, ts, e.job_id, a.seq, a.bytes_in, a.bytes_out, a.replica)
-            elif kind == "finished":
-                done = agg.on_final(partition, ts, e.job_id, e.finished.status or "done")
-            elif kind == "aborted":
-                done = agg.on_final(partition, ts, e.job_id, "aborted")
-            else:
-                return "ignored"               # sealed: nothing to count
-            return "counted" if done else "duplicate"
-        return apply
-
-    def create_changelog_topics(self) -> None:
-        """faust declares its changelog topics itself, but a worker that starts before they
-        show up in the metadata writes to a topic with "0 partitions"; create them first."""
+    def create_topics(self) -> None:
+        """faust declares its changelog and input topics itself, but a worker that starts
+        before they show up in the metadata writes to a topic with "0 partitions"; create
+        them first."""
         from confluent_kafka.admin import AdminClient, NewTopic
         admin = AdminClient({"bootstrap.servers": self.cfg.brokers})
         rf = self.cfg.replication
-        names = [t.changelog_topic.get_topic_name() for t in self.app.tables.values()]
-        futures = admin.create_topics([NewTopic(n, self.cfg.partitions, rf, config={
-            "cleanup.policy": "compact", "min.insync.replicas": str(min(2, rf))}) for n in names])
+        isr = str(min(2, rf))
+        wanted = {t.changelog_topic.get_topic_name(): {"cleanup.policy": "compact", "min.insync.replicas": isr}
+                  for t in self.app.tables.values()}
+        wanted[self.input_topic] = {"min.insync.replicas": isr, "retention.ms": str(7 * 86400_000)}
+        futures = admin.create_topics([NewTopic(n, self.cfg.partitions, rf, config=c) for n, c in wanted.items()])
         for name, fut in futures.items():
             try:
                 fut.result(60)
             except Exception as exc:
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                    raise SystemExit(f"analytics: cannot create the changelog topic {name}: {exc}") from None
+                    raise SystemExit(f"analytics: cannot create the topic {name}: {exc}") from None
         meta = admin.list_topics(timeout=30)
-        for name in names:
+        for name in wanted:
             got = len(meta.topics[name].partitions) if name in meta.topics else 0
             if got != self.cfg.partitions:
-                raise SystemExit(f"analytics: changelog topic {name} has {got} partitions, "
+                raise SystemExit(f"analytics: topic {name} has {got} partitions, "
                                  f"the source topics {self.cfg.partitions}")
 
     def ready(self) -> bool:

@@ -1,11 +1,20 @@
-"""A faust table seen through one batch of records: each key changed by the batch is
-written once, to the table and to its changelog partition, when the batch ends.
+"""A faust table seen through the processing of one record: each key the record changes
+is written once, to the table and to its changelog partition, when the record is done.
 
 faust writes a changelog record on every assignment, to the partition of the event being
-processed. Counting a batch of records one by one would write the same totals key hundreds
-of times; this writes it once, to the partition the caller names (the source partition of
-the records that changed it, which every key in stats.py carries), in the same Kafka
-transaction as the batch's offsets (processing_guarantee="exactly_once").
+processed. One record changes a key several times (a frame adds to several dimensions of
+one bucket); this writes it once, to the partition the caller names (the source partition,
+which every key in stats.py carries).
+
+`drain()` applies the changes to the table's data and returns the changelog records; the
+caller publishes them in the same Kafka transaction as the record's offset (app.py attaches
+them to the record's event). Two faust paths do not give that, as the kill test in
+tests/integration/test_analytics.py showed: `Table.__setitem__` queues its record with
+`send_soon` in a buffer that the exactly-once commit does not flush first (offsets can be
+committed without their table updates), and an immediate `Topic.send` can land in a
+transaction that a timer commits between two sends of one batch (table updates committed
+without their offsets, counted again after a restart). Batching records with
+`Stream.take_events` also lost updates in that test, so each record is its own unit.
 """
 from __future__ import annotations
 
@@ -54,15 +63,16 @@ class WriteBack(MutableMapping):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
-    def flush(self) -> int:
-        """Writes every changed key once (a deletion as a changelog tombstone)."""
-        n = len(self.dirty)
+    def drain(self) -> list[tuple[int, Any, Any]]:
+        """Applies the batch to the table's data and returns its changelog records,
+        (partition, key, value), value None for a deletion (a tombstone)."""
+        out = []
         for key, (partition, value) in self.dirty.items():
             if value is _DELETED:
                 self.table.data.pop(key, None)
-                self.table.send_changelog(partition, key, None, value_serializer="raw")
+                out.append((partition, key, None))
             else:
                 self.table.data[key] = value
-                self.table.send_changelog(partition, key, value)
+                out.append((partition, key, value))
         self.dirty.clear()
-        return n
+        return out

@@ -16,6 +16,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.request import urlopen
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "libs" / "mesh"), str(ROOT / "libs" / "codec")]
@@ -34,7 +35,7 @@ OFF = int(os.environ.get("COBOL_PORT_OFFSET") or 0)
 PARTITIONS = 6
 
 
-def wait_until(what: str, check, timeout: float, interval: float = 0.2):
+def wait_until(what: str, check, timeout: float, interval: float = 0.2, describe=None):
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -42,7 +43,8 @@ def wait_until(what: str, check, timeout: float, interval: float = 0.2):
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+    state = describe() if describe else last
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {state!r})")
 
 
 def create_topics(bootstrap: str, names: list[str], partitions: int = PARTITIONS) -> None:
@@ -102,6 +104,12 @@ class AnalyticsProc:
                 self.proc.kill()
                 self.proc.wait(30)
         return self.proc.returncode if self.proc else None
+
+    def metric(self, name: str) -> float:
+        """Sum of a Prometheus counter of the running worker, over its labels."""
+        body = urlopen(f"http://127.0.0.1:{self.env['COBOL_METRICS_PORT']}/metrics", timeout=10).read().decode()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
+                   if line.startswith(name + "{"))
 
     def client(self) -> AnalyticsClient:
         return AnalyticsClient(self.addr)

@@ -239,14 +239,11 @@ def test_bad_queries_are_refused(dim, start, end, step, msg):
 # ---- write-back of a batch --------------------------------------------------------------
 
 class FakeTable:
-    """The two things WriteBack uses of a faust Table: its data and send_changelog."""
+    """What WriteBack uses of a faust Table: its data."""
 
     def __init__(self):
         self.data = {}
         self.sent = []
-
-    def send_changelog(self, partition, key, value, key_serializer=None, value_serializer=None):
-        self.sent.append((partition, key, value))
 
 
 def test_a_batch_writes_each_changed_key_once_to_its_partition():
@@ -262,8 +259,8 @@ def test_a_batch_writes_each_changed_key_once_to_its_partition():
         agg.on_frame(p, ts, f"job-{p}", i, 10, 5, "w", 0.0, [])
     assert all(t.sent == [] for t in tables), "nothing is written before the batch ends"
     assert st.bucket_key(0, 10, 0) not in wb.buckets, "an expired bucket reads as gone at once"
-    for m in wb.mappings():
-        m.flush()
+    for m, t in zip(wb.mappings(), tables):
+        t.sent = m.drain()
     totals = tables[0].sent
     assert sorted((p, k) for p, k, _ in totals) == [(0, st.total_key(0)), (2, st.total_key(2))]
     assert tables[0].data[st.total_key(0)]["all"]["all"]["n"] == 3
