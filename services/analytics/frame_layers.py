@@ -3,9 +3,9 @@
 cobol_codec has no public function that lists a frame's layers, so this reads only the
 fields that libs/codec/FORMAT.md documents: the data-frame header, then the body's `split`
 byte (L1 or L2 cut the frame into streams) and each stream's stage list (layer id, params,
-`in_len`) and `payload_len`. Payloads are skipped, never decoded. Every length is checked
-against the bytes at hand, so a damaged or hostile frame raises `FrameLayoutError` and
-costs no more than one pass over its bytes.
+`in_len`) and `payload_len`, with the codec's own bounds-checked reader (cobol_codec.varint).
+Payloads are skipped, never decoded. Every length is checked against the bytes at hand, so
+a damaged or hostile frame raises `FrameLayoutError` and costs one pass over its bytes.
 
 Bytes per layer: a split layer takes `orig_len` bytes and gives the streams' `raw_len`s
 plus its own params; a stage takes `in_len` and gives the next stage's `in_len` (or the
@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+
+from cobol_codec.errors import CorruptFrameError
+from cobol_codec.varint import Cursor
 
 SYNC = b"\xCB\x46"
 KIND_DATA = 1
@@ -35,42 +38,17 @@ class LayerBytes:
     bytes_out: int
 
 
-class _Reader:
-    __slots__ = ("buf", "pos")
-
-    def __init__(self, buf: bytes) -> None:
-        self.buf = memoryview(buf)
-        self.pos = 0
-
-    def take(self, n: int) -> memoryview:
-        if n < 0 or self.pos + n > len(self.buf):
-            raise FrameLayoutError(f"frame truncated at byte {self.pos}: needs {n} more, has {len(self.buf) - self.pos}")
-        out = self.buf[self.pos:self.pos + n]
-        self.pos += n
-        return out
-
-    def u8(self) -> int:
-        return self.take(1)[0]
-
-    def varint(self, limit: int) -> int:
-        value = shift = 0
-        while True:
-            if shift > 63:
-                raise FrameLayoutError("overlong varint")
-            byte = self.u8()
-            value |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                break
-            shift += 7
-        if value > limit:
-            raise FrameLayoutError(f"a length of {value} is above its limit {limit}")
-        return value
-
-
 def layer_bytes(frame: bytes) -> list[LayerBytes]:
     """The layers that ran on one data frame (bytes without the container file header),
     with their summed bytes in and out, ordered by layer id."""
-    r = _Reader(frame)
+    try:
+        return _layer_bytes(frame)
+    except CorruptFrameError as exc:           # the codec's bounds-checked reader ran out
+        raise FrameLayoutError(str(exc)) from None
+
+
+def _layer_bytes(frame: bytes) -> list[LayerBytes]:
+    r = Cursor(frame, "frame")
     if bytes(r.take(2)) != SYNC:
         raise FrameLayoutError("not a data frame: the frame marker is missing")
     if r.u8() != KIND_DATA:
