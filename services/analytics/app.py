@@ -263,12 +263,17 @@ class Analytics:
             except Exception as exc:
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise SystemExit(f"analytics: cannot create the topic {name}: {exc}") from None
-        meta = admin.list_topics(timeout=30)
-        for name in wanted:
-            got = len(meta.topics[name].partitions) if name in meta.topics else 0
-            if got != self.cfg.partitions:
-                raise SystemExit(f"analytics: topic {name} has {got} partitions, "
-                                 f"the source topics {self.cfg.partitions}")
+        deadline = time.monotonic() + 60            # new topics reach the metadata a bit later
+        while True:
+            meta = admin.list_topics(timeout=30)
+            got = {n: len(meta.topics[n].partitions) if n in meta.topics else 0 for n in wanted}
+            wrong = {n: g for n, g in got.items() if g != self.cfg.partitions}
+            if not wrong:
+                return
+            if any(wrong.values()) or time.monotonic() > deadline:
+                raise SystemExit(f"analytics: topics with the wrong partition count {wrong} "
+                                 f"(the source topics have {self.cfg.partitions})")
+            time.sleep(0.2)
 
     def ready(self) -> bool:
         """Tables restored and partitions assigned: queries see everything committed so far."""
