@@ -1,0 +1,1 @@
+"""Analytics: faust tables of bytes, ratio, MB/s and chunk latency per node, layer and profile."""

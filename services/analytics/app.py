@@ -1,0 +1,291 @@
+"""The faust app: two agents and four changelog-backed tables.
+
+    cobol.frames ──┐ `parse`   (stateless: decodes, reads the frame's layer list)
+    cobol.jobs.events ┴──────► <app id>-input (small JSON summaries, same partition) ──► `count`
+                                                          (stateful: the tables of stats.py)
+
+Both source topics are keyed by job id and have the same partition count, so a job's
+frames and events share a partition number, kept on the input topic; every table key is
+written from one partition only (see stats.py), which is what lets faust restore the
+tables exactly from their changelogs after a restart.
+
+Why two agents: the table updates of a batch are published, with the batch's offsets, in
+one Kafka transaction when faust commits (processing_guarantee="exactly_once"; see
+`flush`). faust publishes a commit's records topic-partition by topic-partition, so the
+updates of one key must always come from one topic-partition to stay in order: `count`
+therefore reads one topic. `parse` forwards with `Topic.send` inside the agent, which
+faust publishes in the transaction that commits the source offsets (publish on commit).
+Both read read_committed: frames of an aborted compressor transaction are never counted.
+A record delivered twice anyway is counted once (stats.Aggregator dedupes by identity).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import faust
+from cobol_mesh import logging as mlog
+from cobol_mesh.settings import settings
+from prometheus_client import Counter, Gauge, Histogram
+
+from cobol_proto import mesh_pb2 as pb
+from google.protobuf.message import DecodeError
+
+from .frame_layers import FrameLayoutError, LayerBytes, layer_bytes
+from .stats import Aggregator, State, Windows
+from .writeback import WriteBack
+
+EVENTS = Counter("cobol_analytics_events_total", "Records the analytics agent handled",
+                 ["topic", "outcome"])
+LAG = Histogram("cobol_analytics_lag_seconds", "Record timestamp to table update",
+                buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+READY = Gauge("cobol_analytics_ready", "1 once the tables are restored and partitions assigned")
+log = mlog.get("cobol.analytics")
+COMMIT_SECONDS = 0.5     # how often offsets and table updates are committed
+
+
+@dataclass(frozen=True)
+class Config:
+    app_id: str                # consumer group, transactional ids, changelog topic prefix
+    brokers: str               # host:port,host:port
+    frames_topic: str
+    events_topic: str
+    partitions: int            # of both source topics, and so of the changelogs
+    replication: int           # of the changelog topics
+    windows: Windows = Windows()
+
+    @classmethod
+    def from_settings(cls) -> "Config":
+        partitions, brokers = cluster_facts(settings.topic_frames, settings.topic_events)
+        return cls(app_id=f"{settings.group_prefix}-analytics", brokers=settings.kafka_bootstrap,
+                   frames_topic=settings.topic_frames, events_topic=settings.topic_events,
+                   partitions=partitions, replication=min(3, brokers))
+
+
+def cluster_facts(*topics: str) -> tuple[int, int]:
+    """(partition count of the source topics, broker count), from the brokers. The topics
+    must exist (faust never subscribes to a topic missing at start) and agree (a job's
+    frames and events must land on the same partition number)."""
+    from confluent_kafka.admin import AdminClient
+    meta = AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).list_topics(timeout=30)
+    counts = {}
+    for t in topics:
+        if t not in meta.topics or meta.topics[t].error is not None:
+            raise SystemExit(f"analytics: topic {t} does not exist on {settings.kafka_bootstrap}; "
+                             "create the topics first (scripts/infra.py start kafka)")
+        counts[t] = len(meta.topics[t].partitions)
+    if len(set(counts.values())) != 1:
+        raise SystemExit(f"analytics: the source topics must have one partition count, not {counts}")
+    return counts[topics[0]], len(meta.brokers)
+
+
+class Analytics:
+    """The faust app, its tables, and the two agents that feed them."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.app = faust.App(
+            cfg.app_id,
+            broker=[f"kafka://{b.strip()}" for b in cfg.brokers.split(",")],
+            processing_guarantee="exactly_once",
+            stream_publish_on_commit=True,     # Topic.send in an agent: sent with the commit
+            store="memory://",                 # tables restore from their changelogs
+            web_enabled=False,                 # queries go through gRPC (server.py)
+            topic_partitions=cfg.partitions,
+            topic_replication_factor=cfg.replication,
+            topic_allow_declare=True,
+            consumer_auto_offset_reset="earliest",
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=1.0,
+            broker_commit_interval=COMMIT_SECONDS,
+            producer_acks=-1,
+            producer_max_request_size=1 << 20,
+            consumer_max_fetch_size=settings.kafka_max_bytes,
+            logging_config=None,
+            loghandlers=[],
+        )
+
+        def table(name: str, what: str):
+            return self.app.Table(name, default=None, partitions=cfg.partitions, key_type=str, help=what)
+        # `state`: the tables, read by queries; `batch`: the same tables as `count` writes
+        # them, each changed key written once per batch (writeback.py).
+        self.state = State(totals=table("totals", "all-time aggregates per partition"),
+                           series=table("series", "bucket starts per partition and window"),
+                           buckets=table("buckets", "tumbling-window aggregates"),
+                           jobs=table("jobs", "job id -> profile, pending frames, seen seqs"))
+        self.batch = State(*(WriteBack(t) for t in self.state.mappings()))
+        self.agg = Aggregator(self.batch, cfg.windows)
+        # Source topics exist already (scripts/infra.py declares them): never create them here.
+        self.source = self.app.topic(cfg.frames_topic, cfg.events_topic, key_type=bytes,
+                                     value_type=bytes, key_serializer="raw",
+                                     value_serializer="raw", internal=False)
+        self.input = self.app.topic(self.input_topic, key_type=bytes, key_serializer="raw",
+                                    value_serializer="json", partitions=cfg.partitions,
+                                    internal=True)
+        self.handled = 0
+        self._timestamps: list[float] = []
+
+        async def parse(stream) -> None:
+            async for event in stream.events():
+                msg = event.message
+                summary = self.summarize(msg.topic, msg.partition, msg.timestamp, event.value)
+                if summary is not None:
+                    await self.input.send(key=msg.key, value=summary, partition=msg.partition)
+
+        async def count(stream) -> None:
+            # faust acks an event when the next one is asked for, i.e. after its table
+            # records were attached to it (`flush`).
+            async for event in stream.events():
+                try:
+                    self.apply(event.message.partition, event.value)
+                    self.flush(event)
+                except Exception:
+                    # A table update failed: stop hard. Nothing of this event is committed;
+                    # a restart reprocesses it from the last commit.
+                    log.exception("agent.failed", partition=event.message.partition)
+                    os._exit(70)
+
+        self.app.agent(self.source, name="parse")(parse)
+        self.app.agent(self.input, name="count")(count)
+
+    @property
+    def input_topic(self) -> str:
+        return f"{self.cfg.app_id}-input"
+
+    # -- parse: records -> summaries ------------------------------------------------------
+
+    def summarize(self, topic: str, partition: int, ts: float, value: bytes) -> dict | None:
+        """The summary `count` needs of one record; None (logged, counted) if it does not
+        parse: it can never be counted, and must not stop the stream."""
+        try:
+            if topic == self.cfg.frames_topic:
+                out = self._frame_summary(value)
+            else:
+                out = self._event_summary(value)
+        except (DecodeError, ValueError) as exc:
+            log.warning("record.malformed", topic=topic, partition=partition, error=str(exc)[:200])
+            EVENTS.labels(topic, "malformed").inc()
+            return None
+        out["ts"] = ts or 0.0
+        return out
+
+    def _frame_summary(self, value: bytes) -> dict:
+        f = pb.Frame.FromString(value)
+        if not f.job_id:
+            raise ValueError("frame without a job id")
+        try:
+            layers = [[lb.layer, lb.bytes_in, lb.bytes_out] for lb in layer_bytes(f.frame)]
+        except FrameLayoutError as exc:
+            log.warning("frame.layout_unreadable", job_id=f.job_id[:80], seq=f.seq, error=str(exc))
+            layers = None
+        return {"k": "frame", "job": f.job_id, "seq": f.seq, "in": f.bytes_in, "out": f.bytes_out,
+                "worker": f.worker, "s": f.codec_seconds, "layers": layers}
+
+    def _event_summary(self, value: bytes) -> dict:
+        e = pb.JobEvent.FromString(value)
+        if not e.job_id:
+            raise ValueError("job event without a job id")
+        kind = e.WhichOneof("event")
+        if kind == "opened":
+            return {"k": "opened", "job": e.job_id, "profile": e.opened.profile}
+        if kind == "archived":
+            a = e.archived
+            return {"k": "archived", "job": e.job_id, "seq": a.seq, "in": a.bytes_in,
+                    "out": a.bytes_out, "replica": a.replica}
+        if kind == "finished":
+            return {"k": "final", "job": e.job_id, "status": e.finished.status or "done"}
+        if kind == "aborted":
+            return {"k": "final", "job": e.job_id, "status": "aborted"}
+        return {"k": "ignored", "job": e.job_id}              # sealed: nothing to count
+
+    # -- count: summaries -> tables -------------------------------------------------------
+
+    def apply(self, partition: int, s: dict) -> str:
+        for wb in self.batch.mappings():
+            wb.partition = partition
+        agg, kind, ts = self.agg, s["k"], s["ts"]
+        if kind == "frame":
+            layers = None if s["layers"] is None else [LayerBytes(*x) for x in s["layers"]]
+            done = agg.on_frame(partition, ts, s["job"], s["seq"], s["in"], s["out"], s["worker"],
+                                s["s"], layers)
+        elif kind == "opened":
+            done = agg.on_opened(partition, ts, s["job"], s["profile"])
+        elif kind == "archived":
+            done = agg.on_archived(partition, ts, s["job"], s["seq"], s["in"], s["out"], s["replica"])
+        elif kind == "final":
+            done = agg.on_final(partition, ts, s["job"], s["status"])
+        else:
+            done = None
+        outcome = "ignored" if done is None else "counted" if done else "duplicate"
+        EVENTS.labels(kind, outcome).inc()
+        self.handled += 1
+        self._timestamps.append(ts)
+        return outcome
+
+    def flush(self, event) -> None:
+        """Each key the event changed to its table, and its changelog record attached to
+        the event. faust publishes attached records when it commits the event's offset,
+        through the partition's transactional producer, right before the transaction that
+        commits the offsets: the table updates and the offsets are committed together or
+        not at all (see writeback.py for why not `Table.__setitem__` or `Topic.send`)."""
+        for wb in self.batch.mappings():
+            table = wb.table
+            for partition, key, value in wb.drain():
+                # Event._attach is the private half of faust's publish-on-commit (what
+                # Topic.send does inside an agent); it takes the event explicitly.
+                event._attach(
+                    table.changelog_topic, key, value, partition=partition,
+                    key_serializer=table.key_serializer,
+                    value_serializer="raw" if value is None else table.value_serializer)
+        now = time.time()
+        for ts in self._timestamps:
+            if ts:
+                LAG.observe(max(0.0, now - ts))
+        self._timestamps.clear()
+
+    def create_topics(self) -> None:
+        """faust declares its changelog and input topics itself, but a worker that starts
+        before they show up in the metadata writes to a topic with "0 partitions"; create
+        them first."""
+        from confluent_kafka.admin import AdminClient, NewTopic
+        admin = AdminClient({"bootstrap.servers": self.cfg.brokers})
+        rf = self.cfg.replication
+        isr = str(min(2, rf))
+        wanted = {t.changelog_topic.get_topic_name(): {"cleanup.policy": "compact", "min.insync.replicas": isr}
+                  for t in self.app.tables.values()}
+        wanted[self.input_topic] = {"min.insync.replicas": isr, "retention.ms": str(7 * 86400_000)}
+        futures = admin.create_topics([NewTopic(n, self.cfg.partitions, rf, config=c) for n, c in wanted.items()])
+        for name, fut in futures.items():
+            try:
+                fut.result(60)
+            except Exception as exc:
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise SystemExit(f"analytics: cannot create the topic {name}: {exc}") from None
+        deadline = time.monotonic() + 60            # new topics reach the metadata a bit later
+        while True:
+            meta = admin.list_topics(timeout=30)
+            got = {n: len(meta.topics[n].partitions) if n in meta.topics else 0 for n in wanted}
+            wrong = {n: g for n, g in got.items() if g != self.cfg.partitions}
+            if not wrong:
+                return
+            if any(wrong.values()) or time.monotonic() > deadline:
+                raise SystemExit(f"analytics: topics with the wrong partition count {wrong} "
+                                 f"(the source topics have {self.cfg.partitions})")
+            time.sleep(0.2)
+
+    def ready(self) -> bool:
+        """Tables restored and partitions assigned: queries see everything committed so far."""
+        try:
+            recovered = self.app.tables.recovery.completed.is_set()
+            assigned = bool(self.app.consumer.assignment())
+        except Exception:
+            return False
+        return recovered and assigned
+
+
+def quiet_faust_logs(level: str) -> None:
+    # faust and aiokafka log through the standard library; keep their chatter at warning
+    for name in ("faust", "mode", "aiokafka"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, getattr(logging, level.upper(), 20)))

@@ -1,0 +1,270 @@
+"""Runs the analytics service as a subprocess on its own topics, and feeds it real records.
+
+Used by tests/integration/test_analytics.py and loadtests/analytics_throughput.py. Each run
+gets its own source topics, consumer group and changelog topics (a fresh group prefix), so
+it never reads another test's frames and never disturbs a `make up` mesh.
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.request import urlopen
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT), str(ROOT / "libs" / "mesh"), str(ROOT / "libs" / "codec")]
+
+import cobol_codec  # noqa: E402
+from confluent_kafka import Producer  # noqa: E402
+from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+
+from cobol_mesh.analytics_client import AnalyticsClient, AnalyticsError  # noqa: E402
+from cobol_mesh.grpc_server import health_status  # noqa: E402
+from cobol_mesh.proto import pb  # noqa: E402
+from services.analytics.frame_layers import layer_bytes  # noqa: E402
+
+PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+OFF = int(os.environ.get("COBOL_PORT_OFFSET") or 0)
+PARTITIONS = 6
+
+
+def wait_until(what: str, check, timeout: float, interval: float = 0.2, describe=None):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    state = describe() if describe else last
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {state!r})")
+
+
+def create_topics(bootstrap: str, names: list[str], partitions: int = PARTITIONS) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    brokers = len(admin.list_topics(timeout=30).brokers)
+    rf = min(3, brokers)
+    futures = admin.create_topics([NewTopic(n, partitions, rf, config={"min.insync.replicas": str(min(2, rf))})
+                                   for n in names])
+    for f in futures.values():
+        f.result(60)
+
+
+class AnalyticsProc:
+    """One analytics worker subprocess; started, killed and stopped by pid."""
+
+    def __init__(self, bootstrap: str, workdir: Path, port: int = 50165, metrics_port: int = 9665) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self.frames_topic = f"cobol.test-{tag}.frames"
+        self.events_topic = f"cobol.test-{tag}.jobs.events"
+        self.bootstrap = bootstrap
+        self.addr = f"127.0.0.1:{port + OFF}"
+        self.workdir = workdir
+        self.log_path = workdir / "analytics-1.log"
+        self.env = dict(os.environ) | {
+            "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
+            "COBOL_KAFKA_BOOTSTRAP": bootstrap, "COBOL_TOPIC_FRAMES": self.frames_topic,
+            "COBOL_TOPIC_EVENTS": self.events_topic, "COBOL_GROUP_PREFIX": f"cobol-test-{tag}",
+            "COBOL_ANALYTICS_ADDR": self.addr, "COBOL_METRICS_PORT": str(metrics_port + OFF),
+            "COBOL_RUN_DIR": str(workdir), "COBOL_INSTANCE": "analytics-1",
+        }
+        self.proc: subprocess.Popen | None = None
+        create_topics(bootstrap, [self.frames_topic, self.events_topic])
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([PY, "-m", "services.analytics"], cwd=ROOT, env=self.env,
+                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"analytics exited with {self.proc.returncode}:\n{self.log_tail()}")
+            return health_status(self.addr) == "SERVING"
+        wait_until("analytics SERVING", ready, timeout, 0.5)
+
+    def kill(self) -> None:
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> int | None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
+        return self.proc.returncode if self.proc else None
+
+    def metric(self, name: str) -> float:
+        """Sum of a Prometheus counter of the running worker, over its labels."""
+        body = urlopen(f"http://127.0.0.1:{self.env['COBOL_METRICS_PORT']}/metrics", timeout=10).read().decode()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
+                   if line.startswith(name + "{"))
+
+    def client(self) -> AnalyticsClient:
+        return AnalyticsClient(self.addr)
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+
+# ---- a feed of real records, with the totals it must produce, computed independently ---
+
+def sample_frames(seed: int = 7) -> list[tuple[str, int, bytes]]:
+    """(profile, original length, frame bytes): real codec frames of small log/CSV chunks."""
+    rnd = random.Random(seed)
+    out = []
+    for profile in ("fast", "balanced", "max"):
+        for variant in range(3):
+            n = 60 + 40 * variant if profile == "max" else 300 + 200 * variant
+            if variant == 2:
+                data = b"ts,v\n" + b"".join(b"%d,%d\n" % (1700000000 + i, rnd.randrange(100)) for i in range(n))
+            else:
+                data = b"".join(b"2026-11-29 12:00:%02d host-%d GET /x/%d %d\n"
+                                % (i % 60, rnd.randrange(4), rnd.randrange(50), rnd.randrange(999)) for i in range(n))
+            out.append((profile, len(data), cobol_codec.encode_frame(data, profile)))
+    return out
+
+
+@dataclass
+class Record:
+    topic: str          # "frames" | "events"
+    key: str
+    value: bytes
+    ts_ms: int
+
+
+@dataclass
+class Expected:
+    frames: int = 0
+    jobs: int = 0
+    by: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(lambda: [0, 0, 0, 0])))
+    windows: dict = field(default_factory=lambda: defaultdict(lambda: [0, 0]))   # (size, start) -> [n, in]
+    status: dict = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, dim: str, name: str, b_in: int, b_out: int, us: int) -> None:
+        row = self.by[dim][name]
+        row[0] += 1
+        row[1] += b_in
+        row[2] += b_out
+        row[3] += us
+
+
+def make_feed(n_jobs: int, frames_per_job: int, t0_ms: int, span_ms: int, seed: int = 1,
+              workers: int = 3) -> tuple[list[Record], Expected]:
+    """Jobs with a JobOpened (sometimes after their first frames), frames from several
+    workers (some delivered twice), ChunkArchived from two replicas, JobFinished; plus a
+    malformed record and a frame whose bytes are not a frame."""
+    rnd = random.Random(seed)
+    frames = sample_frames()
+    exp = Expected()
+    recs: list[Record] = []
+    total = n_jobs * frames_per_job
+    i = 0
+    for j in range(n_jobs):
+        job = f"job-{seed}-{j:05d}"
+        profile = ("fast", "balanced", "max")[j % 3]
+        opened = pb.JobEvent(job_id=job, opened=pb.JobOpened(source="grpc", name=f"f{j}", profile=profile))
+        late_open = j % 4 == 1
+        job_recs = []
+        for seq in range(frames_per_job):
+            ts = t0_ms + span_ms * i // max(1, total)
+            i += 1
+            fprof, n_in, fbytes = frames[rnd.randrange(len(frames))]
+            worker = f"compressor-{1 + rnd.randrange(workers)}"
+            secs = rnd.choice((0.0004, 0.003, 0.02, 0.15, 0.9))
+            f = pb.Frame(job_id=job, seq=seq, frame=fbytes, bytes_in=n_in, bytes_out=len(fbytes),
+                         worker=worker, codec_seconds=secs)
+            us = round(secs * 1e6)
+            job_recs.append(Record("frames", job, f.SerializeToString(), ts))
+            if rnd.random() < 0.05:                       # a redelivered frame: counted once
+                job_recs.append(Record("frames", job, f.SerializeToString(), ts))
+            exp.frames += 1
+            for dim, name in (("all", "all"), ("node", worker), ("profile", profile)):
+                exp.add(dim, name, n_in, len(fbytes), us)
+            for lb in layer_bytes(fbytes):
+                exp.add("layer", f"L{lb.layer}", lb.bytes_in, lb.bytes_out, us)
+            for size in (10, 60):
+                w = exp.windows[(size, ts // 1000 // size * size)]
+                w[0] += 1
+                w[1] += n_in
+            for replica in ("archive-1", "archive-2"):
+                ev = pb.JobEvent(job_id=job, archived=pb.ChunkArchived(seq=seq, bytes_in=n_in, bytes_out=len(fbytes),
+                                                                        replica=replica))
+                job_recs.append(Record("events", job, ev.SerializeToString(), ts))
+                exp.add("replica", replica, n_in, len(fbytes), 0)
+        open_rec = Record("events", job, opened.SerializeToString(), t0_ms)
+        if late_open:
+            job_recs.insert(min(3, len(job_recs)), open_rec)
+        else:
+            job_recs.insert(0, open_rec)
+        status = "failed" if j % 7 == 3 else "done"
+        fin = pb.JobEvent(job_id=job, finished=pb.JobFinished(status=status))
+        job_recs.append(Record("events", job, fin.SerializeToString(), t0_ms + span_ms))
+        job_recs.append(Record("events", job, fin.SerializeToString(), t0_ms + span_ms))   # repeated
+        exp.status["opened"] += 1
+        exp.status[status] += 1
+        exp.jobs += 1
+        recs.extend(job_recs)
+    # the bad ones: neither counted nor fatal
+    bad_job = f"job-{seed}-bad"
+    recs.append(Record("frames", bad_job, b"\xff\xfe not a protobuf", t0_ms))
+    junk = pb.Frame(job_id=bad_job, seq=0, frame=b"\x00junk", bytes_in=5, bytes_out=5, worker="compressor-x")
+    recs.append(Record("frames", bad_job, junk.SerializeToString(), t0_ms))
+    exp.frames += 1
+    for dim, name in (("all", "all"), ("node", "compressor-x"), ("layer", "unreadable")):
+        exp.add(dim, name, 5, 5, 0)
+    for size in (10, 60):
+        w = exp.windows[(size, t0_ms // 1000 // size * size)]
+        w[0] += 1
+        w[1] += 5
+    recs.append(Record("events", bad_job, pb.JobEvent(opened=pb.JobOpened(profile="fast")).SerializeToString(), t0_ms))
+    return recs, exp
+
+
+def producer(bootstrap: str) -> Producer:
+    return Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
+                     "linger.ms": 5, "message.max.bytes": 16 << 20})
+
+
+def produce(p: Producer, proc: AnalyticsProc, recs, rate: float | None = None, stop=None) -> None:
+    """Produces the records in order (per job key: one partition, so per-job order holds),
+    at `rate` records/s if given."""
+    t_start = time.monotonic()
+    for n, r in enumerate(recs):
+        if stop is not None and stop.is_set():
+            break
+        topic = proc.frames_topic if r.topic == "frames" else proc.events_topic
+        while True:
+            try:
+                p.produce(topic, key=r.key.encode(), value=r.value, timestamp=r.ts_ms)
+                break
+            except BufferError:
+                p.poll(0.05)
+        p.poll(0)
+        if rate:
+            ahead = (n + 1) / rate - (time.monotonic() - t_start)
+            if ahead > 0:
+                time.sleep(ahead)         # pacing a load generator, not synchronising a test
+    if p.flush(60):
+        raise AssertionError("records left unsent after 60 s")
+
+
+def totals_now(client: AnalyticsClient, dim: str) -> dict:
+    try:
+        return client.totals(dim)
+    except AnalyticsError:
+        return {}
