@@ -2,16 +2,14 @@
 scripts/infra.py installs and starts (used by tests/integration and tests/e2e)."""
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+import os
 from pathlib import Path
 
 import pytest
 
-from corpora import CORPORA, ROOT
+from corpora import CORPORA
+from infra_support import infra_status, run_infra
 
-INFRA = ROOT / "scripts" / "infra.py"
 
 
 @pytest.fixture(scope="session")
@@ -19,17 +17,6 @@ def corpora() -> Path:
     if not CORPORA.is_dir():
         pytest.fail(f"the shared corpora are missing at {CORPORA}: clone the project beside ../shared")
     return CORPORA
-
-
-def run_infra(*args: str, capture: bool = False) -> subprocess.CompletedProcess:
-    """Run scripts/infra.py with this interpreter (output goes to pytest's capture unless asked)."""
-    return subprocess.run([sys.executable, str(INFRA), *args], cwd=ROOT, text=True,
-                          capture_output=capture, stdin=subprocess.DEVNULL)
-
-
-def infra_status() -> dict:
-    r = run_infra("status", "--json", capture=True)
-    return json.loads(r.stdout)
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +35,17 @@ def infra() -> dict:
     yield infra_status()
     if to_stop:
         run_infra("stop", *to_stop)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fault_full: a fault-injection test that only `make chaos` "
+                            "(COBOL_CHAOS=full) runs")
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("COBOL_CHAOS") == "full":
+        return
+    drop = [i for i in items if i.get_closest_marker("fault_full")]
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = [i for i in items if not i.get_closest_marker("fault_full")]

