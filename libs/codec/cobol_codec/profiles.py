@@ -103,7 +103,8 @@ PROFILES = {
     "max": Profile(
         "max", 16 * MiB, use_l2=True, use_l1=True, try_unsplit=True,
         bytes_chains=((RLE_LONG, CM2),),
-        ints_chains=((CM2,), (BITPACK, CM2)),      # context mixing models raw ints better than deltas
+        # context mixing models raw ints better than deltas, except small or smooth series
+        ints_chains=((CM2,), (BITPACK, CM2), (DELTA, BITPACK, CM2)),
     ),
 }
 
