@@ -1176,6 +1176,18 @@ cdef void _primed_give(_Primed s):
         free_list.append(s)
 
 
+cdef _Primed _snapshot_for(int lv, prime, Py_ssize_t np_, Py_ssize_t n):
+    """The primed snapshot a record of n bytes codes on, or None (no dictionary, or too long)."""
+    return _primed_take(lv, bytes(prime), <size_t>(n + np_)) if np_ > 0 and n <= SNAP_MAX else None
+
+
+cdef void _model_release(_Primed snap, CM *m):
+    if snap is not None:
+        _primed_give(snap)
+    else:
+        cm_free(m)
+
+
 def _snapshot_state(level, prime, Py_ssize_t n):
     """Diagnostics for tests: a digest of the whole primed model for records of n bytes (the
     snapshot in the pool if there is one, else a freshly primed model)."""
@@ -1233,18 +1245,12 @@ def cm_encode(data, level=2, prime=b""):
     cdef uint8_t *out = <uint8_t *>malloc(cap + 8)
     if out == NULL:
         raise MemoryError("cm: cannot allocate output")
-    cdef _Primed snap = None
-    cdef CM *m
-    cdef int fresh = 1
-    if np_ > 0 and n <= SNAP_MAX:
-        snap = _primed_take(lv, bytes(prime), <size_t>(n + np_))
-        m = snap.m
-        fresh = 0
-    else:
-        m = cm_new(lv, <size_t>(n + np_))
-        if m == NULL:
-            free(out)
-            raise MemoryError("cm: cannot allocate model")
+    cdef _Primed snap = _snapshot_for(lv, prime, np_, n)
+    cdef int fresh = snap is None
+    cdef CM *m = cm_new(lv, <size_t>(n + np_)) if fresh else snap.m
+    if m == NULL:
+        free(out)
+        raise MemoryError("cm: cannot allocate model")
     cdef Py_ssize_t o = 0, i
     cdef uint32_t x1 = 0, x2 = 0xFFFFFFFFu, xmid
     cdef int j, c, y, p
@@ -1282,10 +1288,7 @@ def cm_encode(data, level=2, prime=b""):
             o += 1
             if o >= cap:
                 overflow = 1
-    if snap is not None:
-        _primed_give(snap)
-    else:
-        cm_free(m)
+    _model_release(snap, m)
     if overflow:
         free(out)
         return None
@@ -1317,17 +1320,11 @@ def cm_decode(data, Py_ssize_t out_len, level=2, prime=b""):
     cdef uint32_t crc = src[0] | (src[1] << 8) | (src[2] << 16) | (<uint32_t>src[3] << 24)
     cdef const uint8_t *inp = &src[4]
     cdef Py_ssize_t inlen = n - 4, ip = 0
-    cdef _Primed snap = None
-    cdef CM *m
-    cdef int fresh = 1
-    if np_ > 0 and out_len <= SNAP_MAX:
-        snap = _primed_take(lv, bytes(prime), <size_t>(out_len + np_))
-        m = snap.m
-        fresh = 0
-    else:
-        m = cm_new(lv, <size_t>(out_len + np_))
-        if m == NULL:
-            raise MemoryError("cm: cannot allocate model")
+    cdef _Primed snap = _snapshot_for(lv, prime, np_, out_len)
+    cdef int fresh = snap is None
+    cdef CM *m = cm_new(lv, <size_t>(out_len + np_)) if fresh else snap.m
+    if m == NULL:
+        raise MemoryError("cm: cannot allocate model")
     out = PyBytes_FromStringAndSize(NULL, out_len)
     cdef uint8_t *o = <uint8_t *>PyBytes_AS_STRING(out)
     cdef uint32_t x1 = 0, x2 = 0xFFFFFFFFu, xmid, x = 0
@@ -1360,10 +1357,7 @@ def cm_decode(data, Py_ssize_t out_len, level=2, prime=b""):
             o[i] = <uint8_t>c
             if ip > inlen + 8:
                 break
-    if snap is not None:
-        _primed_give(snap)
-    else:
-        cm_free(m)
+    _model_release(snap, m)
     if ip > inlen + 3:
         raise _Corrupt("cm: payload truncated")
     if ip < inlen + 3:
