@@ -147,16 +147,22 @@ def order0_bits(data: bytes) -> float:
 
 
 SAMPLE = 64 << 10    # bytes on which a large frame's structure decision is estimated
+_TEXT_BYTES = bytes(range(32, 127)) + b"\t\r\n"
 
 
 def _sample(data: bytes) -> bytes:
-    """The head of a frame, cut after its last newline when that keeps most of it (a CSV
-    header and whole lines stay in; binary records are cut anywhere)."""
+    """A slice of the frame to estimate on: text lines from the head, cut after a newline (a
+    CSV header and whole lines stay in); binary data from the middle, because the head of a
+    binary file is often a header unlike its records."""
     if len(data) <= SAMPLE:
         return data
     head = data[:SAMPLE]
     cut = head.rfind(b"\n")
-    return head[:cut + 1] if cut >= SAMPLE // 2 else head
+    text = len(head.translate(None, _TEXT_BYTES)) < len(head) // 10      # >= 90% printable
+    if text and cut >= SAMPLE // 2:
+        return head[:cut + 1]
+    mid = (len(data) - SAMPLE) // 2
+    return data[mid:mid + SAMPLE]
 
 
 def _whole(data: bytes, profile: Profile, dictionary: bytes, stats: Stats) -> bytes:
@@ -183,10 +189,9 @@ def _split_pays(data: bytes, profile: Profile, dictionary: bytes, stats: Stats) 
 def encode_body(data: bytes, profile: Profile, dictionary: bytes, stats: Stats) -> bytes:
     """The smallest body this profile can make, without ever coding a frame worse than the
     same profile with L1 and L2 off: a structure split must beat the whole frame. Profiles
-    whose whole path is cheap (matching + Huffman) code the whole frame always and keep the
+    whose whole path is cheap (matching + Huffman) code the frame both ways and keep the
     smaller; context mixing (`max`) codes both only for small frames and otherwise picks
-    one by an estimate on a sample. On large frames the split runs only when it pays on the
-    sample, so data where no structure pays costs no structure analysis."""
+    one by an estimate on a sample."""
     stored = _body(SPLIT_NONE, b"", [("bytes", data)], _STORE, b"", Stats())
     if not data:
         return stored
@@ -200,8 +205,10 @@ def encode_body(data: bytes, profile: Profile, dictionary: bytes, stats: Stats) 
     small = len(data) <= SAMPLE
     cheap_whole = not profile.try_unsplit
     if not structure or small or cheap_whole:
+        # a sample can miss structure that pays on the whole frame (records behind a file
+        # header), so the profiles whose whole path is cheap code both and keep the smaller
         candidates.append(_whole(data, profile, dictionary, stats))
-        if structure and (small or _split_pays(data, profile, dictionary, stats)):
+        if structure:
             candidates.append(_split_body(data, profile, dictionary, stats) or stored)
         return min(candidates, key=len)
     if _split_pays(data, profile, dictionary, stats):

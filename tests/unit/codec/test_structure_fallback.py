@@ -73,9 +73,20 @@ def test_structure_pays_and_is_kept():
     data = INPUTS["structured log"]
     stats = Stats()
     compress(data, "fast", stats=stats)
-    assert "structure estimate (sample)" in stats.layers
     assert "L2 structure" in stats.layers
     assert len(compress(data, "fast")) < len(compress(data, "fast", layers="3-7"))
+
+
+def test_binary_records_behind_a_header_keep_their_split():
+    """A file header unlike the records that follow it must not hide the records' structure."""
+    rnd = random.Random(9)
+    header = rnd.randbytes(70_000)
+    records = b"".join(b"\x00\x2a" + (i * 7919 % 65536).to_bytes(2, "big") + b"ACCT" + rnd.randbytes(2) + bytes(8)
+                       for i in range(60_000))
+    data = header + records
+    for profile in ("fast", "balanced"):
+        assert len(encode_frame(data, profile)) <= len(encode_frame(data, profile, layers="3-7"))
+    assert len(data) > SAMPLE and _sample(data) == data[(len(data) - SAMPLE) // 2:][:SAMPLE]
 
 
 def test_large_max_frame_codes_one_path_only():
@@ -94,5 +105,6 @@ def test_sample_cuts_after_a_newline():
     s = _sample(data)
     assert len(s) <= SAMPLE and s.endswith(b"\n") and data.startswith(s)
     binary = bytes(b for b in range(256) if b != 10) * 1000
-    assert _sample(binary) == binary[:SAMPLE]
+    mid = (len(binary) - SAMPLE) // 2
+    assert _sample(binary) == binary[mid:mid + SAMPLE]     # binary: the middle, past any file header
     assert _sample(b"short") == b"short"
