@@ -49,8 +49,8 @@ test: setup ## run the whole suite: unit, integration (real Kafka/Redis/PostgreS
 test-unit: $(STAMP) build ## unit tests only (no services)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 
-bench: $(STAMP) build ## codec ratio and speed against zstd, xz, brotli, OpenZL (DIRS=... to add folders)
-	$(PY) bench/codec_bench.py $(CORPORA) $(DIRS)
+bench: $(STAMP) build ## codec against zstd, xz, brotli, OpenZL; threads, small frames, records (QUICK=1: a few minutes; CLOCK=cpu on a busy machine; DIRS=... adds folders)
+	$(PY) bench/codec_bench.py $(CORPORA) $(DIRS) $(if $(QUICK),--quick) $(if $(CLOCK),--clock $(CLOCK))
 
 bench-memory: $(STAMP) build ## a 2 GiB stream through cobol compress/decompress: peak RSS and MB/s
 	$(PY) bench/stream_memory.py --gib $${GIB:-2}
@@ -67,8 +67,10 @@ loadtest-api: setup $(VEGETA) ## API figures: p50/p99 at 200 req/s (vegeta), 1,0
 	$(PY) loadtests/api_latency.py --rate $${RATE:-200} --seconds $${LOAD_SECONDS:-30}
 	$(PY) loadtests/ws_fanout.py --clients $${WS_CLIENTS:-1000}
 
-fuzz: $(STAMP) build ## coverage-guided fuzzing of the decoder (FUZZ_SECONDS, default 60)
-	$(PY) fuzz/fuzz_decoder.py -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 fuzz/corpus
+fuzz: $(STAMP) build ## coverage-guided fuzzing of the decoder (FUZZ_SECONDS, default 60); findings in fuzz/findings
+	mkdir -p fuzz/findings
+	$(PY) fuzz/fuzz_decoder.py -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 -timeout=300 \
+		-artifact_prefix=fuzz/findings/ fuzz/corpus
 
 up: setup ## start Kafka, Redis, PostgreSQL and every service in the background
 	$(PY) scripts/mesh.py up

@@ -1,9 +1,19 @@
 """`make bench`: our profiles beside zstd, xz, brotli and OpenZL on the same bytes, same run.
 
-For each corpus group (each sub-folder of the corpora directory, and each extra directory on
-the command line) every file is compressed on its own, single-threaded; sizes are summed and
-ratio = original / compressed. MB/s = original bytes / seconds. Then the small-record
-experiment: 4 KiB chunks and single log lines with trained dictionaries.
+1. Groups: each sub-folder of the corpora directory (and each extra directory given) plus
+   generated random bytes and already-compressed bytes. Every file is compressed on its own,
+   single-threaded; sizes are summed, ratio = original / compressed, MB/s = original MB / s.
+2. Threads: every profile over all groups at 1 thread and at one thread per core.
+3. Small frames: time per frame at 1, 4, 16 and 64 KiB for every profile beside zstd -3.
+4. Records with a dictionary: single log lines, trained on half of each log, coded one at a
+   time on the other half: bytes per record and records/s against zstd with a trained dictionary.
+
+`--quick` caps every group at 1 MiB (cut from its files in turn) and uses fewer records, so
+the whole run takes a few minutes; ratios then differ from the full run's. Timings on a
+shared machine move between runs: the load average is printed beside them, and
+`--clock cpu` times single-threaded work by the process's CPU time instead of the wall
+clock (every codec runs in this process, so the comparison stays fair); the threads section
+always uses the wall clock.
 """
 from __future__ import annotations
 
@@ -13,8 +23,10 @@ import math
 import os
 import platform
 import random
+import statistics
 import time
 from collections import Counter
+from typing import Callable
 from pathlib import Path
 
 import brotli
@@ -23,7 +35,15 @@ import zstandard
 
 import cobol_codec
 from cobol_codec import compress, decompress, encode_frame, train
-from cobol_codec.container import FILE_HEADER
+from cobol_codec.frame import decode_frame, parse_header
+
+PROFILES = ("fast", "balanced", "max")
+clock: Callable[[], float] = time.perf_counter      # --clock cpu: time.process_time
+
+
+def mbs(n_bytes: int, seconds: float) -> str:
+    v = n_bytes / 1e6 / max(seconds, 1e-9)
+    return f"{v:6.1f}" if v >= 1 else f"{v:6.2f}"
 
 
 def _openzl():
@@ -44,9 +64,8 @@ def _openzl():
 
 def codecs() -> dict:
     zl_c, zl_d = _openzl()
-    return {
-        "cobol fast": (lambda d: compress(d, "fast"), decompress),
-        "cobol max": (lambda d: compress(d, "max"), decompress),
+    ours = {f"cobol {p}": ((lambda p: lambda d: compress(d, p))(p), decompress) for p in PROFILES}
+    return ours | {
         "zstd -3": (zstandard.ZstdCompressor(level=3).compress, zstandard.ZstdDecompressor().decompress),
         "zstd -19": (zstandard.ZstdCompressor(level=19).compress, zstandard.ZstdDecompressor().decompress),
         "xz -9": (lambda d: lzma.compress(d, preset=9), lzma.decompress),
@@ -62,88 +81,211 @@ def entropy0(data: bytes) -> float:
     return -sum(c / n * math.log2(c / n) for c in Counter(data).values())
 
 
-def measure(files: list[bytes], comp, decomp) -> tuple[int, float, float]:
-    size = 0
-    tc = td = 0.0
-    for data in files:
-        t0 = time.perf_counter()
+def round_trips(items: list[bytes], comp, decomp) -> tuple[int, list[float], list[float]]:
+    """Compressed bytes in total, and seconds per item to compress and to decompress; a
+    round trip that does not give the input back stops the benchmark."""
+    size, tc, td = 0, [], []
+    for data in items:
+        t0 = clock()
         blob = comp(data)
-        t1 = time.perf_counter()
+        t1 = clock()
         back = decomp(blob)
-        t2 = time.perf_counter()
+        t2 = clock()
         if back != data:
             raise SystemExit("round trip failed: the benchmark refuses to report a broken codec")
         size += len(blob)
-        tc += t1 - t0
-        td += t2 - t1
+        tc.append(t1 - t0)
+        td.append(t2 - t1)
     return size, tc, td
 
 
-def groups(root: Path, extra: list[str]) -> list[tuple[str, list[bytes]]]:
-    out = []
-    for d in [*(sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []), *map(Path, extra)]:
-        files = [p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file() and p.name != "README.md"]
-        if files:
-            out.append((d.name, files))
-    rnd = random.Random(42)
-    random_files = [rnd.randbytes(1 << 20) for _ in range(4)]
-    out.append(("random bytes", random_files))
-    out.append(("already compressed", [lzma.compress(b"".join(f for _, fs in out[:1] for f in fs)[:4 << 20])]))
+def measure(files: list[bytes], comp, decomp) -> tuple[int, float, float]:
+    size, tc, td = round_trips(files, comp, decomp)
+    return size, sum(tc), sum(td)
+
+
+def _cap(files: list[bytes], cap: int | None) -> list[bytes]:
+    """At most `cap` bytes of a group, taken from each file in turn (a prefix of each)."""
+    if cap is None or sum(map(len, files)) <= cap:
+        return files
+    share = max(cap // len(files), 4096)
+    out, total = [], 0
+    for f in files:
+        piece = f[:min(share, cap - total)]
+        if piece:
+            out.append(piece)
+            total += len(piece)
+        if total >= cap:
+            break
     return out
 
 
-def small_records(root: Path) -> None:
+def groups(root: Path, extra: list[str], cap: int | None) -> list[tuple[str, list[bytes]]]:
+    out = []
+    dirs = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    for d in [*dirs, *map(Path, extra)]:
+        files = [p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file() and p.name != "README.md"]
+        if files:
+            out.append((d.name, _cap(files, cap)))
+    rnd = random.Random(42)
+    n_random = 1 if cap else 4
+    out.append(("random", [rnd.randbytes(1 << 20) for _ in range(n_random)]))
+    text = b"".join(f for _, fs in out[:-1] for f in fs)
+    out.append(("already compressed", [lzma.compress(text[:(1 << 20) if cap else 4 << 20])]))
+    return out
+
+
+def load_note() -> str:
+    return "load average %.1f %.1f %.1f" % os.getloadavg()
+
+
+def table(gs, table_codecs) -> None:
+    print(f"\n== 1. Groups: each file on its own, single thread ({load_note()})")
+    print(f"{'group':<20} {'MB':>6} {'H0 8/H':>7} " + " ".join(f"{name:>22}" for name in table_codecs))
+    print(f"{'':<20} {'':>6} {'':>7} " + " ".join(f"{'ratio  comp  decomp':>22}" for _ in table_codecs))
+    for name, files in gs:
+        total = sum(map(len, files))
+        h = entropy0(b"".join(files))
+        cells = []
+        for comp, decomp in table_codecs.values():
+            size, tc, td = measure(files, comp, decomp)
+            cells.append(f"{total / size:>7.2f}x {mbs(total, tc)} {mbs(total, td)}")
+        print(f"{name:<20} {total / 1e6:>6.2f} {8 / h if h else 0:>6.2f}x " + " ".join(f"{c:>22}" for c in cells),
+              flush=True)
+
+
+def threads_rows(gs, profiles) -> None:
+    cores = os.cpu_count() or 1
+    files = [f for _, fs in gs for f in fs]
+    total = sum(map(len, files))
+    print(f"\n== 2. Threads: every group, each file on its own, 1 thread and {cores} threads (all cores); "
+          f"wall clock ({load_note()})")
+    print(f"  {'codec':<16} {'threads':>7} {'ratio':>8} {'comp MB/s':>10} {'decomp MB/s':>12}")
+    global clock
+    saved, clock = clock, time.perf_counter
+    for p in profiles:
+        for t in (1, 0):
+            size, tc, td = measure(files, lambda d: compress(d, p, threads=t), lambda b: decompress(b, threads=t))
+            print(f"  {'cobol ' + p:<16} {t or cores:>7} {total / size:>7.2f}x {total / 1e6 / tc:>10.1f} "
+                  f"{total / 1e6 / td:>12.1f}", flush=True)
+    for t in (1, cores):
+        zc = zstandard.ZstdCompressor(level=3, threads=t if t > 1 else 0)
+        size, tc, td = measure(files, zc.compress, zstandard.ZstdDecompressor().decompress)
+        print(f"  {'zstd -3':<16} {t:>7} {total / size:>7.2f}x {total / 1e6 / tc:>10.1f} {total / 1e6 / td:>12.1f}")
+    clock = saved
+
+
+def _slices(gs, size: int, count: int) -> list[bytes]:
+    """`count` slices of `size` bytes spread over every compressible group's files."""
+    pool = [f for name, fs in gs if name not in ("random", "already compressed") for f in fs if len(f) >= size]
+    rnd = random.Random(size)
+    out = []
+    for i in range(count):
+        f = pool[i % len(pool)]
+        at = rnd.randrange(0, len(f) - size + 1)
+        out.append(f[at:at + size])
+    return out
+
+
+def _per_frame(slices, comp, decomp) -> tuple[float, float, float]:
+    size, tc, td = round_trips(slices, comp, decomp)
+    return sum(map(len, slices)) / size, statistics.median(tc) * 1e3, statistics.median(td) * 1e3
+
+
+def _frame_decode(blob: bytes) -> bytes:
+    h = parse_header(blob)
+    return decode_frame(h, blob[h.size:])
+
+
+def small_frames(gs, count: int) -> None:
+    print(f"\n== 3. Small frames: {count} slices per size from every text/binary group; ratio, then median ms "
+          f"per frame compress / decompress ({load_note()})")
+    zc, zd = zstandard.ZstdCompressor(level=3), zstandard.ZstdDecompressor()
+    names = [f"cobol {p}" for p in PROFILES] + ["zstd -3"]
+    print(f"  {'frame':>6} " + " ".join(f"{n:>24}" for n in names))
+    for kib in (1, 4, 16, 64):
+        slices = _slices(gs, kib << 10, count)
+        cells = []
+        for p in PROFILES:
+            r, c, d = _per_frame(slices, lambda s, p=p: encode_frame(s, p), _frame_decode)
+            cells.append(f"{r:>6.2f}x {c:>7.3f} {d:>7.3f}")
+        r, c, d = _per_frame(slices, zc.compress, zd.decompress)
+        cells.append(f"{r:>6.2f}x {c:>7.3f} {d:>7.3f}")
+        print(f"  {kib:>4}Ki " + " ".join(f"{c:>24}" for c in cells), flush=True)
+
+
+def records(root: Path, per_log: int) -> None:
     logs = [p.read_bytes() for p in sorted((root / "loghub").glob("*.log"))]
     if not logs:
         return
-    print("\nSmall records (loghub): trained on half, compressed one at a time on the other half; bytes per record")
-    print(f"  {'unit':<18} {'records':>8} {'raw':>9} {'cobol max+dict':>15} {'zstd -19+dict':>14} {'cobol no dict':>14} {'zstd no dict':>13}")
-    for unit in ("4 KiB chunks", "single lines"):
-        train_s, test_s = [], []
-        for data in logs:
-            pieces = ([data[i:i + 4096] for i in range(0, len(data), 4096)] if unit == "4 KiB chunks"
-                      else data.splitlines(keepends=True))
-            train_s += pieces[0::2]
-            test_s += pieces[1::2][:150]
-        ours = train(train_s, 64 << 10)
-        zd = zstandard.train_dictionary(64 << 10, train_s)
-        zc = zstandard.ZstdCompressor(level=19, dict_data=zd)
-        zc_plain = zstandard.ZstdCompressor(level=19)
-        n = len(test_s)
-        raw = sum(map(len, test_s))
-        ours_sz = sum(len(encode_frame(s, "max", ours)) for s in test_s)
-        plain_sz = sum(len(encode_frame(s, "max")) for s in test_s)
-        zd_sz = sum(len(zc.compress(s)) for s in test_s)
-        zp_sz = sum(len(zc_plain.compress(s)) for s in test_s)
-        for s in test_s[:20]:  # spot-check the round trip with the dictionary
-            assert cobol_codec.decompress(FILE_HEADER + encode_frame(s, "max", ours), ours) == s
-        print(f"  {unit:<18} {n:>8} {raw / n:>9.1f} {ours_sz / n:>15.1f} {zd_sz / n:>14.1f} {plain_sz / n:>14.1f} {zp_sz / n:>13.1f}")
+    train_s, test_s = [], []
+    for data in logs:
+        lines = data.splitlines(keepends=True)
+        train_s += lines[0::2]
+        test_s += lines[1::2][:per_log]
+    n, raw = len(test_s), sum(map(len, test_s))
+    print(f"\n== 4. Single log lines with a dictionary (loghub: trained on half of each log's lines, "
+          f"{n} other lines coded one at a time; {load_note()})")
+    print(f"  {'codec':<22} {'bytes/record':>12} {'records/s comp':>15} {'records/s decomp':>17}   (raw {raw / n:.1f} B)")
+    ours = train(train_s, 64 << 10)
+    zdict = zstandard.train_dictionary(64 << 10, train_s)
+    rows = [(f"cobol {p} + dict", (lambda s, p=p: encode_frame(s, p, ours)),
+             (lambda b: decode_frame(parse_header(b), b[parse_header(b).size:], ours.content, ours.id)))
+            for p in PROFILES]
+    for lvl in (3, 19):
+        zc = zstandard.ZstdCompressor(level=lvl, dict_data=zdict)
+        zd = zstandard.ZstdDecompressor(dict_data=zdict)
+        rows.append((f"zstd -{lvl} + dict", zc.compress, zd.decompress))
+    rows.append(("cobol max, no dict", lambda s: encode_frame(s, "max"), _frame_decode))
+    zc = zstandard.ZstdCompressor(level=19)
+    rows.append(("zstd -19, no dict", zc.compress, zstandard.ZstdDecompressor().decompress))
+    for name, comp, decomp in rows:
+        comp(test_s[0])                       # warm-up: a primed model or a loaded dictionary
+        t0 = clock()
+        blobs = [comp(s) for s in test_s]
+        t1 = clock()
+        backs = [decomp(b) for b in blobs]
+        t2 = clock()
+        if backs != test_s:
+            raise SystemExit(f"round trip failed for {name}")
+        print(f"  {name:<22} {sum(map(len, blobs)) / n:>12.1f} {n / (t1 - t0):>15.0f} {n / (t2 - t1):>17.0f}",
+              flush=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpora", help="folder whose sub-folders are corpus groups")
     ap.add_argument("extra", nargs="*", help="more folders, each one group")
-    ap.add_argument("--only", help="comma-separated codec names to run (default all)")
+    ap.add_argument("--quick", action="store_true", help="1 MiB per group and fewer records: a few minutes")
+    ap.add_argument("--only", help="comma-separated codec names for the group table (default all)")
+    ap.add_argument("--sections", default="1234", help="which sections to run (default 1234)")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="time single-threaded work by wall clock (default) or by this process's CPU time")
     args = ap.parse_args()
+    global clock
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     root = Path(args.corpora)
-    table = codecs()
+    table_codecs = codecs()
     if args.only:
-        table = {k: v for k, v in table.items() if k in args.only.split(",")}
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
-    print(f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; single thread; "
-          f"ratio = original/compressed summed per group, MB/s = original MB / s")
-    print(f"{'group':<20} {'MB':>6} {'H0 8/H':>7} " + " ".join(f"{name:>22}" for name in table))
-    print(f"{'':<20} {'':>6} {'':>7} " + " ".join(f"{'ratio  comp  decomp':>22}" for _ in table))
-    for name, files in groups(root, args.extra):
-        total = sum(map(len, files))
-        h = entropy0(b"".join(files))
-        cells = []
-        for comp, decomp in table.values():
-            size, tc, td = measure(files, comp, decomp)
-            cells.append(f"{total / size:>7.2f}x {total / 1e6 / tc:>6.1f} {total / 1e6 / td:>6.1f}")
-        print(f"{name:<20} {total / 1e6:>6.2f} {8 / h if h else 0:>6.2f}x " + " ".join(f"{c:>22}" for c in cells), flush=True)
-    small_records(root)
+        wanted = args.only.split(",")
+        unknown = [w for w in wanted if w not in table_codecs]
+        if unknown:
+            ap.error(f"unknown codec {unknown[0]!r}: choose from {', '.join(table_codecs)}")
+        table_codecs = {k: v for k, v in table_codecs.items() if k in wanted}
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
+               platform.machine())
+    print(f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"zstandard {zstandard.__version__} (libzstd {'.'.join(map(str, zstandard.ZSTD_VERSION))}); "
+          f"{'quick: 1 MiB per group' if args.quick else 'full corpora'}; {args.clock} clock")
+    gs = groups(root, args.extra, (1 << 20) if args.quick else None)
+    if "1" in args.sections:
+        table(gs, table_codecs)
+    if "2" in args.sections:
+        threads_rows(gs, PROFILES)
+    if "3" in args.sections:
+        small_frames(gs, 16 if args.quick else 64)
+    if "4" in args.sections:
+        records(root, 40 if args.quick else 150)
 
 
 if __name__ == "__main__":

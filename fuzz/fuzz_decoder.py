@@ -2,7 +2,9 @@
 
 Any exception other than CodecError is a finding; so is a crash, a hang (libFuzzer's
 -timeout) or an allocation over -rss_limit_mb. Seeds are real containers of every profile,
-written to the corpus folder on first run.
+with and without the fuzzer's dictionary (frames of records up to 4 KiB decode on a primed
+context-mixing snapshot), with all layers and with `--layers 1-4`, plus the golden
+containers of every format version; written to the corpus folder when it has no seeds yet.
 """
 import os
 import sys
@@ -15,19 +17,24 @@ with atheris.instrument_imports():
     from cobol_codec import CodecError, Dictionary
 
 
+DICT = Dictionary(b"2024-01-01 12:00:00 INFO start id=" * 20)
+GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "unit" / "codec" / "golden"
+
+
 def _seed(corpus: Path) -> None:
     corpus.mkdir(parents=True, exist_ok=True)
-    if any(corpus.iterdir()):
+    if any(p.name.startswith("seed-") for p in corpus.iterdir()):
         return
     samples = [b"", b"a", b"2024-01-01 12:00:00 INFO start id=42\n" * 50,
+               b"2024-01-01 12:00:07 INFO start id=%d\n" % 4242,
                b"ts,value\n" + b"".join(b"%d,%d.5\n" % (1000 + i, i % 9) for i in range(300)),
                os.urandom(2000), bytes(5000)]
     for i, data in enumerate(samples):
         for profile in cobol_codec.PROFILES:
-            (corpus / f"seed-{i}-{profile}").write_bytes(cobol_codec.compress(data, profile))
-
-
-DICT = Dictionary(b"2024-01-01 12:00:00 INFO start id=" * 20)
+            for tag, d, layers in (("", None, None), ("-dict", DICT, None), ("-l1-4", None, "1-4")):
+                (corpus / f"seed-{i}-{profile}{tag}").write_bytes(cobol_codec.compress(data, profile, d, layers=layers))
+    for golden in sorted(GOLDEN.glob("v*/*.cobol")):
+        (corpus / f"seed-golden-{golden.parent.name}-{golden.name}").write_bytes(golden.read_bytes())
 
 
 def test_one_input(data: bytes) -> None:

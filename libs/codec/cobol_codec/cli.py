@@ -10,7 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import PROFILES, Dictionary, Writer, iter_decode, train
+from . import PROFILES, Dictionary, Writer, iter_decode, parse_layers, resolve_threads, train
+from .profiles import frame_size_for
 from .errors import CodecError
 
 PROGRESS_MIN = 8 << 20
@@ -91,6 +92,13 @@ def _load_dict(path: str | None) -> Dictionary | None:
     return Dictionary.load(path) if path else None
 
 
+def _layers_arg(text: str) -> frozenset[int]:
+    try:
+        return parse_layers(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def cmd_compress(args) -> int:
     src, size = _open_in(args.input)
     out_path = args.output or ("-" if args.input == "-" else args.input + ".cobol")
@@ -98,7 +106,8 @@ def cmd_compress(args) -> int:
     progress = Progress(size, "compress")
     t0 = time.perf_counter()
     try:
-        with Writer(out.f, args.profile, _load_dict(args.dict), threads=args.threads, on_frame=progress) as w:
+        with Writer(out.f, args.profile, _load_dict(args.dict), threads=args.threads, on_frame=progress,
+                    frame_size=frame_size_for(args.profile, size, resolve_threads(args.threads)), layers=args.layers) as w:
             while block := src.read(1 << 20):
                 w.write(block)
         out.commit()
@@ -109,6 +118,7 @@ def cmd_compress(args) -> int:
         progress.close()
     seconds = time.perf_counter() - t0
     report = w.stats.as_dict() | {"profile": args.profile, "seconds": round(seconds, 4),
+                                  "allowed_layers": sorted(w.profile.layers), "threads": w.threads,
                                   "input": args.input, "output": out_path}
     if args.json:
         print(json.dumps(report), file=sys.stderr if out_path == "-" else sys.stdout)
@@ -188,10 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("input", metavar="IN")
     c.add_argument("-o", "--output", metavar="OUT", help="output file, or - for stdout")
     c.add_argument("--profile", choices=PROFILES, default="balanced",
-                   help="fast: L1-L4 + LZ/Huffman; balanced: + deeper matching, light context mixing; "
-                        "max: all seven layers, strongest context mixing (default balanced)")
+                   help="fast: structure (L2), delta/bit-packing, greedy matching, Huffman; balanced: "
+                        "+ tokens (L1), RLE, lazy matching; max: context mixing (default balanced)")
     c.add_argument("--dict", metavar="DICT", help="a dictionary from `cobol dict train`")
-    c.add_argument("--threads", type=int, default=1, help="frames compressed in parallel (default 1)")
+    c.add_argument("--layers", type=_layers_arg, metavar="LIST",
+                   help="only these layers may run, e.g. 1-4 (structure, delta, bit-packing: no "
+                        "entropy stage, for speed) or 1,2,6-7 (default: every layer the profile uses)")
+    c.add_argument("--threads", type=int, default=1,
+                   help="frames compressed in parallel, 0 = one per core (default 1)")
     c.add_argument("--stats", action="store_true", help="print bytes in/out and time per layer")
     c.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
     c.add_argument("-f", "--force", action="store_true", help="overwrite OUT if it exists")
@@ -202,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("input", metavar="IN")
     d.add_argument("-o", "--output", metavar="OUT", help="output file, or - for stdout")
     d.add_argument("--dict", metavar="DICT", help="the dictionary the frames were compressed with")
-    d.add_argument("--threads", type=int, default=1, help="frames decoded in parallel (default 1)")
+    d.add_argument("--threads", type=int, default=1, help="frames decoded in parallel, 0 = one per core (default 1)")
     d.add_argument("-f", "--force", action="store_true", help="overwrite OUT if it exists")
     d.set_defaults(func=cmd_decompress)
 
@@ -232,8 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "threads", 1) < 1:
-        print("cobol: --threads must be at least 1", file=sys.stderr)
+    if getattr(args, "threads", 1) < 0:
+        print("cobol: --threads must be 0 (one per core) or a positive number", file=sys.stderr)
         return 2
     try:
         return args.func(args)

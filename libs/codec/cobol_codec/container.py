@@ -5,6 +5,7 @@ being filled plus the frames in flight on worker threads, the reader likewise.
 """
 from __future__ import annotations
 
+import os
 import zlib
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -46,8 +47,8 @@ class Writer:
 
     def __init__(self, out: BinaryIO, profile: str = "balanced", dictionary: Dictionary | None = None,
                  threads: int = 1, frame_size: int | None = None, index: bool = True,
-                 on_frame: Callable[[int, int], None] | None = None):
-        self.profile = profiles.get(profile)
+                 on_frame: Callable[[int, int], None] | None = None, layers=None):
+        self.profile = profiles.get(profile, layers)
         self.frame_size = frame_size or self.profile.frame_size
         if not 1 <= self.frame_size <= MAX_FRAME:
             raise ValueError(f"frame size must be between 1 and {MAX_FRAME}")
@@ -59,7 +60,9 @@ class Writer:
         self.entries: list[tuple[int, int]] = []
         self.offset = 0
         self.buf = bytearray()
-        self.threads = max(1, threads)
+        if threads < 0:
+            raise ValueError("threads must be 0 (one per core) or a positive number")
+        self.threads = threads or os.cpu_count() or 1
         self.pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
         self.pending: deque = deque()
         self.closed = False
@@ -223,6 +226,7 @@ def iter_decode(src: BinaryIO, dictionary: Dictionary | None = None, threads: in
     flags = _read_header(inp)
     content, did = (dictionary.content, dictionary.id) if dictionary else (b"", 0)
     frames = _iter_frames(inp, flags)
+    threads = threads if threads > 0 else os.cpu_count() or 1
     if threads <= 1:
         for header, body in frames:
             yield decode_frame(header, body, content, did)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from . import layers, varint
@@ -28,8 +29,9 @@ def content_id(content: bytes) -> int:
 class Dictionary:
     content: bytes
 
-    @property
+    @cached_property
     def id(self) -> int:
+        """Computed once per dictionary (a SHA-256 of up to 16 MiB, read on every frame)."""
         return content_id(self.content)
 
     def to_bytes(self) -> bytes:

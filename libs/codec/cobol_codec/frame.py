@@ -146,7 +146,52 @@ def order0_bits(data: bytes) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
+SAMPLE = 64 << 10    # bytes on which a large frame's structure decision is estimated
+_TEXT_BYTES = bytes(range(32, 127)) + b"\t\r\n"
+
+
+def _sample(data: bytes) -> bytes:
+    """A slice of the frame to estimate on: text lines from the head, cut after a newline (a
+    CSV header and whole lines stay in); binary data from the middle, because the head of a
+    binary file is often a header unlike its records."""
+    if len(data) <= SAMPLE:
+        return data
+    head = data[:SAMPLE]
+    cut = head.rfind(b"\n")
+    text = len(head.translate(None, _TEXT_BYTES)) < len(head) // 10      # >= 90% printable
+    if text and cut >= SAMPLE // 2:
+        return head[:cut + 1]
+    mid = (len(data) - SAMPLE) // 2
+    return data[mid:mid + SAMPLE]
+
+
+def _whole(data: bytes, profile: Profile, dictionary: bytes, stats: Stats) -> bytes:
+    return _body(SPLIT_NONE, b"", [("bytes", data)], profile, dictionary, stats)
+
+
+def _split_body(data: bytes, profile: Profile, dictionary: bytes, stats: Stats) -> bytes | None:
+    split = _split(data, profile, stats)
+    return None if split is None else _body(split[0], split[1], split[2], profile, dictionary, stats)
+
+
+def _split_pays(data: bytes, profile: Profile, dictionary: bytes, stats: Stats) -> bool:
+    """Whether the structure split beats the whole frame, estimated on a sample."""
+    t0 = time.perf_counter()
+    sample = _sample(data)
+    trial = Stats()
+    split = _split_body(sample, profile, dictionary, trial)
+    pays = split is not None and len(split) < len(_whole(sample, profile, dictionary, trial))
+    stats.add("structure estimate (sample)" if pays else "structure estimate (sample: does not pay)",
+              len(sample), len(sample), time.perf_counter() - t0)
+    return pays
+
+
 def encode_body(data: bytes, profile: Profile, dictionary: bytes, stats: Stats) -> bytes:
+    """The smallest body this profile can make, without ever coding a frame worse than the
+    same profile with L1 and L2 off: a structure split must beat the whole frame. Profiles
+    whose whole path is cheap (matching + Huffman) code the frame both ways and keep the
+    smaller; context mixing (`max`) codes both only for small frames and otherwise picks
+    one by an estimate on a sample."""
     stored = _body(SPLIT_NONE, b"", [("bytes", data)], _STORE, b"", Stats())
     if not data:
         return stored
@@ -154,13 +199,24 @@ def encode_body(data: bytes, profile: Profile, dictionary: bytes, stats: Stats) 
     if len(data) >= 4096 and profile.try_unsplit and order0_bits(data) > NOISE_BITS:
         # Random or already-compressed bytes: context mixing cannot win here and costs
         # seconds per MiB; matching still catches repeats at hundreds of MB/s.
-        candidates.append(_body(SPLIT_NONE, b"", [("bytes", data)], _NOISE, dictionary, stats))
+        candidates.append(_whole(data, _NOISE.restrict(profile.layers), dictionary, stats))
         return min(candidates, key=len)
-    split = _split(data, profile, stats)
-    if split is not None:
-        candidates.append(_body(split[0], split[1], split[2], profile, dictionary, stats))
-    if split is None or profile.try_unsplit:
-        candidates.append(_body(SPLIT_NONE, b"", [("bytes", data)], profile, dictionary, stats))
+    structure = profile.use_l1 or profile.use_l2
+    small = len(data) <= SAMPLE
+    cheap_whole = not profile.try_unsplit
+    if not structure or small or cheap_whole:
+        # a sample can miss structure that pays on the whole frame (records behind a file
+        # header), so the profiles whose whole path is cheap code both and keep the smaller
+        candidates.append(_whole(data, profile, dictionary, stats))
+        if structure:
+            candidates.append(_split_body(data, profile, dictionary, stats) or stored)
+        return min(candidates, key=len)
+    if _split_pays(data, profile, dictionary, stats):
+        split = _split_body(data, profile, dictionary, stats)
+        if split is not None:
+            candidates.append(split)
+            return min(candidates, key=len)
+    candidates.append(_whole(data, profile, dictionary, stats))
     return min(candidates, key=len)
 
 

@@ -23,6 +23,8 @@ class Stage:
     encode: Callable[[bytes, bytes], tuple[bytes, bytes] | None]  # (data, dictionary)
     decode: Callable[[bytes, bytes, int, bytes], bytes]          # (payload, params, out_len, dictionary)
     keep_below: float = 1.0   # kept only if output < keep_below x input (a pre-pass that costs the next stage context)
+    # L3 rewrites int64s into int64s: its output is never shorter, so it is kept whenever it
+    # chose a transform (keep_below just above 1); bit-packing then gains from the small values.
 
 
 def _count(out_len: int) -> int:
@@ -137,13 +139,14 @@ def _entropy_dec(payload, params, out_len, dictionary):
     return l7.cm_decode(payload, out_len, params[0], dictionary if params[1] else b"")
 
 
-DELTA = Stage(3, "L3 delta", _delta_enc, _delta_dec)
+DELTA = Stage(3, "L3 delta", _delta_enc, _delta_dec, keep_below=1.0001)
 BITPACK = Stage(4, "L4 bit-packing", _pack_enc, _pack_dec)
 RLE = Stage(5, "L5 RLE", _rle_enc, _rle_dec)
 RLE_LONG = Stage(5, "L5 RLE", _rle_enc, _rle_dec, keep_below=0.5)   # before CM: only long runs pay
 LZ_FAST = Stage(6, "L6 match", _lz(1), _lz_dec)
 LZ_DEEP = Stage(6, "L6 match", _lz(2), _lz_dec)
 HUFF = Stage(7, "L7 Huffman", _entropy(HUFFMAN_LZ), _entropy_dec)
+HUFF_PLAIN = Stage(7, "L7 Huffman", _entropy(HUFFMAN), _entropy_dec)     # when L6 may not run
 CM1 = Stage(7, "L7 CM", _entropy(CM_FAST), _entropy_dec)
 CM2 = Stage(7, "L7 CM", _entropy(CM_MAX), _entropy_dec)
 

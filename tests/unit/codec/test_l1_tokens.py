@@ -1,6 +1,4 @@
 """L1 generic tokenization: exact round trips, declines, damaged input."""
-import glob
-import os
 import random
 
 import pytest
@@ -8,10 +6,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cobol_codec.layers import l1_tokens as L1
+from corpora import corpus_files, corpus_id
 
-CORPORA = "/work/shared/corpora"
-FILES = sorted(f for f in glob.glob(os.path.join(CORPORA, "**", "*"), recursive=True)
-               if os.path.isfile(f) and not f.endswith("README.md"))
+FILES = corpus_files()
 
 
 def roundtrip(data):
@@ -24,7 +21,7 @@ def roundtrip(data):
     return res
 
 
-@pytest.mark.parametrize("path", FILES, ids=[os.path.relpath(f, CORPORA) for f in FILES])
+@pytest.mark.parametrize("path", FILES, ids=map(corpus_id, FILES))
 def test_corpus_roundtrip(path):
     with open(path, "rb") as fh:
         roundtrip(fh.read())

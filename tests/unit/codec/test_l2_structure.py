@@ -1,7 +1,5 @@
 """L2 structure models: exact round trips, model detection, pay-off, damaged input."""
-import glob
 import lzma
-import os
 import random
 
 import numpy as np
@@ -10,12 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cobol_codec.layers import l2_structure as L2
+from corpora import corpus_files, corpus_id
 
-CORPORA = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "shared", "corpora")
-if not os.path.isdir(CORPORA):
-    CORPORA = "/work/shared/corpora"
-FILES = sorted(f for f in glob.glob(os.path.join(CORPORA, "**", "*"), recursive=True)
-               if os.path.isfile(f) and not f.endswith("README.md"))
+FILES = corpus_files()
 
 
 def roundtrip(data):
@@ -44,7 +39,7 @@ def split_size(res):
     return len(params) + sum(xz(p) for _, p in streams)
 
 
-@pytest.mark.parametrize("path", FILES, ids=[os.path.relpath(f, CORPORA) for f in FILES])
+@pytest.mark.parametrize("path", FILES, ids=map(corpus_id, FILES))
 def test_corpus_roundtrip(path):
     with open(path, "rb") as fh:
         data = fh.read()

@@ -3,20 +3,13 @@ from __future__ import annotations
 
 import os
 import random
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from cobol_codec.layers import l5_rle as R
+from corpora import corpus_files, corpus_id
 
-CORPORA = (Path(__file__).resolve().parents[3] / ".." / "shared" / "corpora").resolve()
-
-
-def _all_files() -> list[Path]:
-    if not CORPORA.is_dir():
-        return []
-    return sorted(p for p in CORPORA.rglob("*") if p.is_file() and p.name != "README.md")
 
 
 def rt(data: bytes) -> bytes | None:
@@ -79,7 +72,7 @@ def test_many_units_catalog_limit():
     assert enc is not None and len(enc) < 0.5 * len(data)
 
 
-@pytest.mark.parametrize("path", _all_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", corpus_files(), ids=corpus_id)
 def test_corpus(path):
     data = path.read_bytes()
     rt(data)

@@ -3,24 +3,18 @@ from __future__ import annotations
 
 import random
 import zlib
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cobol_codec.layers import l6_match
+from corpora import corpus_files
 
-ROOT = Path(__file__).resolve().parents[3]
-CORPORA = (ROOT / ".." / "shared" / "corpora").resolve()
 LEVELS = (1, 2, 3, 4)
 
 
-def _files(group=None):
-    base = CORPORA / group if group else CORPORA
-    if not base.is_dir():
-        pytest.fail(f"corpora missing at {base}: clone the project beside ../shared")
-    return sorted(p for p in base.rglob("*") if p.is_file() and p.name != "README.md")
+_files = corpus_files
 
 
 def roundtrip(data: bytes, dictionary: bytes = b"", level: int = 1) -> bytes | None:

@@ -4,28 +4,17 @@ from __future__ import annotations
 import os
 import random
 import zlib
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from cobol_codec.layers import l7_entropy as L
+from corpora import CORPORA, corpus_files, corpus_id
 
-CORPORA = (Path(__file__).resolve().parents[3] / ".." / "shared" / "corpora").resolve()
 GROUPS = ["loghub", "nab", "ebcdic", "canterbury", "calgary"]
 
 
-def _files(group: str) -> list[Path]:
-    base = CORPORA / group
-    if not base.is_dir():
-        pytest.fail(f"corpora missing at {CORPORA}: clone the project beside ../shared")
-    return sorted(p for p in base.rglob("*") if p.is_file() and p.name != "README.md")
-
-
-def _all_files() -> list[Path]:
-    if not CORPORA.is_dir():
-        return []
-    return sorted(p for p in CORPORA.rglob("*") if p.is_file() and p.name != "README.md")
+_files = corpus_files
 
 
 def _sample(group: str, k: int = 2, limit: int = 48_000) -> list[tuple[str, bytes]]:
@@ -80,7 +69,7 @@ def test_huffman_deep_tree_is_length_limited():
     assert enc is not None
 
 
-@pytest.mark.parametrize("path", _all_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", corpus_files(), ids=corpus_id)
 def test_huffman_corpus(path):
     data = path.read_bytes()
     enc = huff_rt(data)
@@ -146,7 +135,7 @@ def test_cm_corpus(group, level):
 
 @pytest.mark.parametrize("level", [1, 2])
 def test_cm_text_beats_zlib_clearly(level):
-    data = (CORPORA / "calgary" / "paper1").read_bytes() if CORPORA.is_dir() else pytest.fail("corpora missing")
+    data = (CORPORA / "calgary" / "paper1").read_bytes()
     enc = cm_rt(data, level)
     assert len(enc) < 0.85 * len(zlib.compress(data, 9))
     hb = huff_rt(data)

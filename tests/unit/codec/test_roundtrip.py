@@ -60,6 +60,7 @@ def test_hypothesis_round_trip(profile, data):
     assert decompress(compress(data, profile)) == data
 
 
+@pytest.mark.timeout(2400)     # max codes ~25 MB at ~0.5 MB/s: minutes, more on a shared machine
 @pytest.mark.parametrize("profile", PROFILES)
 def test_every_corpus_file_round_trips(corpora, profile):
     files = corpus_files()

@@ -30,11 +30,10 @@ The model is deterministic integer arithmetic, so encoder and decoder stay in lo
 """
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
-from libc.stdlib cimport malloc, calloc, free
+from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
-import heapq
 import zlib
 
 try:
@@ -91,34 +90,66 @@ DEF HMAX = 12            # maximum code length
 DEF HTAB = 4096          # 1 << HMAX
 
 
-def _limited_lengths(list freqs):
-    """Huffman code lengths (limited to HMAX bits) for a 256-entry frequency list."""
-    cdef int s, i, n
-    lens = [0] * 256
-    syms = [s for s in range(256) if freqs[s] > 0]
-    n = len(syms)
+cdef void _huff_lengths(const uint64_t *freqs, uint8_t *lens) noexcept nogil:
+    """Huffman code lengths limited to HMAX bits, in C (no per-call Python work).
+
+    Two-queue Huffman over the symbols sorted by (frequency, symbol): on equal weights a leaf
+    is merged before an internal node and internal nodes in creation order, the same ties a
+    heap keyed on (weight, leaf symbol < internal serial) breaks. Then the length-limiting
+    repair of the Kraft sum, and the shortest codes to the most frequent symbols."""
+    cdef int syms[256]
+    cdef uint64_t w[512]
+    cdef int parent[512]
+    cdef int depth[512]
+    cdef int bl[HMAX + 1]
+    cdef int n = 0, i, j, s, t, li, ii, nxt, a, b, k, total
+    memset(lens, 0, 256)
+    for s in range(256):
+        if freqs[s] > 0:
+            syms[n] = s
+            n += 1
     if n == 0:
-        return lens
+        return
     if n == 1:
         lens[syms[0]] = 1
-        return lens
-    heap = [(freqs[s], s, (s,)) for s in syms]
-    heapq.heapify(heap)
-    depth = [0] * 256
-    tie = 256
-    while len(heap) > 1:
-        f1, _, a = heapq.heappop(heap)
-        f2, _, b = heapq.heappop(heap)
-        for s in a:
-            depth[s] += 1
-        for s in b:
-            depth[s] += 1
-        heapq.heappush(heap, (f1 + f2, tie, a + b))
-        tie += 1
-    # length limiting (counts per length, then repair the Kraft sum)
-    bl = [0] * (HMAX + 1)
-    for s in syms:
-        bl[min(depth[s], HMAX)] += 1
+        return
+    # insertion sort by (freq, sym) ascending: n <= 256
+    for i in range(1, n):
+        t = syms[i]
+        j = i - 1
+        while j >= 0 and freqs[syms[j]] > freqs[t]:
+            syms[j + 1] = syms[j]
+            j -= 1
+        syms[j + 1] = t
+    for i in range(n):
+        w[i] = freqs[syms[i]]
+    li = 0
+    ii = n
+    nxt = n
+    while nxt < 2 * n - 1:
+        # pick the two smallest of the leaf queue [li, n) and the internal queue [ii, nxt)
+        if li < n and (ii >= nxt or w[li] <= w[ii]):
+            a = li
+            li += 1
+        else:
+            a = ii
+            ii += 1
+        if li < n and (ii >= nxt or w[li] <= w[ii]):
+            b = li
+            li += 1
+        else:
+            b = ii
+            ii += 1
+        w[nxt] = w[a] + w[b]
+        parent[a] = nxt
+        parent[b] = nxt
+        nxt += 1
+    depth[2 * n - 2] = 0
+    for i in range(2 * n - 3, -1, -1):
+        depth[i] = depth[parent[i]] + 1
+    memset(bl, 0, sizeof(bl))
+    for i in range(n):
+        bl[depth[i] if depth[i] < HMAX else HMAX] += 1
     total = 0
     for i in range(1, HMAX + 1):
         total += bl[i] << (HMAX - i)
@@ -130,14 +161,30 @@ def _limited_lengths(list freqs):
                 bl[i + 1] += 2
                 break
         total -= 1
-    # most frequent symbols get the shortest codes
-    order = sorted(syms, key=lambda t: (-freqs[t], t))
+    # most frequent symbols first, ties by symbol: sort by (-freq, sym)
+    for i in range(1, n):
+        t = syms[i]
+        j = i - 1
+        while j >= 0 and (freqs[syms[j]] < freqs[t] or (freqs[syms[j]] == freqs[t] and syms[j] > t)):
+            syms[j + 1] = syms[j]
+            j -= 1
+        syms[j + 1] = t
     k = 0
     for i in range(1, HMAX + 1):
-        for _ in range(bl[i]):
-            lens[order[k]] = i
+        for j in range(bl[i]):
+            lens[syms[k]] = <uint8_t>i
             k += 1
-    return lens
+
+
+def _limited_lengths(list freqs):
+    """Huffman code lengths (limited to HMAX bits) for a 256-entry frequency list."""
+    cdef uint64_t f[256]
+    cdef uint8_t lens[256]
+    cdef int s
+    for s in range(256):
+        f[s] = freqs[s]
+    _huff_lengths(f, lens)
+    return [lens[s] for s in range(256)]
 
 
 cdef int _canonical(const uint8_t *lens, uint32_t *codes) noexcept nogil:
@@ -179,14 +226,15 @@ def huffman_encode(data):
         while i < n:
             hist[0][src[i]] += 1
             i += 1
-    freqs = [int(hist[0][s] + hist[1][s] + hist[2][s] + hist[3][s]) for s in range(256)]
-    lens_list = _limited_lengths(freqs)
+    cdef uint64_t freqs[256]
     cdef uint8_t lens[256]
     cdef uint32_t codes[256]
     cdef int s, k = 0
     cdef uint64_t bits = 0
     for s in range(256):
-        lens[s] = lens_list[s]
+        freqs[s] = hist[0][s] + hist[1][s] + hist[2][s] + hist[3][s]
+    _huff_lengths(freqs, lens)
+    for s in range(256):
         if lens[s]:
             k += 1
             bits += <uint64_t>freqs[s] * lens[s]
@@ -438,7 +486,42 @@ DEF TBSHIFT = 0        # hashed tables: about 2^TBSHIFT / 4 buckets per input by
                        # fewer buckets than bytes; smaller tables cost < 0.2% and clear faster)
 
 
+cdef struct Undo:
+    # (address, old value) of every 32-bit word a primed model's big tables got written,
+    # replayed backwards to bring the model back to its primed state after one record
+    uint32_t **addr
+    uint32_t *old
+    size_t n
+    size_t cap
+    int overflow
+
+
+cdef inline void undo_log(Undo *u, uint32_t *p) noexcept nogil:
+    cdef size_t cap
+    cdef uint32_t **a
+    cdef uint32_t *o
+    if u == NULL or u.overflow:
+        return
+    if u.n == u.cap:
+        cap = u.cap * 2 if u.cap else 4096
+        a = <uint32_t **>realloc(u.addr, cap * sizeof(uint32_t *))
+        if a == NULL:
+            u.overflow = 1
+            return
+        u.addr = a
+        o = <uint32_t *>realloc(u.old, cap * sizeof(uint32_t))
+        if o == NULL:
+            u.overflow = 1
+            return
+        u.old = o
+        u.cap = cap
+    u.addr[u.n] = p
+    u.old[u.n] = p[0]
+    u.n += 1
+
+
 cdef struct CM:
+    Undo *undo           # set while a primed snapshot codes one record (NULL otherwise)
     int level
     int nctx             # contexts: [0] is the direct order-1 table, [1..nctx-1] are hashed
     int nin              # mixer inputs
@@ -505,7 +588,7 @@ cdef struct CM:
     size_t pos
 
 
-cdef inline uint32_t *find_bucket(uint32_t *t, uint32_t nbmask, uint32_t hh) noexcept nogil:
+cdef inline uint32_t *find_bucket(uint32_t *t, uint32_t nbmask, uint32_t hh, Undo *u) noexcept nogil:
     cdef uint32_t chk = ((hh * 0x2545F491u) >> 16) + 1
     cdef uint32_t i = hh & nbmask
     cdef uint32_t *b0 = t + ((<size_t>i) << 4)
@@ -526,6 +609,9 @@ cdef inline uint32_t *find_bucket(uint32_t *t, uint32_t nbmask, uint32_t hh) noe
             b = b1
         if b[0] != 0 and (b2[0] == 0 or (b2[1] & 1023) < (b[1] & 1023)):
             b = b2
+    if u != NULL:
+        for j in range(16):
+            undo_log(u, b + j)
     b[0] = chk
     for j in range(1, 16):
         b[j] = 0x80000000u
@@ -556,7 +642,7 @@ cdef inline void set_buckets(CM *m) noexcept nogil:
     else:
         m.cur[0] = m.o1 + (<size_t>(m.c4 & 0xFF) * 17 + 1 + (m.c0 & 15)) * 16
     for i in range(1, m.nctx):
-        m.cur[i] = find_bucket(m.tab[i], m.nbmask, hs[i])
+        m.cur[i] = find_bucket(m.tab[i], m.nbmask, hs[i], m.undo)
 
 
 cdef inline void byte_update(CM *m, int c) noexcept nogil:
@@ -601,6 +687,8 @@ cdef inline void byte_update(CM *m, int c) noexcept nogil:
                 if l >= MINLEN:
                     m.mlen = l
                     m.mptr = cand
+        if m.undo != NULL:
+            undo_log(m.undo, m.mtab + hi)
         m.mtab[hi] = <uint32_t>m.pos
     m.mmiss = 0
     if m.mlen > 0:
@@ -781,6 +869,12 @@ cdef inline void _prefetch_next(CM *m) noexcept nogil:
 cdef inline void cm_update(CM *m, int y) noexcept nogil:
     cdef int i, nib = m.nib
     cdef int t
+    if m.undo != NULL:
+        for i in range(m.nctx):
+            undo_log(m.undo, &m.cur[i][nib])
+        # a2 is big: log the aligned 32-bit word holding the entry (a1 and the mixers are
+        # small and restored whole)
+        undo_log(m.undo, <uint32_t *>(<size_t>(m.a2 + m.ai2) & ~(<size_t>3)))
     for i in range(m.nctx):
         upd(&m.cur[i][nib], y, m.limit[i])
     upd(&m.t0[m.c0], y, 255)
@@ -838,22 +932,33 @@ cdef void cm_free(CM *m) noexcept nogil:
     free(m)
 
 
+cdef int _table_bits(size_t total) noexcept nogil:
+    """Hashed table size for ``total`` bytes: 2^tb buckets of 16 counters, 2^10..2^TBMAX."""
+    cdef int tb = 10
+    cdef size_t need = (total << TBSHIFT) >> 2
+    while tb < TBMAX and (<size_t>1 << tb) < need:
+        tb += 1
+    return tb
+
+
+cdef uint32_t _match_bits(size_t total) noexcept nogil:
+    cdef uint32_t mbits = 12
+    while mbits < 22 and (<size_t>1 << mbits) < total:
+        mbits += 1
+    return mbits
+
+
 cdef CM *cm_new(int level, size_t total) noexcept nogil:
     """Allocate a model for ``total`` bytes (prime + data); NULL on allocation failure."""
     cdef CM *m = <CM *>calloc(1, sizeof(CM))
     cdef int i, j, tb
-    cdef size_t need
     if m == NULL:
         return NULL
     m.level = level
     m.nctx = 7 if level >= 2 else 4
     m.nin = m.nctx + 4
     m.nw = (m.nin + 3) & ~3
-    # hashed table size: 2^tb buckets of 16 counters, 2^10..2^18 buckets
-    tb = 10
-    need = (total << TBSHIFT) >> 2
-    while tb < TBMAX and (<size_t>1 << tb) < need:
-        tb += 1
+    tb = _table_bits(total)
     m.nbmask = (1u << tb) - 1
     for i in range(1, m.nctx):
         # buckets are 64 bytes: cache-line aligned
@@ -866,9 +971,7 @@ cdef CM *cm_new(int level, size_t total) noexcept nogil:
     m.limit[0] = P_LIM_LO
     m.limit[1] = P_LIM_LO
     m.o1 = <uint32_t *>malloc(256 * 17 * 16 * sizeof(uint32_t))
-    m.mbits = 12
-    while m.mbits < 22 and (<size_t>1 << m.mbits) < total:
-        m.mbits += 1
+    m.mbits = _match_bits(total)
     m.mtabraw = l7_big_alloc(((<size_t>1) << m.mbits) * sizeof(uint32_t), &m.mtablen)
     m.mtab = <uint32_t *>l7_big_aligned(m.mtabraw, m.mtablen) if m.mtabraw != NULL else NULL
     m.w1 = <int32_t *>malloc(256 * m.nw * sizeof(int32_t))
@@ -935,6 +1038,192 @@ cdef void cm_prime(CM *m, const uint8_t *p, size_t n) noexcept nogil:
 
 
 
+# ---- primed snapshots: a dictionary primes a model once, records reuse it ----------------------
+
+DEF SNAP_MAX = 4096      # records up to this size code on a primed snapshot
+DEF SNAP_KEEP = 4        # free snapshots kept per (level, dictionary, table size)
+DEF SNAP_KEYS = 4        # (level, dictionary, table size) combinations kept
+
+
+cdef class _Primed:
+    """A model primed with a dictionary, and what it takes to return to that state after
+    coding one record: a copy of the struct and of the small tables, and an undo log of the
+    big tables' words. The result is the same model a fresh cm_new + cm_prime would give."""
+    cdef CM *m
+    cdef CM saved
+    cdef int32_t *w1
+    cdef int32_t *w2
+    cdef int32_t *w3
+    cdef uint16_t *a1
+    cdef Undo u
+    cdef size_t bufcap
+    cdef bytes prime
+    cdef object key
+
+    def __dealloc__(self):
+        cm_free(self.m)
+        free(self.w1)
+        free(self.w2)
+        free(self.w3)
+        free(self.a1)
+        free(self.u.addr)
+        free(self.u.old)
+
+
+cdef size_t _w1n(CM *m) noexcept nogil:
+    return 256 * m.nw * sizeof(int32_t)
+
+
+cdef size_t _w2n(CM *m) noexcept nogil:
+    return 65 * 8 * m.nw * sizeof(int32_t)
+
+
+cdef size_t _w3n(CM *m) noexcept nogil:
+    return (MAXC + 1) * 8 * m.nw * sizeof(int32_t)
+
+
+cdef _Primed _primed_new(int lv, bytes prime, size_t total, object key):
+    cdef _Primed s = _Primed()
+    cdef const uint8_t *pr = prime
+    _primings[0] += 1
+    cdef size_t np_ = len(prime)
+    s.m = cm_new(lv, total)
+    if s.m == NULL:
+        raise MemoryError("cm: cannot allocate model")
+    with nogil:
+        cm_prime(s.m, pr, np_)
+    s.w1 = <int32_t *>malloc(_w1n(s.m))
+    s.w2 = <int32_t *>malloc(_w2n(s.m))
+    s.w3 = <int32_t *>malloc(_w3n(s.m))
+    s.a1 = <uint16_t *>malloc(256 * 33 * sizeof(uint16_t))
+    if s.w1 == NULL or s.w2 == NULL or s.w3 == NULL or s.a1 == NULL:
+        raise MemoryError("cm: cannot allocate model snapshot")
+    memcpy(s.w1, s.m.w1, _w1n(s.m))
+    memcpy(s.w2, s.m.w2, _w2n(s.m))
+    memcpy(s.w3, s.m.w3, _w3n(s.m))
+    memcpy(s.a1, s.m.a1, 256 * 33 * sizeof(uint16_t))
+    s.saved = s.m[0]
+    s.bufcap = total + 1
+    s.prime = prime
+    s.key = key
+    return s
+
+
+cdef int _primed_restore(_Primed s) noexcept nogil:
+    """Back to the primed state; -1 when the undo log overflowed (the snapshot is dropped)."""
+    cdef CM *m = s.m
+    cdef size_t i = s.u.n
+    cdef uint8_t *buf = m.buf
+    if s.u.overflow:
+        return -1
+    while i > 0:
+        i -= 1
+        s.u.addr[i][0] = s.u.old[i]
+    s.u.n = 0
+    memcpy(m.w1, s.w1, _w1n(m))
+    memcpy(m.w2, s.w2, _w2n(m))
+    memcpy(m.w3, s.w3, _w3n(m))
+    memcpy(m.a1, s.a1, 256 * 33 * sizeof(uint16_t))
+    m[0] = s.saved
+    m.buf = buf
+    return 0
+
+
+_snapshots = {}      # key -> list of free _Primed, in least-recently-used order of keys
+_primings = [0]
+
+
+def primings():
+    """How many times a dictionary has primed a snapshot model (diagnostics, tests)."""
+    return _primings[0]
+
+
+cdef _Primed _primed_take(int lv, bytes prime, size_t total):
+    """A free snapshot for this level, dictionary and model size (primed now if none)."""
+    cdef _Primed s
+    cdef uint8_t *nb
+    key = (lv, len(prime), hash(prime), _table_bits(total), _match_bits(total))
+    free_list = _snapshots.pop(key, None)
+    if free_list is None:
+        free_list = []
+    _snapshots[key] = free_list                      # most recently used last
+    while len(_snapshots) > SNAP_KEYS:
+        del _snapshots[next(iter(_snapshots))]
+    s = None
+    for i in range(len(free_list)):
+        if (<_Primed>free_list[i]).prime == prime:
+            s = free_list.pop(i)
+            break
+    if s is None:
+        s = _primed_new(lv, prime, total, key)
+    if s.bufcap < total + 1:
+        nb = <uint8_t *>realloc(s.m.buf, total + 1)
+        if nb == NULL:
+            raise MemoryError("cm: cannot allocate model history")
+        s.m.buf = nb
+        s.saved.buf = nb
+        s.bufcap = total + 1
+    s.m.undo = &s.u
+    return s
+
+
+cdef void _primed_give(_Primed s):
+    cdef int ok
+    with nogil:
+        ok = _primed_restore(s)
+    free_list = _snapshots.get(s.key)
+    if ok == 0 and free_list is not None and len(free_list) < SNAP_KEEP:
+        free_list.append(s)
+
+
+cdef _Primed _snapshot_for(int lv, prime, Py_ssize_t np_, Py_ssize_t n):
+    """The primed snapshot a record of n bytes codes on, or None (no dictionary, or too long)."""
+    return _primed_take(lv, bytes(prime), <size_t>(n + np_)) if np_ > 0 and n <= SNAP_MAX else None
+
+
+cdef void _model_release(_Primed snap, CM *m):
+    if snap is not None:
+        _primed_give(snap)
+    else:
+        cm_free(m)
+
+
+def _snapshot_state(level, prime, Py_ssize_t n):
+    """Diagnostics for tests: a digest of the whole primed model for records of n bytes (the
+    snapshot in the pool if there is one, else a freshly primed model)."""
+    cdef int lv = _level(level)
+    cdef _Primed s = _primed_take(lv, bytes(prime), <size_t>(n + len(prime)))
+    cdef CM *m = s.m
+    cdef size_t tsize = ((<size_t>1) << (_table_bits(n + len(prime)) + 4)) * sizeof(uint32_t)
+    cdef CM head = m[0]
+    cdef int i
+    h = zlib.crc32(PyBytes_FromStringAndSize(<char *>m.o1, 256 * 17 * 16 * sizeof(uint32_t)))
+    for i in range(1, m.nctx):
+        h = zlib.crc32(PyBytes_FromStringAndSize(<char *>m.tab[i], tsize), h)
+    h = zlib.crc32(PyBytes_FromStringAndSize(<char *>m.mtab, ((<size_t>1) << m.mbits) * sizeof(uint32_t)), h)
+    h = zlib.crc32(PyBytes_FromStringAndSize(<char *>m.w1, _w1n(m)), h)
+    h = zlib.crc32(PyBytes_FromStringAndSize(<char *>m.w2, _w2n(m)), h)
+    h = zlib.crc32(PyBytes_FromStringAndSize(<char *>m.w3, _w3n(m)), h)
+    h = zlib.crc32(PyBytes_FromStringAndSize(<char *>m.a1, 256 * 33 * 2), h)
+    h = zlib.crc32(PyBytes_FromStringAndSize(<char *>m.a2, 65536 * 33 * 2), h)
+    h = zlib.crc32(PyBytes_FromStringAndSize(<char *>m.buf, m.pos), h)
+    head.undo = NULL
+    head.buf = NULL
+    for i in range(MAXC):
+        head.cur[i] = <uint32_t *>(<size_t>(m.cur[i] - m.tab[i]) if i > 0 else <size_t>(m.cur[0] - m.o1))
+    head.o1 = NULL
+    head.mtab = NULL
+    head.mtabraw = NULL
+    head.w1 = head.w2 = head.w3 = NULL
+    head.a1 = head.a2 = NULL
+    for i in range(MAXC):
+        head.tab[i] = NULL
+        head.tabraw[i] = NULL
+    h = zlib.crc32(PyBytes_FromStringAndSize(<char *>&head, sizeof(CM)), h)
+    _primed_give(s)
+    return h
+
+
 cdef inline int _level(level) except -1:
     cdef int lv = level
     if lv not in (1, 2):
@@ -953,19 +1242,21 @@ def cm_encode(data, level=2, prime=b""):
     cdef Py_ssize_t cap = n - 4  # the payload must be smaller than this to pay off
     if cap <= 0:
         return None
-    cdef CM *m = cm_new(lv, <size_t>(n + np_))
-    if m == NULL:
-        raise MemoryError("cm: cannot allocate model")
     cdef uint8_t *out = <uint8_t *>malloc(cap + 8)
     if out == NULL:
-        cm_free(m)
         raise MemoryError("cm: cannot allocate output")
+    cdef _Primed snap = _snapshot_for(lv, prime, np_, n)
+    cdef int fresh = snap is None
+    cdef CM *m = cm_new(lv, <size_t>(n + np_)) if fresh else snap.m
+    if m == NULL:
+        free(out)
+        raise MemoryError("cm: cannot allocate model")
     cdef Py_ssize_t o = 0, i
     cdef uint32_t x1 = 0, x2 = 0xFFFFFFFFu, xmid
     cdef int j, c, y, p
     cdef int overflow = 0
     with nogil:
-        if np_ > 0:
+        if np_ > 0 and fresh:
             cm_prime(m, &pr[0], <size_t>np_)
         for i in range(n):
             c = src[i]
@@ -997,7 +1288,7 @@ def cm_encode(data, level=2, prime=b""):
             o += 1
             if o >= cap:
                 overflow = 1
-    cm_free(m)
+    _model_release(snap, m)
     if overflow:
         free(out)
         return None
@@ -1029,7 +1320,9 @@ def cm_decode(data, Py_ssize_t out_len, level=2, prime=b""):
     cdef uint32_t crc = src[0] | (src[1] << 8) | (src[2] << 16) | (<uint32_t>src[3] << 24)
     cdef const uint8_t *inp = &src[4]
     cdef Py_ssize_t inlen = n - 4, ip = 0
-    cdef CM *m = cm_new(lv, <size_t>(out_len + np_))
+    cdef _Primed snap = _snapshot_for(lv, prime, np_, out_len)
+    cdef int fresh = snap is None
+    cdef CM *m = cm_new(lv, <size_t>(out_len + np_)) if fresh else snap.m
     if m == NULL:
         raise MemoryError("cm: cannot allocate model")
     out = PyBytes_FromStringAndSize(NULL, out_len)
@@ -1038,7 +1331,7 @@ def cm_decode(data, Py_ssize_t out_len, level=2, prime=b""):
     cdef Py_ssize_t i
     cdef int j, c, y, p
     with nogil:
-        if np_ > 0:
+        if np_ > 0 and fresh:
             cm_prime(m, &pr[0], <size_t>np_)
         for j in range(4):
             x = (x << 8) | (inp[ip] if ip < inlen else 0)
@@ -1064,7 +1357,7 @@ def cm_decode(data, Py_ssize_t out_len, level=2, prime=b""):
             o[i] = <uint8_t>c
             if ip > inlen + 8:
                 break
-    cm_free(m)
+    _model_release(snap, m)
     if ip > inlen + 3:
         raise _Corrupt("cm: payload truncated")
     if ip < inlen + 3:
