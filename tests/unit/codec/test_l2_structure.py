@@ -211,14 +211,10 @@ def test_numeric_records_layout():
     assert split_size(res) < xz(data)
 
 
-def test_fixed_detection_speed_on_random():
-    import time
+def test_random_bytes_have_no_structure():
     rnd = np.random.default_rng(3)
     data = rnd.integers(0, 256, 1 << 20, dtype=np.uint8).tobytes()
-    L2.analyze(data)
-    t = time.perf_counter()
-    assert L2.analyze(data) is None
-    assert time.perf_counter() - t < 0.2
+    assert L2.analyze(data) is None          # (its speed is make bench's to measure, not a test's)
 
 
 def test_small_and_degenerate_inputs():
