@@ -10,6 +10,10 @@ import pytest
 from corpora import CORPORA
 from infra_support import infra_status, run_infra
 
+# The tests call the mesh's gRPC services as the API does: with the `api` certificate (mTLS,
+# scripts/certs.py). Servers always present their own kind's certificate.
+os.environ.setdefault("COBOL_GRPC_IDENTITY", "api")
+
 
 
 @pytest.fixture(scope="session")

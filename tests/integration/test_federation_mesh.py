@@ -28,7 +28,7 @@ class FedMesh(Mesh):
     federator: its own PostgreSQL schema, versions topic and key directory."""
 
     def __init__(self, infra, tmp: Path) -> None:
-        super().__init__(infra, tmp)
+        super().__init__(infra, tmp, shift=310, chunk=64 * 1024, archives=1, workers=len(COMPRESSORS))
         tag = uuid.uuid4().hex[:8]
         self.dsn = infra["postgres"]["dsn"]
         self.schema = f"fedit{tag}"
@@ -84,11 +84,7 @@ def logs(*systems: str, part: int = 0) -> bytes:
 def fedmesh(infra, tmp_path_factory):
     m = FedMesh(infra, tmp_path_factory.mktemp("fedmesh"))
     try:
-        m.start("coordinator-1", "services.coordinator", m.env["COBOL_COORDINATOR_ADDR"])
-        m.start("archive-1", "services.archive", m.env["COBOL_ARCHIVE_ADDR"])
-        for c in COMPRESSORS:
-            m.start(c, "services.compressor")
-        m.start("ingest-1", "services.ingest", m.env["COBOL_INGEST_ADDR"])
+        m.start_all()                     # coordinator, one archive, the two compressors, ingest
         yield m
     finally:
         m.close()

@@ -27,7 +27,9 @@ class Server:
         if host not in ("127.0.0.1", "localhost", "[::1]") and not settings.bind_public:
             raise SystemExit(f"refusing to bind gRPC to {addr}: the mesh binds to 127.0.0.1 only (COBOL_BIND_PUBLIC=1 in containers)")
         self.addr = addr
-        self.identity = grpc_auth.identity(settings.instance.rpartition("-")[0] or settings.instance)
+        kind = settings.instance.rpartition("-")[0] or settings.instance
+        # a server is always its own kind (COBOL_GRPC_IDENTITY only picks what a client presents)
+        self.identity = kind if (grpc_auth.cert_dir() / f"{kind}.crt").exists() else grpc_auth.identity(kind)
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=OPTIONS,
                                   interceptors=[grpc_auth.AuthInterceptor(self.identity), telemetry.ServerTracing()])
         self.health = health.HealthServicer()
