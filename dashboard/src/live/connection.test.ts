@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { FakeSocket } from "../test/fakes";
-import { firstMessage, LiveConnection, queryToken } from "./connection";
+import { firstMessage, LiveConnection, LIVE_STRATEGIES } from "./connection";
 
 function make(opts: Partial<ConstructorParameters<typeof LiveConnection>[0]> = {}) {
   FakeSocket.all = [];
@@ -9,7 +9,6 @@ function make(opts: Partial<ConstructorParameters<typeof LiveConnection>[0]> = {
     onUnauthorized: async () => false,
     origin: "ws://h",
     createSocket: (url) => new FakeSocket(url),
-    strategies: [queryToken("/api/ws/jobs"), firstMessage("/api/ws")],
     backoff: { firstMs: 100, maxMs: 1000 },
     ...opts,
   });
@@ -19,6 +18,17 @@ describe("LiveConnection", () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
 
+  it("authenticates in the first message on /api/ws, never in the URL", () => {
+    expect(LIVE_STRATEGIES.map((s) => s.name)).toEqual(["first-message:/api/ws"]);
+    const live = make();
+    live.start();
+    const ws = FakeSocket.all[0];
+    expect(ws.url).toBe("ws://h/api/ws");
+    expect(ws.sent).toEqual([]);
+    ws.open();
+    expect(ws.sent.map((m) => JSON.parse(m))).toEqual([{ type: "auth", token: "T/1" }]);
+  });
+
   it("dispatches messages by type and goes live on the first one", () => {
     const live = make();
     const jobs: unknown[] = [];
@@ -27,7 +37,6 @@ describe("LiveConnection", () => {
     live.subscribe("*", (m) => all.push(m.type));
     live.start();
     const ws = FakeSocket.all[0];
-    expect(ws.url).toBe("ws://h/api/ws/jobs?token=T%2F1");
     expect(live.state).toBe("connecting");
     ws.open();
     ws.receive({ type: "snapshot", jobs: [] });
@@ -39,7 +48,7 @@ describe("LiveConnection", () => {
   });
 
   it("moves to the next strategy when an endpoint never answers, and sends the token first there", () => {
-    const live = make();
+    const live = make({ strategies: [firstMessage("/api/ws-gone"), firstMessage("/api/ws")] });
     live.start();
     FakeSocket.all[0].serverClose(1006);
     const ws = FakeSocket.all[1];

@@ -2,10 +2,10 @@
  * The live connection: one WebSocket to the API, shared by every page, that reconnects with
  * backoff and dispatches messages by their `type` ("snapshot", "job", ...).
  *
- * How the socket authenticates is a Strategy, so the API's move from a token in the query
- * string (today's /api/ws/jobs) to a token in the first message (/api/ws) is a change of the
- * list in LIVE_STRATEGIES, not of this class. Strategies are tried in order until one gets
- * a message through; the one that worked is kept for reconnects.
+ * How the socket authenticates is a Strategy (the API's /api/ws takes the token in the first
+ * message; it ignores a token in the URL, which would also leak it into logs). Strategies in
+ * LIVE_STRATEGIES are tried in order until one gets a message through; the one that worked
+ * is kept for reconnects.
  */
 export interface Strategy {
   name: string;
@@ -27,21 +27,14 @@ export interface WebSocketLike {
 export type LiveState = "idle" | "connecting" | "open" | "reconnecting" | "unauthorized";
 export type LiveMessage = { type: string; [k: string]: unknown };
 
-/** Today's API: GET /api/ws/jobs?token=... (close code 4401 on a bad token). */
-export const queryToken = (path: string): Strategy => ({
-  name: `query:${path}`,
-  url: (origin, token) => `${origin}${path}?token=${encodeURIComponent(token)}`,
-  onOpen: () => undefined,
-});
-
-/** The restructured API: connect without the token, send it as the first message. */
+/** Connect without credentials, send `{"type": "auth", "token"}` first (4401 on a bad token). */
 export const firstMessage = (path: string): Strategy => ({
   name: `first-message:${path}`,
   url: (origin) => `${origin}${path}`,
   onOpen: (ws, token) => ws.send(JSON.stringify({ type: "auth", token })),
 });
 
-export const LIVE_STRATEGIES: Strategy[] = [queryToken("/api/ws/jobs"), firstMessage("/api/ws")];
+export const LIVE_STRATEGIES: Strategy[] = [firstMessage("/api/ws")];
 
 /** Close codes that mean "your credentials were refused". */
 const UNAUTHORIZED = new Set([4401, 4403, 1008]);

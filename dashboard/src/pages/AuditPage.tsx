@@ -8,25 +8,26 @@ import { formatDate } from "../lib/format";
 import { useResource } from "../lib/useResource";
 
 const PAGE_SIZE = 25;
-const LIMIT = 1000;
 
 export default function AuditPage() {
   const { client, caps } = useServices();
   const [jobId, setJobId] = useState("");
-  const [applied, setApplied] = useState("");
   const [who, setWho] = useState("");
+  const [applied, setApplied] = useState({ jobId: "", who: "" });
   const [page, setPage] = useState(1);
   const ids = { job: useId(), who: useId() };
   const available = caps.has("get", "/api/audit");
-  const audit = useResource(async () => unwrap(await client.GET("/api/audit", {
-    params: { query: applied ? { limit: LIMIT, job_id: applied } : { limit: LIMIT } },
-  })), `audit:${applied}`, available);
+  // the server filters (who: exact user name, job_id) and pages
+  const query: { limit: number; offset: number; job_id?: string; who?: string } = { limit: PAGE_SIZE, offset: (page - 1) * PAGE_SIZE };
+  if (applied.jobId) query.job_id = applied.jobId;
+  if (applied.who) query.who = applied.who;
+  const audit = useResource(async () => unwrap(await client.GET("/api/audit", { params: { query } })),
+    `audit:${JSON.stringify(query)}`, available);
 
   if (!available) return <><PageHeader title="Audit log" /><NotAvailable feature="The audit log" endpoint="GET /api/audit" /></>;
 
-  const rows = (audit.data ?? []).filter((e) => !who.trim() || e.who.toLowerCase().includes(who.trim().toLowerCase()));
-  const pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
-  const current = Math.min(page, pages);
+  const rows = audit.data?.items ?? [];
+  const pages = Math.max(1, Math.ceil((audit.data?.total ?? 0) / PAGE_SIZE));
   const input = "mt-1 block w-full rounded-md border border-slate-400 bg-white px-2 py-1.5 text-sm";
 
   return (
@@ -38,7 +39,7 @@ export default function AuditPage() {
       <form className="mb-3 grid grid-cols-1 gap-3 sm:grid-cols-3" role="search" aria-label="Filter the audit log"
         onSubmit={(e) => {
           e.preventDefault();
-          setApplied(jobId.trim());
+          setApplied({ jobId: jobId.trim(), who: who.trim() });
           setPage(1);
         }}>
         <div>
@@ -46,8 +47,8 @@ export default function AuditPage() {
           <input id={ids.job} className={input} value={jobId} maxLength={128} onChange={(e) => setJobId(e.target.value)} />
         </div>
         <div>
-          <label htmlFor={ids.who} className="text-xs font-medium text-slate-700">Who</label>
-          <input id={ids.who} className={input} value={who} onChange={(e) => { setWho(e.target.value); setPage(1); }} />
+          <label htmlFor={ids.who} className="text-xs font-medium text-slate-700">Who (user name)</label>
+          <input id={ids.who} className={input} value={who} maxLength={64} onChange={(e) => setWho(e.target.value)} />
         </div>
         <div className="flex items-end">
           <button type="submit" className="rounded-md bg-blue-800 px-3 py-2 text-sm font-medium text-white">Apply</button>
@@ -61,8 +62,8 @@ export default function AuditPage() {
           { label: "When" }, { label: "Who" }, { label: "Action" }, { label: "Outcome" },
           { label: "Job", className: "hidden md:table-cell" }, { label: "From", className: "hidden lg:table-cell" },
         ]}>
-          {rows.slice((current - 1) * PAGE_SIZE, current * PAGE_SIZE).map((e, i) => (
-            <tr key={`${e.at}-${i}`} className="border-t border-slate-200" data-testid="audit-row">
+          {rows.map((e) => (
+            <tr key={e.id} className="border-t border-slate-200" data-testid="audit-row">
               <td className="whitespace-nowrap px-3 py-2">{formatDate(e.at)}</td>
               <td className="px-3 py-2">{e.who}</td>
               <td className="px-3 py-2 font-mono text-xs">{e.action}</td>
@@ -73,7 +74,7 @@ export default function AuditPage() {
           ))}
         </Table>
       )}
-      <Pagination page={current} pages={pages} onPage={setPage} label="Audit log pages" />
+      <Pagination page={page} pages={pages} onPage={setPage} label="Audit log pages" />
     </div>
   );
 }

@@ -1,7 +1,6 @@
 import { lazy, Suspense, useCallback, useState } from "react";
 import { Link, useParams } from "react-router";
-import { fillPath } from "../api/capabilities";
-import { getJson, sendJson, unwrap } from "../api/client";
+import { unwrap } from "../api/client";
 import { messageOf } from "../api/errors";
 import { TERMINAL, type Job } from "../api/types";
 import { ProgressBar } from "../components/ProgressBar";
@@ -65,13 +64,12 @@ export function JobDetailPage() {
     if (j.id === jobId) setData((old) => ({ ...(old ?? j), ...j }));
   }, [jobId, setData]));
 
-  const statsPath = caps.findPath("get", (p) => p.startsWith("/api/jobs/{") && /layer|stats/.test(p));
-  const cancelPath = caps.findPath("post", (p) => p.startsWith("/api/jobs/{") && p.endsWith("/cancel"));
+  const statsPath = caps.has("get", "/api/jobs/{job_id}/layers");
+  const cancelPath = caps.has("post", "/api/jobs/{job_id}/cancel");
   const done = job.data?.status === "done";
-  const stats = useResource(
-    () => getJson<LayerStat[] | { layers: LayerStat[] }>(session, fillPath(statsPath ?? "", { job_id: jobId }))
-      .then((r) => (Array.isArray(r) ? r : r.layers ?? [])),
-    `${jobId}:${statsPath}:${done}`, Boolean(statsPath) && done);
+  const stats = useResource<LayerStat[]>(async () => unwrap(await client.GET("/api/jobs/{job_id}/layers", {
+    params: { path: { job_id: jobId } },
+  })).layers, `${jobId}:${statsPath}:${done}`, statsPath && done);
 
   const act = async (what: string, fn: () => Promise<string | void>) => {
     setBusy(what);
@@ -125,8 +123,8 @@ export function JobDetailPage() {
         {cancelPath && atLeast(me, "operator") && !TERMINAL.has(j.status) && (
           <button type="button" className={`${btn} border-red-700 text-red-800`} disabled={busy !== null}
             onClick={() => act("cancel", async () => {
-              await sendJson(session, "POST", fillPath(cancelPath, { job_id: j.id }));
-              job.reload();
+              const after = unwrap(await client.POST("/api/jobs/{job_id}/cancel", { params: { path: { job_id: j.id } } }));
+              setData((old) => ({ ...(old ?? after), ...after }));
               return "Cancel requested";
             })}>
             Cancel job
@@ -147,6 +145,9 @@ export function JobDetailPage() {
             <Field label="Compressed">{formatBytes(j.bytes_out)}</Field>
             <Field label="Ratio">{formatRatio(j.ratio)}</Field>
             <Field label="Source">{j.source || "—"}</Field>
+            <Field label="Owner">{j.owner ?? "—"}</Field>
+            <Field label="Layers">{j.layers || "all"}</Field>
+            <Field label="Dictionary">{j.dictionary || "—"}</Field>
             <Field label="Created">{formatDate(j.created_at)}</Field>
             <Field label="Finished">{formatDate(j.finished_at)}</Field>
             <Field label="SHA-256">{j.sha256 ?? "—"}</Field>

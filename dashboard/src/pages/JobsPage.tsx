@@ -1,7 +1,7 @@
-import { useCallback, useId, useMemo, useState } from "react";
+import { useCallback, useId, useState } from "react";
 import { Link } from "react-router";
 import { unwrap } from "../api/client";
-import { STATUSES, TERMINAL, type Job } from "../api/types";
+import { STATUSES, TERMINAL, type Job, type Page } from "../api/types";
 import { Pagination } from "../components/Pagination";
 import { ProgressBar } from "../components/ProgressBar";
 import { Empty, ErrorState, Loading, PageHeader } from "../components/States";
@@ -10,34 +10,70 @@ import { Table } from "../components/Table";
 import { atLeast, useMe, useServices } from "../context";
 import { formatBytes, formatDate, formatRatio, percent } from "../lib/format";
 import { useResource } from "../lib/useResource";
-import { upsertJob, useJobUpdates } from "../live/useLiveJobs";
-import { NewJobForm } from "./NewJobForm";
+import { useJobUpdates } from "../live/useLiveJobs";
+import { declaredProfiles, NewJobForm } from "./NewJobForm";
 
 const PAGE_SIZE = 20;
-/** How many jobs the history asks for when the server has no paging of its own. */
-const HISTORY_LIMIT = 500;
 
 export interface JobFilters {
   status: string;
   profile: string;
   text: string;
-  since: string; // yyyy-mm-dd
-  minBytes: string;
+  since: string; // yyyy-mm-dd, local midnight
+  minBytes: string; // MiB
 }
 
 const NO_FILTERS: JobFilters = { status: "", profile: "", text: "", since: "", minBytes: "" };
 
-/** The filters applied in the browser (also after server-side filtering, for live updates). */
-export function filterJobs(jobs: Job[], f: JobFilters): Job[] {
+function sinceMs(f: JobFilters): number | null {
+  const t = f.since ? new Date(`${f.since}T00:00:00`).getTime() : NaN;
+  return Number.isFinite(t) ? t : null;
+}
+
+function minBytes(f: JobFilters): number | null {
+  const n = f.minBytes.trim() ? Number(f.minBytes) : NaN;
+  return Number.isFinite(n) && n >= 0 ? Math.ceil(n * 1024 * 1024) : null;
+}
+
+/** The query of GET /api/jobs for these filters and this page (the server filters and pages). */
+export function jobsQuery(f: JobFilters, page: number): Record<string, string | number> {
+  const q: Record<string, string | number> = { limit: PAGE_SIZE, offset: (page - 1) * PAGE_SIZE };
+  if (f.status) q.status = f.status;
+  if (f.profile) q.profile = f.profile;
+  if (f.text.trim()) q.q = f.text.trim();
+  const since = sinceMs(f);
+  if (since !== null) q.since = new Date(since).toISOString();
+  const min = minBytes(f);
+  if (min !== null) q.min_bytes = min;
+  return q;
+}
+
+/** Whether a job (from a live update) matches the filters, by the server's rules. */
+export function matches(j: Job, f: JobFilters): boolean {
   const text = f.text.trim().toLowerCase();
-  const since = f.since ? new Date(`${f.since}T00:00:00`).getTime() : null;
-  const minBytes = f.minBytes ? Number(f.minBytes) * 1024 * 1024 : null;
-  return jobs.filter((j) =>
-    (!f.status || j.status === f.status)
+  const since = sinceMs(f);
+  const min = minBytes(f);
+  return (!f.status || j.status === f.status)
     && (!f.profile || j.profile === f.profile)
-    && (!text || j.name.toLowerCase().includes(text) || j.id.toLowerCase().includes(text))
-    && (since === null || (j.created_at !== null && new Date(j.created_at).getTime() >= since))
-    && (minBytes === null || !Number.isFinite(minBytes) || j.bytes_in >= minBytes));
+    && (!text || j.name.toLowerCase().includes(text))
+    && (since === null || (j.created_at != null && new Date(j.created_at).getTime() >= since))
+    && (min === null || j.bytes_in >= min);
+}
+
+/**
+ * A live update on the page shown: a job already there is updated in place; a new job that
+ * matches the filters goes on top of the first page (the newest), and the total grows.
+ */
+export function applyUpdate(old: Page<Job> | undefined, j: Job, f: JobFilters, page: number): Page<Job> | undefined {
+  if (!old) return old;
+  const i = old.items.findIndex((x) => x.id === j.id);
+  if (i !== -1) {
+    const items = old.items.slice();
+    items[i] = { ...old.items[i], ...j };
+    return { ...old, items };
+  }
+  if (page !== 1 || !matches(j, f)) return old;
+  return { ...old, items: [j, ...old.items].slice(0, PAGE_SIZE), total: old.total + 1 };
 }
 
 export function JobRow({ job }: { job: Job }) {
@@ -69,35 +105,31 @@ export function JobsPage() {
   const [page, setPage] = useState(1);
   const ids = { status: useId(), profile: useId(), text: useId(), since: useId(), size: useId() };
 
-  // Filters the server declares as query parameters are sent to it; the rest apply here.
-  const serverParams = caps.queryParams("get", "/api/jobs");
-  const query: Record<string, string | number> = { limit: HISTORY_LIMIT };
-  if (serverParams.has("status") && filters.status) query.status = filters.status;
-  if (serverParams.has("profile") && filters.profile) query.profile = filters.profile;
-  const key = JSON.stringify(query);
-  const jobs = useResource(async () => unwrap(await client.GET("/api/jobs", {
-    params: { query: query as { limit?: number } },
-  })), key);
+  const query = jobsQuery(filters, page);
+  const jobs = useResource<Page<Job>>(async () => unwrap(await client.GET("/api/jobs", {
+    params: { query },
+  })), JSON.stringify(query));
 
   const setData = jobs.setData;
-  useJobUpdates(useCallback((j: Job) => setData((old) => upsertJob(old, j)), [setData]));
+  const onJob = useCallback((j: Job) => setData((old) => applyUpdate(old, j, filters, page)), [setData, filters, page]);
+  useJobUpdates(onJob);
 
-  const shown = useMemo(() => filterJobs(jobs.data ?? [], filters), [jobs.data, filters]);
-  const pages = Math.max(1, Math.ceil(shown.length / PAGE_SIZE));
-  const current = Math.min(page, pages);
-  const slice = shown.slice((current - 1) * PAGE_SIZE, current * PAGE_SIZE);
-  const active = (jobs.data ?? []).filter((j) => !TERMINAL.has(j.status)).length;
+  const slice = jobs.data?.items ?? [];
+  const total = jobs.data?.total ?? 0;
+  const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+  const active = slice.filter((j) => !TERMINAL.has(j.status)).length;
+  const filtered = JSON.stringify(filters) !== JSON.stringify(NO_FILTERS);
   const set = (k: keyof JobFilters) => (v: string) => {
     setFilters((f) => ({ ...f, [k]: v }));
     setPage(1);
   };
   const input = "mt-1 block w-full rounded-md border border-slate-400 bg-white px-2 py-1.5 text-sm";
-  const profiles = caps.bodyEnum("post", "/api/jobs", "profile") ?? ["fast", "balanced", "max"];
+  const profiles = declaredProfiles(caps);
 
   return (
     <div>
       <PageHeader title="Jobs">
-        <span className="text-sm text-slate-700" aria-live="polite">{active} in progress</span>
+        <span className="text-sm text-slate-700" aria-live="polite">{active} in progress on this page</span>
         <button type="button" onClick={jobs.reload}
           className="rounded-md border border-slate-400 bg-white px-3 py-1.5 text-sm hover:bg-slate-100">
           Refresh
@@ -106,11 +138,12 @@ export function JobsPage() {
 
       {atLeast(me, "operator") && (
         <div className="mb-6">
-          <NewJobForm onAccepted={(a) => setData((old) => upsertJob(old, {
+          <NewJobForm onAccepted={(a) => onJob({
             id: a.id, status: a.status, progress: 0, bytes_in: a.bytes_in, bytes_out: 0, ratio: null,
             name: a.name, source: "rest", profile: a.profile, created_at: new Date().toISOString(),
             finished_at: null, reason: null, chunk_count: 0, chunks_archived: 0, sha256: a.sha256 ?? null,
-          }))} />
+            layers: a.layers, dictionary: a.dictionary,
+          })} />
         </div>
       )}
 
@@ -118,8 +151,8 @@ export function JobsPage() {
         <h2 id="history-title" className="mb-2 text-base font-semibold">History</h2>
         <div className="mb-3 grid grid-cols-2 gap-3 md:grid-cols-5" role="search" aria-label="Filter jobs">
           <div>
-            <label htmlFor={ids.text} className="text-xs font-medium text-slate-700">Name or id</label>
-            <input id={ids.text} className={input} value={filters.text} onChange={(e) => set("text")(e.target.value)} />
+            <label htmlFor={ids.text} className="text-xs font-medium text-slate-700">Name contains</label>
+            <input id={ids.text} className={input} maxLength={128} value={filters.text} onChange={(e) => set("text")(e.target.value)} />
           </div>
           <div>
             <label htmlFor={ids.status} className="text-xs font-medium text-slate-700">Status</label>
@@ -148,9 +181,9 @@ export function JobsPage() {
 
         {jobs.loading && !jobs.data && <Loading what="Loading jobs" />}
         {jobs.error && <ErrorState message={jobs.error} onRetry={jobs.reload} />}
-        {jobs.data && shown.length === 0 && (
-          <Empty title={jobs.data.length ? "No job matches these filters" : "No jobs yet"}>
-            {jobs.data.length ? "Clear a filter to see more." : atLeast(me, "operator") ? "Drop a file above to start one." : "Jobs appear here as operators submit them."}
+        {jobs.data && slice.length === 0 && (
+          <Empty title={filtered ? "No job matches these filters" : "No jobs yet"}>
+            {filtered ? "Clear a filter to see more." : atLeast(me, "operator") ? "Drop a file above to start one." : "Jobs appear here as operators submit them."}
           </Empty>
         )}
         {slice.length > 0 && (
@@ -164,7 +197,8 @@ export function JobsPage() {
             {slice.map((j) => <JobRow key={j.id} job={j} />)}
           </Table>
         )}
-        <Pagination page={current} pages={pages} onPage={setPage} label="Job history pages" />
+        {jobs.data && total > 0 && <p className="mt-2 text-sm text-slate-700">{total} job{total === 1 ? "" : "s"}</p>}
+        <Pagination page={page} pages={pages} onPage={setPage} label="Job history pages" />
       </section>
     </div>
   );

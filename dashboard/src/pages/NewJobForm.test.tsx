@@ -4,12 +4,11 @@ import { describe, expect, it } from "vitest";
 import { realDoc, makeServices, OPERATOR, renderWith } from "../test/fakes";
 import { NewJobForm } from "./NewJobForm";
 
-/** The API's document with a `layers` field added to the upload form, as the next API has. */
-function docWithLayers() {
+/** The API's document without the `layers` field of the upload form, as older servers had. */
+function docWithoutLayers() {
   const doc = structuredClone(realDoc) as typeof realDoc;
   const post = doc.paths["/api/jobs"].post!;
-  const media = post.requestBody!.content!["multipart/form-data"];
-  media.schema!.properties!.layers = {};
+  for (const media of Object.values(post.requestBody!.content!)) delete media.schema!.properties!.layers;
   return doc;
 }
 
@@ -27,13 +26,13 @@ describe("NewJobForm", () => {
   });
 
   it("disables the layers field when the server does not take it", () => {
-    renderWith(<NewJobForm onAccepted={() => undefined} />, { services: makeServices(), me: OPERATOR });
+    renderWith(<NewJobForm onAccepted={() => undefined} />, { services: makeServices({ doc: docWithoutLayers() }), me: OPERATOR });
     expect((screen.getByLabelText("Layers") as HTMLInputElement).disabled).toBe(true);
     expect(screen.getByText("This server does not accept a layer choice yet.")).toBeTruthy();
   });
 
   it("checks the layers before uploading when the server takes them", async () => {
-    renderWith(<NewJobForm onAccepted={() => undefined} />, { services: makeServices({ doc: docWithLayers() }), me: OPERATOR });
+    renderWith(<NewJobForm onAccepted={() => undefined} />, { services: makeServices(), me: OPERATOR });
     const file = new File(["x"], "x.log");
     fireEvent.drop(screen.getByTestId("dropzone"), { dataTransfer: { files: [file] } });
     const layers = screen.getByLabelText("Layers") as HTMLInputElement;

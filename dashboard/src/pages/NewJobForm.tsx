@@ -7,14 +7,19 @@ import { ProgressBar } from "../components/ProgressBar";
 import { useServices } from "../context";
 import { formatBytes } from "../lib/format";
 import { parseLayers } from "../lib/layers";
+import type { Capabilities } from "../api/capabilities";
 import { uploadJob, type UploadHandle } from "../lib/upload";
 
 const DEFAULT_PROFILES = ["fast", "balanced", "max"];
 
 /** The profiles the server declares for the upload form (its OpenAPI enum), else the known three. */
+export function declaredProfiles(caps: Capabilities): string[] {
+  // "" (the server's default) is not a profile to choose: the first one shown is the default
+  return (caps.bodyEnum("post", "/api/jobs", "profile") ?? DEFAULT_PROFILES).filter((p) => p !== "");
+}
+
 function useProfiles(): string[] {
-  const { caps } = useServices();
-  return caps.bodyEnum("post", "/api/jobs", "profile") ?? DEFAULT_PROFILES;
+  return declaredProfiles(useServices().caps);
 }
 
 export function NewJobForm({ onAccepted }: { onAccepted: (job: JobAccepted) => void }) {

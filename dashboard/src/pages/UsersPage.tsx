@@ -1,31 +1,35 @@
 import { useId, useState, type FormEvent } from "react";
 import { unwrap } from "../api/client";
 import { messageOf } from "../api/errors";
-import type { UserOut } from "../api/types";
+import type { User } from "../api/types";
 import { Empty, ErrorState, Loading, NotAvailable, PageHeader } from "../components/States";
 import { Table } from "../components/Table";
 import { useMe, useServices } from "../context";
 import { useResource } from "../lib/useResource";
 
 const ROLES = ["viewer", "operator", "admin"] as const;
+/** One page of users is the whole list on any realistic installation; the total says if not. */
+const USERS_LIMIT = 1000;
 
 function CreateUser({ onCreated }: { onCreated: () => void }) {
   const { client } = useServices();
   const [name, setName] = useState("");
   const [password, setPassword] = useState("");
   const [role, setRole] = useState<(typeof ROLES)[number]>("viewer");
+  const [seeAll, setSeeAll] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const ids = { name: useId(), pw: useId(), role: useId() };
+  const ids = { name: useId(), pw: useId(), role: useId(), all: useId() };
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setBusy(true);
     setError(null);
     try {
-      unwrap(await client.POST("/api/users", { body: { name: name.trim(), password, role } }));
+      unwrap(await client.POST("/api/users", { body: { name: name.trim(), password, role, see_all_jobs: seeAll } }));
       setName("");
       setPassword("");
+      setSeeAll(false);
       onCreated();
     } catch (err) {
       setError(messageOf(err));
@@ -37,15 +41,15 @@ function CreateUser({ onCreated }: { onCreated: () => void }) {
   return (
     <form onSubmit={submit} aria-label="New user" className="mb-6 rounded-lg border border-slate-200 bg-white p-4">
       <h2 className="mb-3 text-base font-semibold">New user</h2>
-      <div className="grid gap-3 md:grid-cols-4">
+      <div className="grid gap-3 md:grid-cols-5">
         <div>
           <label htmlFor={ids.name} className="text-sm font-medium">Name</label>
           <input id={ids.name} className={input} required maxLength={64} pattern="[A-Za-z0-9_.@\-]+"
             title="letters, digits and _ . @ -" value={name} onChange={(e) => setName(e.target.value)} />
         </div>
         <div>
-          <label htmlFor={ids.pw} className="text-sm font-medium">Password (8+ characters)</label>
-          <input id={ids.pw} type="password" autoComplete="new-password" className={input} required minLength={8}
+          <label htmlFor={ids.pw} className="text-sm font-medium">Password (10+ characters)</label>
+          <input id={ids.pw} type="password" autoComplete="new-password" className={input} required minLength={10} maxLength={1024}
             value={password} onChange={(e) => setPassword(e.target.value)} />
         </div>
         <div>
@@ -53,6 +57,10 @@ function CreateUser({ onCreated }: { onCreated: () => void }) {
           <select id={ids.role} className={input} value={role} onChange={(e) => setRole(e.target.value as typeof role)}>
             {ROLES.map((r) => <option key={r} value={r}>{r}</option>)}
           </select>
+        </div>
+        <div className="flex items-center gap-2 self-end pb-2">
+          <input id={ids.all} type="checkbox" className="h-4 w-4" checked={seeAll} onChange={(e) => setSeeAll(e.target.checked)} />
+          <label htmlFor={ids.all} className="text-sm font-medium">Sees every job</label>
         </div>
         <div className="flex items-end">
           <button type="submit" disabled={busy}
@@ -69,12 +77,13 @@ function CreateUser({ onCreated }: { onCreated: () => void }) {
 export default function UsersPage() {
   const { client, caps } = useServices();
   const { me } = useMe();
-  const users = useResource(async () => unwrap(await client.GET("/api/users")), "users", caps.has("get", "/api/users"));
+  const users = useResource(async () => unwrap(await client.GET("/api/users", { params: { query: { limit: USERS_LIMIT } } })),
+    "users", caps.has("get", "/api/users"));
   const [error, setError] = useState<string | null>(null);
 
   if (!caps.has("get", "/api/users")) return <><PageHeader title="Users" /><NotAvailable feature="User management" endpoint="GET /api/users" /></>;
 
-  const remove = async (u: UserOut) => {
+  const remove = async (u: User) => {
     if (!window.confirm(`Delete the user ${u.name}? Their sessions stop working at once.`)) return;
     setError(null);
     try {
@@ -93,15 +102,19 @@ export default function UsersPage() {
       {error && <p role="alert" className="mb-3 text-sm text-red-800">{error}</p>}
       {users.loading && !users.data && <Loading what="Loading users" />}
       {users.error && <ErrorState message={users.error} onRetry={users.reload} />}
-      {users.data && users.data.length === 0 && <Empty title="No users" />}
-      {users.data && users.data.length > 0 && (
+      {users.data && users.data.items.length === 0 && <Empty title="No users" />}
+      {users.data && users.data.total > users.data.items.length && (
+        <p className="mb-2 text-sm text-slate-700">Showing {users.data.items.length} of {users.data.total} users.</p>
+      )}
+      {users.data && users.data.items.length > 0 && (
         <Table caption="Users and their roles" headers={[
-          { label: "Name" }, { label: "Role" }, { label: "State" }, { label: <span className="sr-only">Actions</span> },
+          { label: "Name" }, { label: "Role" }, { label: "Jobs seen" }, { label: "State" }, { label: <span className="sr-only">Actions</span> },
         ]}>
-          {users.data.map((u) => (
+          {users.data.items.map((u) => (
             <tr key={u.name} className="border-t border-slate-200" data-testid="user-row">
               <td className="px-3 py-2 font-medium">{u.name}</td>
               <td className="px-3 py-2">{u.role}</td>
+              <td className="px-3 py-2">{u.role === "admin" || u.see_all_jobs ? "all" : "own"}</td>
               <td className="px-3 py-2">{u.disabled ? "disabled" : "active"}</td>
               <td className="px-3 py-2 text-right">
                 {u.name !== me?.name && caps.has("delete", "/api/users/{name}") && (

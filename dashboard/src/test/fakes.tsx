@@ -22,6 +22,11 @@ export function json(body: unknown, status = 200): Response {
 }
 
 /** Install a fetch that answers from `routes` ("GET /api/jobs" -> handler); records every request. */
+/** A list answer of the API: one page `{items, total, limit, offset}`. */
+export function page<T>(items: T[], total = items.length, limit = 100, offset = 0) {
+  return { items, total, limit, offset };
+}
+
 export function fakeFetch(routes: Record<string, Handler>) {
   const calls: Request[] = [];
   const fn = vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {

@@ -180,7 +180,9 @@ try {
     await p.getByTestId("forbidden").waitFor();
     await p.goto(cfg.url + "/jobs");
     await p.getByRole("heading", { name: "History" }).waitFor();
-    await p.locator('[data-testid="job-row"]').first().waitFor();
+    // jobs belong to their submitter: the admin's upload is not the viewer's to see
+    await p.getByText("No jobs yet").waitFor();
+    const viewerRows = await p.locator('[data-testid="job-row"]').count();
     const navText = await p.getByRole("navigation", { name: "Main" }).textContent();
     const uploadForms = await p.getByRole("form", { name: "New job" }).count();
     const fileInputs = await p.locator('input[type="file"]').count();
@@ -195,17 +197,18 @@ try {
       return r.status;
     });
     await ctx.close();
-    return { usersForbidden, navText, uploadForms, fileInputs, apiStatus };
+    return { usersForbidden, navText, uploadForms, fileInputs, apiStatus, viewerRows };
   });
 
   await step("expiry", async () => {
-    // a token the server refuses: the app must go to the login page and come back after it
+    // tokens the server refuses (access and refresh: a bad access token alone is refreshed
+    // quietly): the app must go to the login page and come back after it
     page.label = "expiry";
     await page.goto(cfg.url + "/jobs");
     await page.getByRole("heading", { name: "History" }).waitFor();
     await page.evaluate(() => {
       const s = JSON.parse(sessionStorage.getItem("cobol.session"));
-      sessionStorage.setItem("cobol.session", JSON.stringify({ ...s, access: `${s.access}x` }));
+      sessionStorage.setItem("cobol.session", JSON.stringify({ ...s, access: `${s.access}x`, refresh: `${s.refresh}x` }));
     });
     await page.goto(cfg.url + "/admin/audit?job_id=x");
     await page.waitForURL(/\/login\?expired=1/);
