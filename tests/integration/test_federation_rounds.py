@@ -65,7 +65,7 @@ class Rig:
             return real_submit(env)
         self.fed.submit = recording_submit
         self.addr = f"127.0.0.1:{free_port()}"
-        self.server = grpc_server.Server(self.addr)
+        self.server = grpc_server.Server(self.addr, identity="federator")   # in-process, as the federator
         self.server.add(fpb_grpc.add_FederatorServicer_to_server, FederatorServicer(self.fed), "cobol.v1.Federator")
         self.server.start()
         self.client = FederatorClient(self.addr)

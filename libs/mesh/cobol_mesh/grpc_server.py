@@ -22,12 +22,12 @@ OPTIONS = [
 
 
 class Server:
-    def __init__(self, addr: str, max_workers: int = 16) -> None:
+    def __init__(self, addr: str, max_workers: int = 16, identity: str | None = None) -> None:
         host = addr.rsplit(":", 1)[0]
         if host not in ("127.0.0.1", "localhost", "[::1]") and not settings.bind_public:
             raise SystemExit(f"refusing to bind gRPC to {addr}: the mesh binds to 127.0.0.1 only (COBOL_BIND_PUBLIC=1 in containers)")
         self.addr = addr
-        kind = settings.instance.rpartition("-")[0] or settings.instance
+        kind = identity or settings.instance.rpartition("-")[0] or settings.instance
         # a server is always its own kind (COBOL_GRPC_IDENTITY only picks what a client presents)
         self.identity = kind if (grpc_auth.cert_dir() / f"{kind}.crt").exists() else grpc_auth.identity(kind)
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=OPTIONS,
