@@ -55,7 +55,7 @@ class FedMesh(Mesh):
         with psycopg.connect(self.dsn, autocommit=True) as c:
             c.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
 
-    def job(self, data: bytes, name: str) -> pb.UploadReply:
+    def run_job(self, data: bytes, name: str) -> pb.UploadReply:
         reply = upload(self, split(data, 256 * 1024), name=name)
         wait_status(self, reply.job_id, "done", 300)
         return reply
@@ -91,7 +91,7 @@ def fedmesh(infra, tmp_path_factory):
 
 
 def check_job(m: FedMesh, data: bytes, name: str, want: str, cache: DictionaryCache) -> None:
-    reply = m.job(data, name)
+    reply = m.run_job(data, name)
     frames = m.frames(reply.job_id, reply.chunk_count)
     assert {f.worker for f in frames} == set(COMPRESSORS), "both compressors must have compressed chunks"
     assert {f.dictionary_id for f in frames} == {want}, [(f.worker, f.dictionary_id) for f in frames]
@@ -103,7 +103,7 @@ def check_job(m: FedMesh, data: bytes, name: str, want: str, cache: DictionaryCa
 def test_compressors_train_switch_and_roll_back(fedmesh):
     m = fedmesh
     systems = ("HDFS", "Zookeeper", "OpenSSH", "Apache", "Hadoop", "Spark")
-    first = m.job(logs(*systems), "before-federation")       # compressors sample these records
+    first = m.run_job(logs(*systems), "before-federation")       # compressors sample these records
     before = m.frames(first.job_id, first.chunk_count)
     assert {f.dictionary_id for f in before} == {""}             # no dictionary yet
     m.start("federator-1", "services.federator", m.env["COBOL_FEDERATOR_ADDR"])
