@@ -5,7 +5,7 @@ PIP   := .venv/bin/pip
 STAMP := .venv/.installed
 CORPORA ?= ../shared/corpora
 
-.PHONY: help setup build proto test test-unit bench bench-memory loadtest loadtest-api fuzz up down status scale chaos demo clean \
+.PHONY: help setup build proto test test-unit bench bench-memory loadtest loadtest-api cluster-figures bench-federation fuzz up down status scale chaos demo clean \
         deploy-tools deploy-check compose
 
 help: ## list the targets
@@ -62,6 +62,12 @@ loadtest: up ## mesh figures: 256 MiB job with 1 and 2 compressors, record->fram
 VEGETA := .cache/go/bin/vegeta
 $(VEGETA):
 	GOBIN=$(CURDIR)/.cache/go/bin GOPATH=$(CURDIR)/.cache/go go install github.com/tsenart/vegeta/v12@v12.12.0
+
+cluster-figures: setup ## failure-detection and leader-failover figures (real mesh, printed)
+	$(PY) loadtests/cluster_figures.py --rounds $${ROUNDS:-3}
+
+bench-federation: setup ## federated dictionaries: loghub over 4 and 8 nodes at epsilon 1.0 (printed)
+	$(PY) loadtests/federation_bench.py
 
 loadtest-api: setup $(VEGETA) ## API figures: p50/p99 at 200 req/s (vegeta), 1,000 WebSocket clients
 	$(PY) loadtests/api_latency.py --rate $${RATE:-200} --seconds $${LOAD_SECONDS:-30}
