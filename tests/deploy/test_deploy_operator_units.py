@@ -102,7 +102,8 @@ def test_status_ready_progressing_degraded():
                      "Degraded": (False, "AsExpected")}
     assert st["readyNodes"] == 2 and st["nodes"] == 2 and st["observedGeneration"] == 4
 
-    broken = everyone[:-1] + [pod("api-0", service="api", ready=False, waiting="ImagePullBackOff")]
+    broken = [p for p in everyone if p["metadata"]["name"] != "api-0"] + [
+        pod("api-0", service="api", ready=False, waiting="ImagePullBackOff")]
     conds = {t: (ok, reason, m) for t, ok, reason, m in status.compute(c, TOPO, broken, 4)["_conditions"]}
     assert conds["Degraded"][:2] == (True, "PodsFailing") and "api-0 ImagePullBackOff" in conds["Degraded"][2]
     assert conds["Ready"][0] is False and "api 0/1" in conds["Ready"][2]
