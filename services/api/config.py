@@ -26,7 +26,7 @@ def _int(env: str, default: int) -> int:
         raise SystemExit(f"cobol-api: {env}={raw!r} is not an integer") from None
 
 
-SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+SCHEMA_RE = re.compile(r"\A[a-z_][a-z0-9_]{0,62}\Z")
 
 
 @dataclass(frozen=True)

@@ -29,26 +29,20 @@ JobState = Literal["queued", "running", "done", "failed"]
 assert Profile.__args__ == PROFILES and Role.__args__ == ROLES and JobState.__args__ == JOB_STATES, \
     "api.proto and services/api/enums.py disagree"
 
-_LAYERS_RE = re.compile(r"^[1-7](-[1-7])?(,[1-7](-[1-7])?)*$")
-DICT_RE = re.compile(r"^([0-9a-f]{16}|none)$")
+DICT_RE = re.compile(r"\A([0-9a-f]{16}|none)\Z")
 
 
 def parse_layers(text: str) -> frozenset[int]:
-    """The codec's parse_layers when it exists, else the same grammar here: `1-4`, `1,2,6-7`."""
+    """The mesh's one validator for `layers` (what ingest will check too): `1-4`, `1,2,6-7`."""
+    from cobol_mesh import ids
     try:
-        from cobol_codec import parse_layers as codec_parse  # added by the codec's own work
-    except ImportError:
-        codec_parse = None
-    if codec_parse is not None:
-        return frozenset(codec_parse(text))
-    t = text.replace(" ", "")
-    if not _LAYERS_RE.match(t):
-        raise ValueError(f"layers must look like 1-4 or 1,2,6-7 with layers 1..7 (got {text[:40]!r})")
+        ids.check_layers(text)
+    except ids.InvalidName as exc:
+        raise ValueError(str(exc)) from None
+    if not text:
+        raise ValueError("layers is empty: give layers such as 1-4 or 1,2,6-7, or leave the field out")
     out: set[int] = set()
-    for part in t.split(","):
+    for part in text.split(","):
         a, _, b = part.partition("-")
-        lo, hi = int(a), int(b or a)
-        if lo > hi:
-            raise ValueError(f"layer range {part} runs backwards")
-        out.update(range(lo, hi + 1))
+        out.update(range(int(a), int(b or a) + 1))
     return frozenset(out)

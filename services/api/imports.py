@@ -24,7 +24,7 @@ from cobol_proto import mesh_pb2
 from .upload import UploadError, safe_name
 
 PIECE = 1 << 20
-S3_RE = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
+S3_RE = re.compile(r"\As3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)\Z")
 
 
 @dataclass

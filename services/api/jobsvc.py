@@ -12,7 +12,7 @@ from fastapi import HTTPException, status
 from .deps import AppContext, Principal
 from .grpc_clients import job_to_dict
 
-JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+JOB_ID_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
 PENDING_GRACE_SECONDS = 900      # how long an accepted job may be unknown to the ledger
 
 

@@ -79,23 +79,13 @@ def check_profile(profile: str) -> str:
 
 
 def check_layers(text: str) -> str:
-    """The user's `layers` text, unchanged if valid ("" = all layers). The codec's own parser
-    (cobol_codec.parse_layers) decides when it exists; otherwise a local check of the same
-    syntax: comma-separated layers 1-7 or ranges `a-b` with a <= b."""
+    """The user's `layers` text, unchanged if valid ("" = all layers): comma-separated layers
+    1-7 or ranges `a-b` with a <= b, the grammar of cobol_codec.parse_layers without spaces."""
     if text == "":
         return text
     if len(text) > 64:
         raise InvalidName("layers is longer than 64 characters")
-    try:
-        from cobol_codec import parse_layers
-    except ImportError:
-        parse_layers = None
-    if parse_layers is not None:
-        try:
-            parse_layers(text)
-        except ValueError as exc:
-            raise InvalidName(f"layers: {exc}") from None
-        return text
+    # the wire form is canonical (no spaces, no trailing newline); the codec's CLI is laxer
     if not _LAYERS.match(text):
         raise InvalidName("layers must be layer numbers 1-7 or ranges, e.g. '1-4' or '1,2,6-7'")
     for part in text.split(","):
