@@ -34,15 +34,7 @@ ROLES = ("ingest.raw", "chunks", "frames", "jobs.events", "ingest.dlq", "chunks.
 SERVICES = ("coordinator", "archive", "compressor", "ingest")      # the pipeline (no API)
 
 
-def wait_until(what: str, check, timeout: float, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+from waiting import wait_until  # noqa: E402,F401  (re-exported to the tests)
 
 
 class Mesh:

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import functools
 import time
 import urllib.request
 
@@ -34,15 +35,9 @@ PREFIX = settings.group_prefix
 GROUP = f"{PREFIX}-compressor"
 
 
-def wait_until(what: str, check, timeout: float = 120, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+import waiting  # noqa: E402
+
+wait_until = functools.partial(waiting.wait_until, timeout=120, interval=0.5)
 
 
 @pytest.fixture(scope="module")

@@ -35,16 +35,7 @@ OFF = int(os.environ.get("COBOL_PORT_OFFSET") or 0)
 PARTITIONS = 6
 
 
-def wait_until(what: str, check, timeout: float, interval: float = 0.2, describe=None):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    state = describe() if describe else last
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {state!r})")
+from waiting import wait_until  # noqa: E402,F401  (re-exported to the tests)
 
 
 def create_topics(bootstrap: str, names: list[str], partitions: int = PARTITIONS) -> None:

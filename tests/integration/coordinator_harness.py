@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import functools
 import time
 from pathlib import Path
 
@@ -25,15 +26,9 @@ from cobol_mesh.proto import pb, pb_grpc  # noqa: E402
 CLUSTER_TOPICS = ("nodes.heartbeats", "nodes.events", "jobs.status", "jobs.dlq")
 
 
-def wait_until(what: str, check, timeout: float, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+import waiting  # noqa: E402
+
+wait_until = functools.partial(waiting.wait_until, interval=0.1)   # the coordinator's tests poll faster
 
 
 class CoordMesh(h.MeshProcs):
