@@ -8,6 +8,8 @@ status that the emulator then holds.
 """
 from __future__ import annotations
 
+import base64
+import json
 import os
 import socket
 import subprocess
@@ -46,7 +48,7 @@ class Kubectl:
     """What the test sees and does, over the emulator's REST API."""
 
     def __init__(self, url: str) -> None:
-        self.http = httpx.Client(base_url=url, timeout=10)
+        self.http = httpx.Client(base_url=url, timeout=30)      # a loaded test machine is slow
 
     def get(self, path: str) -> dict | None:
         r = self.http.get(path)
@@ -136,11 +138,14 @@ def bump(k: Kubectl, spec: dict) -> int:
 
 
 @pytest.fixture
-def world(tmp_path):
+def world(tmp_path, request):
     emu = Emulator().start()
     log = tmp_path / "operator.log"
-    env = dict(os.environ, COBOL_KUBE_API=emu.url, COBOL_OPERATOR_INTERVAL="1",
-               COBOL_OPERATOR_API_URL=f"http://127.0.0.1:{free_port()}",   # nothing listens: unreachable
+    # the cluster's API: a test's own server (fixture `api_server`), else nothing listens (unreachable)
+    api = request.getfixturevalue("api_server").url if "api_server" in request.fixturenames \
+        else f"http://127.0.0.1:{free_port()}"
+    env = dict(os.environ, COBOL_KUBE_API=emu.url, COBOL_OPERATOR_INTERVAL="1", COBOL_OPERATOR_API_URL=api,
+               COBOL_OPERATOR_API_TIMEOUT="20",         # a busy test machine must not look like an outage
                PYTHONPATH=os.pathsep.join([str(ROOT / "k8s" / "operator"), str(ROOT / "libs" / "mesh")]))
     k = Kubectl(emu.url)
     k.create("/api/v1", "namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
@@ -151,7 +156,7 @@ def world(tmp_path):
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "cobol_operator", "--all-namespaces",   # kmock cannot list namespaces
-             "--liveness", f"http://127.0.0.1:{free_port()}/healthz"],
+             "--liveness", "http://127.0.0.1:0/healthz"],   # port 0: no race for a free port
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         yield k, emu, proc, log
@@ -330,3 +335,198 @@ def test_cluster_lifecycle(world):
     wait("the cluster gone", lambda: k.cluster() is None, op, log)
     for o in k.items("/apis/apps/v1", "deployments") + k.items("/apis/apps/v1", "statefulsets"):
         assert o["metadata"]["ownerReferences"][0]["uid"] == UID
+
+
+# --- gRPC mTLS certificates and the coordinator's view ---------------------------------------
+
+class ClusterAPI:
+    """A real HTTP server answering as the cluster's API does for the operator: the admin's
+    login (the password the operator generated into <cluster>-api-secrets), then
+    `GET /api/cluster/nodes` as pages ({"items", "total", "limit", "offset"}, LIMIT a page)."""
+    LIMIT = 2
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs, urlsplit
+
+        self.nodes: list[dict] = []
+        self.password = lambda: None          # set by the test: reads the Secret in the emulator
+        self.logins: list[bool] = []
+        self.pages: list[int] = []
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_):
+                pass
+
+            def answer(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):   # the operator gave up (its timeout)
+                    pass
+
+            def do_POST(self):
+                form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode())
+                ok = self.path == "/api/auth/token" and form.get("username") == ["admin"] and \
+                    api.password() is not None and form.get("password") == [api.password()]
+                api.logins.append(ok)
+                self.answer(200, {"access_token": "t0k", "token_type": "bearer"}) if ok else \
+                    self.answer(401, {"detail": "Incorrect username or password"})
+
+            def do_GET(self):
+                url = urlsplit(self.path)
+                if url.path != "/api/cluster/nodes" or self.headers.get("Authorization") != "Bearer t0k":
+                    return self.answer(401, {"detail": "Not authenticated"})
+                offset = int(parse_qs(url.query).get("offset", ["0"])[0])
+                api.pages.append(offset)
+                self.answer(200, {"items": api.nodes[offset:offset + api.LIMIT], "total": len(api.nodes),
+                                  "limit": api.LIMIT, "offset": offset})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, name="cluster-api", daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def api_server():
+    api = ClusterAPI()
+    try:
+        yield api
+    finally:
+        api.close()
+
+
+def secret_files(k: Kubectl, name: str) -> dict[str, bytes] | None:
+    sec = k.get(f"/api/v1/namespaces/{NS}/secrets/{name}")
+    return None if sec is None else {f: base64.b64decode(v) for f, v in (sec.get("data") or {}).items()}
+
+
+def test_mesh_certificates_and_the_coordinators_view(world, api_server, tmp_path):
+    from cobol_mesh import certs, topology
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives import hashes
+
+    k, emu, op, log = world
+    topo = topology.load()
+    api_server.password = lambda: (secret_files(k, f"{NAME}-api-secrets") or {}).get("admin-password", b"").decode() \
+        or (((k.get(f"/api/v1/namespaces/{NS}/secrets/{NAME}-api-secrets") or {}).get("stringData") or {})
+            .get("admin-password"))
+    api_server.nodes = [
+        {"instance": "compressor-1", "role": "compressor", "status": "alive", "lag": 0},
+        {"instance": "compressor-2", "role": "compressor", "status": "down", "lag": 12},
+        {"instance": "archive-1", "role": "archive", "status": "suspect", "lag": 0},
+        {"instance": "compressor-9", "role": "compressor", "status": "left", "lag": 0}]
+    k.create("/apis/cobolprotocol.io/v1", "cobolclusters", {
+        "apiVersion": "cobolprotocol.io/v1", "kind": "CobolCluster",
+        "metadata": {"name": NAME, "namespace": NS, "uid": UID, "generation": 1, "resourceVersion": "1"},
+        "spec": SPEC})
+
+    # --- the operator makes a CA and one certificate per service, owned by the cluster -----------
+    wait("every workload", lambda: all(k.workload(s) for s in topo.services), op, log)
+    ca_files, mesh = secret_files(k, f"{NAME}-mesh-ca"), secret_files(k, f"{NAME}-mesh-certs")
+    assert set(ca_files) == {"ca.crt", "ca.key"}
+    assert set(mesh) == {"ca.crt", *(f"{i}.{e}" for i in [*topo.services, "client"] for e in ("crt", "key"))}
+    assert "ca.key" not in mesh and mesh["ca.crt"] == ca_files["ca.crt"]
+    ca = x509.load_pem_x509_certificate(mesh["ca.crt"])
+    for svc in topo.services:
+        assert certs.usable_leaf(svc, mesh[f"{svc}.crt"], mesh[f"{svc}.key"], mesh["ca.crt"]), svc
+        leaf = x509.load_pem_x509_certificate(mesh[f"{svc}.crt"])
+        ca.public_key().verify(leaf.signature, leaf.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256()))
+    for name in ("mesh-ca", "mesh-certs"):
+        sec = k.get(f"/api/v1/namespaces/{NS}/secrets/{NAME}-{name}")
+        assert sec["metadata"]["ownerReferences"][0]["uid"] == UID
+
+    # every Deployment and StatefulSet mounts it where grpc_auth reads, with its own identity
+    workloads = k.items("/apis/apps/v1", "deployments") + k.items("/apis/apps/v1", "statefulsets")
+    assert {w["metadata"]["labels"]["app.kubernetes.io/component"] for w in workloads} == set(topo.services)
+    digest = None
+    for w in workloads:
+        svc = w["metadata"]["labels"]["app.kubernetes.io/component"]
+        tpl = w["spec"]["template"]
+        vol = next(v for v in tpl["spec"]["volumes"] if v["name"] == "mesh-certs")
+        assert vol["secret"]["secretName"] == f"{NAME}-mesh-certs"
+        assert {i["key"] for i in vol["secret"]["items"]} == {"ca.crt", f"{svc}.crt", f"{svc}.key"}
+        ctr = tpl["spec"]["containers"][0]
+        mount = next(m for m in ctr["volumeMounts"] if m["name"] == "mesh-certs")
+        env = {e["name"]: e.get("value") for e in ctr["env"]}
+        assert env["COBOL_CERT_DIR"] == mount["mountPath"] and env["COBOL_GRPC_IDENTITY"] == svc
+        digest = digest or tpl["metadata"]["annotations"]["cobolprotocol.io/certs"]
+        assert tpl["metadata"]["annotations"]["cobolprotocol.io/certs"] == digest
+
+    # --- the coordinator's view, read page by page, in the status ---------------------------------
+    wait("the coordinator reachable", lambda: ((k.cluster().get("status") or {}).get("coordinator") or {})
+         .get("reachable"), op, log)
+    st = k.cluster()["status"]
+    assert st["coordinator"]["nodes"] == 3 and st["coordinator"]["up"] == 1      # `left` is not counted
+    assert {0, 2} <= set(api_server.pages) and all(api_server.logins)
+    deg = k.condition("Degraded")
+    assert deg["status"] == "True" and deg["reason"] == "NodesDown" and "compressor-2" in deg["message"]
+    assert "compressor-9" not in deg["message"]
+    api_server.nodes[1]["status"] = "alive"
+    wait("Degraded=False once the view has no node down", lambda: (
+        k.condition("Degraded").get("status") == "False"
+        and (k.cluster()["status"].get("coordinator") or {}).get("up") == 2), op, log)   # archive-1: suspect
+
+    # --- re-reconciling keeps the same certificates (and writes nothing) --------------------------
+    writes, ticks = owned_writes(emu), status_patches(emu)
+    wait("three more reconcile passes", lambda: status_patches(emu) >= ticks + 3, op, log)
+    assert owned_writes(emu) == writes
+    assert secret_files(k, f"{NAME}-mesh-certs") == mesh and secret_files(k, f"{NAME}-mesh-ca") == ca_files
+
+    # --- a corrupted certificate is made again; nothing else changes --------------------------
+    k.patch(f"/api/v1/namespaces/{NS}/secrets/{NAME}-mesh-certs",
+            {"data": {"archive.crt": base64.b64encode(b"-----BEGIN CERTIFICATE-----\ngarbage\n").decode()}})
+    wait("archive.crt re-issued", lambda: certs.usable_leaf(
+        "archive", (secret_files(k, f"{NAME}-mesh-certs") or {}).get("archive.crt"),
+        (secret_files(k, f"{NAME}-mesh-certs") or {}).get("archive.key"), ca_files["ca.crt"]), op, log)
+    after = secret_files(k, f"{NAME}-mesh-certs")
+    assert after["archive.crt"] != mesh["archive.crt"] and after["archive.key"] != mesh["archive.key"]
+    assert {f: v for f, v in after.items() if not f.startswith("archive.")} == \
+        {f: v for f, v in mesh.items() if not f.startswith("archive.")}
+    assert secret_files(k, f"{NAME}-mesh-ca") == ca_files
+    wait("the pods roll to the new certificate", lambda: k.workload("api")["spec"]["template"]["metadata"]
+         ["annotations"]["cobolprotocol.io/certs"] != digest, op, log)
+
+    # --- a cluster with the user's own Secret: never written, its absence reported ---------------
+    k.create("/apis/cobolprotocol.io/v1", "cobolclusters", {
+        "apiVersion": "cobolprotocol.io/v1", "kind": "CobolCluster",
+        "metadata": {"name": "own", "namespace": NS, "uid": "u-own", "generation": 1, "resourceVersion": "1"},
+        "spec": {**SPEC, "tls": {"secretName": "my-mesh-certs"}}})
+    cond = wait("CertificatesMissing", lambda: next(
+        (c for c in ((k.get(f"{BASE}/own") or {}).get("status") or {}).get("conditions") or []
+         if c["type"] == "Degraded" and c["reason"] == "CertificatesMissing"), None), op, log)
+    assert "my-mesh-certs" in cond["message"]
+    assert k.get(f"/api/v1/namespaces/{NS}/secrets/own-mesh-certs") is None
+    assert k.get(f"/api/v1/namespaces/{NS}/secrets/own-mesh-ca") is None
+    own_api = k.get(f"/apis/apps/v1/namespaces/{NS}/deployments/own-api")
+    assert next(v for v in own_api["spec"]["template"]["spec"]["volumes"]
+                if v["name"] == "mesh-certs")["secret"]["secretName"] == "my-mesh-certs"
+    files, _ = certs.bundle([*topo.services, "client"], label="own")
+    partial = {f: base64.b64encode(v).decode() for f, v in files.items() if f != "ca.key" and f != "api.key"}
+    k.create("/api/v1", "secrets", {"apiVersion": "v1", "kind": "Secret",
+                                    "metadata": {"name": "my-mesh-certs", "namespace": NS}, "data": partial})
+    wait("the missing key named", lambda: "api.key" in next(
+        (c["message"] for c in (k.get(f"{BASE}/own") or {}).get("status", {}).get("conditions") or []
+         if c["type"] == "Degraded"), ""), op, log)
+    k.patch(f"/api/v1/namespaces/{NS}/secrets/my-mesh-certs",
+            {"data": {"api.key": base64.b64encode(files["api.key"]).decode()}})
+    wait("own: certificates accepted", lambda: next(
+        (c["reason"] for c in (k.get(f"{BASE}/own") or {}).get("status", {}).get("conditions") or []
+         if c["type"] == "Degraded"), None) not in (None, "CertificatesMissing"), op, log)
+    mine = k.get(f"/api/v1/namespaces/{NS}/secrets/my-mesh-certs")
+    assert "ownerReferences" not in mine["metadata"]            # the user's, untouched
+    assert {f: base64.b64decode(v) for f, v in mine["data"].items()} == \
+        {f: v for f, v in files.items() if f != "ca.key"}

@@ -115,15 +115,51 @@ def test_status_ready_progressing_degraded():
 
 def test_status_from_the_coordinators_view():
     c = cluster(nodeCount=0, archive={"replicas": 1})
-    view = {"reachable": True, "message": "ok", "view": {"nodes": [
-        {"id": "compressor-1", "status": "up"}, {"id": "compressor-2", "status": "down"},
-        {"id": "archive-1", "status": "suspect"}]}}
-    st = status.compute(c, TOPO, [], 1, coordinator=view)
+    page = {"items": [
+        {"instance": "compressor-1", "role": "compressor", "status": "alive"},
+        {"instance": "compressor-2", "role": "compressor", "status": "down"},
+        {"instance": "archive-1", "role": "archive", "status": "suspect"},
+        {"instance": "compressor-3", "role": "compressor", "status": "left"}],   # left on purpose
+        "total": 4, "limit": 50, "offset": 0}
+    st = status.compute(c, TOPO, [], 1, coordinator={"reachable": True, "message": "ok", "view": page})
     assert st["coordinator"] == {"reachable": True, "nodes": 3, "up": 1, "message": "ok"}
     deg = next(x for x in st["_conditions"] if x[0] == "Degraded")
-    assert deg[1] is True and deg[2] == "NodesDown" and "compressor-2" in deg[3]
-    for junk in (None, {}, {"nodes": "x"}, ["not", "dicts"], {"nodes": [{"status": 3}]}):
-        status.coordinator_nodes(junk)          # never raises on an odd answer
+    assert deg[1] is True and deg[2] == "NodesDown" and "compressor-2" in deg[3] and "compressor-3" not in deg[3]
+    # every node alive: not degraded by the coordinator
+    calm = {"items": [{"instance": "compressor-1", "role": "compressor", "status": "alive"}], "total": 1}
+    st = status.compute(c, TOPO, [], 1, coordinator={"reachable": True, "message": "ok", "view": calm})
+    assert next(x for x in st["_conditions"] if x[0] == "Degraded")[1] is False
+
+
+@pytest.mark.parametrize("junk", [None, {}, [], "x", {"nodes": [{"instance": "a", "status": "down"}]},
+                                  {"items": "x"}, {"items": ["not", "dicts", 3]},
+                                  {"items": [{"status": 3}, {"instance": None, "status": None}]}])
+def test_odd_coordinator_answers_never_fail_the_status(junk):
+    n, up, down = status.coordinator_nodes(junk)
+    assert up == 0 and down == [] and n <= 2           # the old `nodes` shape is not read any more
+
+
+def test_every_pod_mounts_the_certificates_of_its_own_service():
+    c = cluster()
+    for obj in render.render(c, TOPO, certs_digest="abc"):
+        if obj["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        svc = obj["metadata"]["labels"]["app.kubernetes.io/component"]
+        tpl = obj["spec"]["template"]
+        vol = next(v for v in tpl["spec"]["volumes"] if v["name"] == "mesh-certs")
+        assert vol["secret"]["secretName"] == "c-mesh-certs"
+        assert [i["key"] for i in vol["secret"]["items"]] == ["ca.crt", f"{svc}.crt", f"{svc}.key"]
+        ctr = tpl["spec"]["containers"][0]
+        assert {"name": "mesh-certs", "mountPath": render.CERT_DIR, "readOnly": True} in ctr["volumeMounts"]
+        env = {e["name"]: e.get("value") for e in ctr["env"]}
+        assert env["COBOL_CERT_DIR"] == render.CERT_DIR and env["COBOL_GRPC_IDENTITY"] == svc
+        assert tpl["metadata"]["annotations"][render.CERTS_ANNOTATION] == "abc"
+        if "grpc" in ctr["readinessProbe"]:                # a kubelet gRPC probe cannot do mTLS
+            raise AssertionError(f"{svc}: plain gRPC probe against an mTLS server")
+    mine = cluster(tls={"secretName": "my-certs"})
+    wl = next(o for o in render.render(mine, TOPO) if o["kind"] == "Deployment")
+    assert next(v for v in wl["spec"]["template"]["spec"]["volumes"]
+                if v["name"] == "mesh-certs")["secret"]["secretName"] == "my-certs"
 
 
 def test_conditions_keep_their_transition_time():

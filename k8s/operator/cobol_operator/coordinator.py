@@ -1,4 +1,5 @@
-"""The coordinator's view of the nodes, read through the API (`GET /api/cluster/nodes`).
+"""The coordinator's view of the nodes, read through the API (`GET /api/cluster/nodes`, a page:
+{"items": [{"instance", "role", "status", ...}], "total", "limit", "offset"}; every page is read).
 
 The API answers from the coordinator's membership (heartbeats, suspect/down). The operator
 logs in as the bootstrap admin whose password it generated into `<cluster>-api-secrets`.
@@ -12,6 +13,7 @@ import os
 import aiohttp
 
 TIMEOUT = float(os.environ.get("COBOL_OPERATOR_API_TIMEOUT", "3"))
+MAX_PAGES = 100                  # bounds one status pass, whatever `total` says
 
 
 def api_url(cluster: str, namespace: str, port: int) -> str:
@@ -30,10 +32,19 @@ async def nodes_view(url: str, password: str | None) -> dict:
                 if r.status != 200:
                     return {"reachable": False, "message": f"login answered HTTP {r.status}"}
                 token = (await r.json()).get("access_token")
-            async with s.get(f"{url}/api/cluster/nodes",
-                             headers={"Authorization": f"Bearer {token}"}) as r:
-                if r.status != 200:
-                    return {"reachable": False, "message": f"/api/cluster/nodes answered HTTP {r.status}"}
-                return {"reachable": True, "message": "ok", "view": await r.json()}
+            items, total = [], None
+            for _ in range(MAX_PAGES):       # a page at a time, at the API's own page size
+                async with s.get(f"{url}/api/cluster/nodes", params={"offset": str(len(items))},
+                                 headers={"Authorization": f"Bearer {token}"}) as r:
+                    if r.status != 200:
+                        return {"reachable": False, "message": f"/api/cluster/nodes answered HTTP {r.status}"}
+                    page = await r.json()
+                if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+                    return {"reachable": False, "message": "/api/cluster/nodes answered without an `items` list"}
+                items += page["items"]
+                total = page.get("total") if isinstance(page.get("total"), int) else len(items)
+                if not page["items"] or len(items) >= total:
+                    break
+            return {"reachable": True, "message": "ok", "view": {"items": items, "total": total}}
     except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
         return {"reachable": False, "message": f"{type(exc).__name__}: {exc}"[:500]}

@@ -8,7 +8,7 @@ import secrets
 from cobol_mesh import topology as topology_mod
 from cobol_mesh.topology import Topology
 
-from . import coordinator, drain, render, status
+from . import coordinator, drain, mesh_tls, render, status
 from .kube import Kube, path
 
 
@@ -63,8 +63,9 @@ async def reconcile(kube: Kube, body: dict, topo: Topology, logger=None) -> dict
             logger.info(f"draining worker {step.victim} before scaling to {step.replicas}")
 
     await kube.create_once(render.api_secret(c, secrets.token_urlsafe(48), secrets.token_urlsafe(18)))
+    certs_digest, tls_problems = await mesh_tls.ensure(kube, c, topo, logger)
     changed = []
-    desired = render.render(c, topo, workers=step.replicas, topics=load_topics())
+    desired = render.render(c, topo, workers=step.replicas, topics=load_topics(), certs_digest=certs_digest)
     have = await kube.existing(desired, {f"{render.GROUP}/cluster": c.name})
     for obj in desired:
         if await kube.apply(obj, have.get(render.key(obj))) != "unchanged":
@@ -83,7 +84,8 @@ async def reconcile(kube: Kube, body: dict, topo: Topology, logger=None) -> dict
         password = await kube.secret_value(ns, render.secret_names(c)["api"]["name"], "admin-password")
         view = await coordinator.nodes_view(coordinator.api_url(c.name, ns, api.port), password)
 
-    new = status.compute(c, topo, pods, (body.get("metadata") or {}).get("generation"), step, missing, view)
+    new = status.compute(c, topo, pods, (body.get("metadata") or {}).get("generation"), step, missing, view,
+                         tls_problems)
     old = (body.get("status") or {}).get("conditions")
     new["conditions"] = status.conditions(old, new.pop("_conditions"), now(), new.get("observedGeneration"))
     return new

@@ -8,6 +8,7 @@ topology.yaml appear here by themselves; the few per-service choices (which serv
 """
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import json
@@ -27,6 +28,8 @@ PUBLIC = {"api"}              # reachable from outside the mesh (ingress to the 
 
 ARCHIVE_DIR = "/data/archive"
 RUN_DIR = "/tmp/run"
+CERT_DIR = "/etc/cobol/certs"  # COBOL_CERT_DIR: grpc_auth reads ca.crt and <identity>.crt/.key here
+CERTS_ANNOTATION = f"{GROUP}/certs"   # a digest of the certificates: new ones roll the pods
 GRACE_SECONDS = 60            # a worker finishes its transaction and leaves the group in this time
 DRAIN_ANNOTATION = f"{GROUP}/drain"
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
@@ -70,6 +73,7 @@ def with_defaults(spec: dict) -> dict:
     s["api"].setdefault("serviceType", "ClusterIP")
     s["api"].setdefault("ingressCIDRs", [])
     s.setdefault("resources", {})
+    s.setdefault("tls", {})
     return s
 
 
@@ -124,7 +128,20 @@ def replicas_of(c: Cluster, svc: Service, workers: int | None = None) -> int:
 
 def secret_names(c: Cluster) -> dict:
     return {"redis": c.spec["redis"]["secretRef"], "postgres": c.spec["postgres"]["secretRef"],
-            "api": {"name": object_name(c, "api-secrets")}}
+            "api": {"name": object_name(c, "api-secrets")}, "certs": {"name": certs_secret_name(c)},
+            "ca": {"name": object_name(c, "mesh-ca")}}
+
+
+def certs_secret_name(c: Cluster) -> str:
+    """The Secret with the mesh's certificates: the user's (spec.tls.secretName) or the
+    operator's own `<cluster>-mesh-certs`."""
+    return c.spec["tls"].get("secretName") or object_name(c, "mesh-certs")
+
+
+def tls_secret(c: Cluster, name: str, files: dict[str, bytes], service: str | None = None) -> dict:
+    """A Secret of certificate files (PEM bytes by file name), as the API server stores it."""
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": meta(c, name, service),
+            "data": {k: base64.b64encode(v).decode() for k, v in sorted(files.items())}}
 
 
 # --- shared configuration -------------------------------------------------------------------
@@ -167,6 +184,8 @@ def env_for(c: Cluster, svc: Service) -> list[dict]:
         env.append(_secret_env("COBOL_ADMIN_PASSWORD", refs["api"], "admin-password"))
     if svc.name not in STATEFUL:        # StatefulSet pods name themselves <service>-<n> (command)
         env.append({"name": "COBOL_INSTANCE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})
+    # gRPC mTLS: the pod's certificate is its service's (pod names do not say the service)
+    env += [{"name": "COBOL_CERT_DIR", "value": CERT_DIR}, {"name": "COBOL_GRPC_IDENTITY", "value": svc.name}]
     return env
 
 
@@ -224,7 +243,8 @@ def container(c: Cluster, svc: Service) -> dict:
         "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
                             "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}},
         # the root filesystem is read-only: /tmp (and the ready files under it) is an emptyDir
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"},
+                         {"name": "mesh-certs", "mountPath": CERT_DIR, "readOnly": True}],
     }
     if svc.metrics_port is not None:
         out["livenessProbe"] = {"httpGet": {"path": "/metrics", "port": "metrics"},
@@ -254,8 +274,10 @@ def readiness_probe(svc: Service) -> dict:
     common = {"periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 3}
     if svc.name in HTTP_HEALTH:
         return {"httpGet": {"path": HTTP_HEALTH[svc.name], "port": "http"}, **common}
-    if svc.port is not None:
-        return {"grpc": {"port": svc.port}, **common}
+    if svc.port is not None:            # gRPC health over mTLS (a kubelet grpc probe has no certificate)
+        return {"exec": {"command": ["python", "-c", "import sys; from cobol_mesh.grpc_server import health_status; "
+                                     f"sys.exit(health_status('127.0.0.1:{svc.port}', 3) != 'SERVING')"]},
+                **common}
     # Pure consumers: ready once the service wrote its ready file (cobol_mesh.lifecycle).
     return {"exec": {"command": ["sh", "-c", 'test -s "$COBOL_RUN_DIR/$COBOL_INSTANCE.ready"']}, **common}
 
@@ -274,14 +296,22 @@ def affinity(c: Cluster, svc: Service) -> dict:
     return out
 
 
-def pod_template(c: Cluster, svc: Service) -> dict:
+def certs_volume(c: Cluster, svc: Service) -> dict:
+    """The certificates Secret, projected to the CA certificate and this service's own pair
+    (a pod never sees another identity's key, nor the CA's key)."""
+    files = ["ca.crt", f"{svc.name}.crt", f"{svc.name}.key"]
+    return {"name": "mesh-certs", "secret": {"secretName": certs_secret_name(c), "defaultMode": 0o440,
+                                             "items": [{"key": f, "path": f} for f in files]}}
+
+
+def pod_template(c: Cluster, svc: Service, certs_digest: str | None = None) -> dict:
     spec = {
         "containers": [container(c, svc)],
         "affinity": affinity(c, svc),
         "terminationGracePeriodSeconds": GRACE_SECONDS,
         "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
                             "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "volumes": [{"name": "tmp", "emptyDir": {}}, certs_volume(c, svc)],
         "enableServiceLinks": False,
     }
     if c.spec["nodeClass"] != "any":
@@ -290,14 +320,17 @@ def pod_template(c: Cluster, svc: Service) -> dict:
         spec["topologySpreadConstraints"] = [{
             "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
             "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector(c, svc.name)}}]
-    return {"metadata": {"labels": labels(c, svc.name)}, "spec": spec}
+    tmeta: dict = {"labels": labels(c, svc.name)}
+    if certs_digest:
+        tmeta["annotations"] = {CERTS_ANNOTATION: certs_digest}
+    return {"metadata": tmeta, "spec": spec}
 
 
-def workload(c: Cluster, svc: Service, workers: int | None = None) -> dict:
+def workload(c: Cluster, svc: Service, workers: int | None = None, certs_digest: str | None = None) -> dict:
     name = object_name(c, svc.name)
     spec = {"replicas": replicas_of(c, svc, workers),
             "selector": {"matchLabels": selector(c, svc.name)},
-            "template": pod_template(c, svc),
+            "template": pod_template(c, svc, certs_digest),
             "revisionHistoryLimit": 5}
     if svc.name in STATEFUL:
         spec.update({
@@ -413,9 +446,11 @@ def topics_job(c: Cluster, topics: dict) -> dict:
                                                  "capabilities": {"drop": ["ALL"]}}}]}}}}
 
 
-def render(c: Cluster, topo: Topology, workers: int | None = None, topics: dict | None = None) -> list[dict]:
+def render(c: Cluster, topo: Topology, workers: int | None = None, topics: dict | None = None,
+           certs_digest: str | None = None) -> list[dict]:
     """Every object the cluster needs, in apply order. `workers` overrides nodeCount (drain
-    steps); `topics` (topics.json) adds the Job that creates the Kafka topics."""
+    steps); `topics` (topics.json) adds the Job that creates the Kafka topics; `certs_digest`
+    (of the certificates Secret) goes into each pod template, so new certificates roll the pods."""
     objs = [config_map(c, topo)]
     if topics:
         objs.append(topics_job(c, topics))
@@ -424,7 +459,7 @@ def render(c: Cluster, topo: Topology, workers: int | None = None, topics: dict 
             objs.append(headless_service(c, svc))
         if svc.port is not None or svc.metrics_port is not None:
             objs.append(service(c, svc))
-        objs += [network_policy(c, topo, svc), pdb(c, svc), workload(c, svc, workers)]
+        objs += [network_policy(c, topo, svc), pdb(c, svc), workload(c, svc, workers, certs_digest)]
     return objs
 
 

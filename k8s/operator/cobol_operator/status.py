@@ -5,7 +5,8 @@ lastTransitionTime, observedGeneration):
   Ready        every service has at least as many ready pods as it should
   Progressing  pods are being added, drained or replaced by a new version
   Degraded     a pod is failing (crash loop, image pull, failed), a service has no ready pod,
-               a referenced Secret is missing, or the coordinator reports nodes down
+               a referenced Secret is missing, the mesh certificates are missing or incomplete,
+               or the coordinator reports nodes down
 """
 from __future__ import annotations
 
@@ -67,22 +68,23 @@ def services(c: render.Cluster, topo: Topology, pods: list[dict]) -> list[Servic
     return out
 
 
-def coordinator_nodes(view: dict | None) -> tuple[int, int, list[str]]:
-    """(nodes, up, names of nodes down) from the API's /api/cluster/nodes answer."""
-    if not view:
+def coordinator_nodes(view) -> tuple[int, int, list[str]]:
+    """(nodes, alive, instances down) from the API's `GET /api/cluster/nodes` page:
+    {"items": [{"instance", "role", "status": alive|suspect|down|left, ...}], "total", ...}.
+    Nodes that left on purpose are not counted; an answer without `items` (an older API, an
+    odd proxy) counts as no nodes rather than failing the reconcile."""
+    items = view.get("items") if isinstance(view, dict) else None
+    if not isinstance(items, list):
         return 0, 0, []
-    nodes = view.get("nodes", view) if isinstance(view, dict) else view
-    if not isinstance(nodes, list):
-        return 0, 0, []
-    down = [str(n.get("id") or n.get("instance") or n.get("name") or "?") for n in nodes
-            if isinstance(n, dict) and str(n.get("status", "")).lower() in ("down", "dead")]
-    up = sum(1 for n in nodes if isinstance(n, dict) and str(n.get("status", "")).lower() in ("up", "alive", "ready"))
-    return len(nodes), up, down
+    nodes = [n for n in items if isinstance(n, dict) and str(n.get("status", "")).lower() != "left"]
+    down = [str(n.get("instance") or "?")[:253] for n in nodes if str(n.get("status", "")).lower() == "down"]
+    alive = sum(1 for n in nodes if str(n.get("status", "")).lower() == "alive")
+    return len(nodes), alive, down
 
 
 def compute(c: render.Cluster, topo: Topology, pods: list[dict], generation: int | None,
             step: drain.Step | None = None, missing_secrets: list[str] = (),
-            coordinator: dict | None = None) -> dict:
+            coordinator: dict | None = None, tls_problems: list[str] = ()) -> dict:
     """The status (conditions without timestamps; `conditions()` adds them)."""
     states = services(c, topo, pods)
     workers = next((s for s in states if s.name == render.WORKERS), ServiceState(render.WORKERS, 0))
@@ -94,6 +96,8 @@ def compute(c: render.Cluster, topo: Topology, pods: list[dict], generation: int
     degraded = []
     if missing_secrets:
         degraded.append(("SecretMissing", "missing Secret(s): " + ", ".join(missing_secrets)))
+    if tls_problems:
+        degraded.append(("CertificatesMissing", "; ".join(tls_problems)))
     if failing:
         degraded.append(("PodsFailing", "; ".join(sorted(failing))))
     if dark:
