@@ -13,8 +13,9 @@ import yaml
 from deploy_support import ROOT, helm_template, run
 
 COMPOSE = ROOT / "compose" / "docker-compose.yml"
-INFRA = {"kafka-1", "kafka-2", "kafka-3", "kafka-init", "redis", "postgres"}
-SECRETS = {"COBOL_JWT_SECRET": "a-long-random-secret", "COBOL_ADMIN_PASSWORD": "an-admin-password"}
+INFRA = {"kafka-1", "kafka-2", "kafka-3", "kafka-init", "redis", "postgres", "prometheus", "grafana", "filebeat"}
+SECRETS = {"COBOL_JWT_SECRET": "a-long-random-secret", "COBOL_ADMIN_PASSWORD": "an-admin-password",
+           "GRAFANA_ADMIN_PASSWORD": "a-grafana-password"}
 
 sys.path.insert(0, str(ROOT / "compose"))
 import generate  # noqa: E402  (compose/generate.py)
@@ -41,10 +42,11 @@ def test_docker_compose_config_accepts_it():
     assert r.returncode == 0, r.stderr
 
 
-def test_docker_compose_refuses_to_run_without_the_secrets():
-    env = {k: v for k, v in os.environ.items() if k not in SECRETS}
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_docker_compose_refuses_to_run_without_the_secrets(missing):
+    env = {k: v for k, v in {**os.environ, **SECRETS}.items() if k != missing}
     r = run([docker_compose(), "-f", COMPOSE, "config", "-q"], env=env)
-    assert r.returncode != 0 and "COBOL_JWT_SECRET" in r.stderr
+    assert r.returncode != 0 and missing in r.stderr
 
 
 def test_compose_shape():

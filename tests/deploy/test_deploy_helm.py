@@ -18,8 +18,12 @@ VARIANTS = {
     "quick-start-secrets": ONE_CLUSTER + [
         "--set", "connections.create=true", "--set", "connections.redis.url=redis://redis:6379/0",
         "--set", "connections.postgres.dsn=postgresql://cobol:pw@pg:5432/cobol"],
+    "logs+alert-rules": ONE_CLUSTER + ["--set", "logging.filebeat.enabled=true",
+                                       "--set", "logging.filebeat.elasticsearch.secretName=es-creds",
+                                       "--api-versions", "monitoring.coreos.com/v1"],
     "operator-only": ["--set", "backup.enabled=false", "--set", "monitoring.scrapeConfig.enabled=false",
-                      "--set", "monitoring.grafanaDashboard.enabled=false"],
+                      "--set", "monitoring.grafanaDashboard.enabled=false",
+                      "--set", "monitoring.alertRules.enabled=false"],
 }
 
 
@@ -61,6 +65,16 @@ def test_what_the_chart_installs(helm):
     assert clusters["eu-west"]["metadata"]["namespace"] == "cobol-eu-west"
     assert clusters["eu-west"]["spec"]["resources"]["compressor"]["limits"]["cpu"] == "4"   # from clusterDefaults
     assert "ServiceMonitor" in kinds(multi)
+    # the alert rules: a PrometheusRule only with the operator's CRD, the rules file always
+    assert "PrometheusRule" in kinds(multi) and "PrometheusRule" not in base
+    rules_cm = next(d for d in helm_template(helm) if d["metadata"]["name"].endswith("-prometheus-alerts"))
+    assert rules_cm["data"]["cobol-protocol-alerts.yaml"].strip() == \
+        (CHART / "files" / "prometheus-alerts.yaml").read_text().strip()
+    rule = next(d for d in multi if d["kind"] == "PrometheusRule")
+    assert rule["spec"] == yaml.safe_load((CHART / "files" / "prometheus-alerts.yaml").read_text())
+    # the API's /metrics is on its HTTP port: scraped too
+    monitor = next(d for d in multi if d["kind"] == "ServiceMonitor")
+    assert {e["port"] for e in monitor["spec"]["endpoints"]} == {"metrics", "http"}
     op = next(d for d in multi if d["kind"] == "Deployment")
     assert op["spec"]["template"]["spec"]["containers"][0]["args"] == [
         "--namespace=cobol-eu-west", "--namespace=cobol-us-east", "--namespace=cobol-ap-south"]

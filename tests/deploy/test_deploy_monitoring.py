@@ -134,3 +134,23 @@ def test_promtool_refuses_a_broken_rule(tmp_path):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
     r = run([PROMTOOL, "check", "rules", tmp_path / "bad.yaml"])
     assert r.returncode != 0 and "parse error" in (r.stdout + r.stderr)
+
+
+def test_compose_prometheus_scrapes_every_instance_and_loads_the_rules(tmp_path):
+    from cobol_mesh import topology
+    topo = topology.load()
+    cfg = yaml.safe_load((ROOT / "compose" / "prometheus.yml").read_text())
+    job = next(j for j in cfg["scrape_configs"] if j["job_name"] == "cobol-protocol")
+    targets = {t: sc["labels"]["service"] for sc in job["static_configs"] for t in sc["targets"]}
+    want = {f"{i.name}:{topo.services[i.service].metrics_port}" for i in topo.instances()
+            if topo.services[i.service].metrics_port is not None}
+    assert want <= set(targets) and targets["api-1:8000"] == "api"          # the API: /metrics on 8000
+    assert all(sc["labels"]["namespace"] == "compose" for sc in job["static_configs"])  # the dashboard's filter
+    compose = yaml.safe_load((ROOT / "compose" / "docker-compose.yml").read_text())["services"]
+    assert {t.split(":")[0] for t in targets} <= set(compose)
+    assert f"{cfg['rule_files'][0]}:ro" in {v.split(":", 1)[1] for v in compose["prometheus"]["volumes"]}
+    # promtool reads the whole file, the rules included (here from the chart, where compose mounts them from)
+    cfg["rule_files"] = [str(ALERTS)]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(cfg))
+    r = run([PROMTOOL, "check", "config", tmp_path / "prometheus.yml"])
+    assert r.returncode == 0 and "SUCCESS" in r.stdout, r.stdout + r.stderr
