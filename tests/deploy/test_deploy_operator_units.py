@@ -63,6 +63,7 @@ def test_api_ingress_limited_to_cidrs_when_given():
     assert "from" not in open_                           # anyone may reach the API
     shut = by_key(render.render(cluster(api={"ingressCIDRs": ["10.0.0.0/8"]}), TOPO))[("NetworkPolicy", "c-api")]
     assert shut["spec"]["ingress"][0]["from"][0] == {"ipBlock": {"cidr": "10.0.0.0/8"}}
+    assert render.PROMETHEUS_PEER in shut["spec"]["ingress"][0]["from"]   # still scraped (/metrics on 8000)
 
 
 def test_affinity_spreads_replicas_and_seeks_peers():

@@ -25,6 +25,9 @@ STATEFUL = {"archive"}        # StatefulSet + one PersistentVolumeClaim per repl
 REPLICATED = {"archive": ("archive", "replicas")}   # service -> spec path of its replica count
 HTTP_HEALTH = {"api": "/api/health"}                # HTTP readiness; other ports speak gRPC health
 PUBLIC = {"api"}              # reachable from outside the mesh (ingress to the API)
+HTTP_METRICS = {"api"}        # serves /metrics on its HTTP port (no metrics port)
+PROMETHEUS_PEER = {"namespaceSelector": {},    # Prometheus, wherever it runs
+                   "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}
 
 ARCHIVE_DIR = "/data/archive"
 RUN_DIR = "/tmp/run"
@@ -402,15 +405,15 @@ def network_policy(c: Cluster, topo: Topology, svc: Service) -> dict:
             if peers:                   # none listed: anyone may reach the API
                 rule["from"] = peers + [{"podSelector": {"matchLabels": selector(c, s)}}
                                         for s in callers(topo, svc.name)]
+                if svc.name in HTTP_METRICS:    # its /metrics is on this port
+                    rule["from"].append(PROMETHEUS_PEER)
             rules.append(rule)
         else:
             peers = [{"podSelector": {"matchLabels": selector(c, s)}} for s in callers(topo, svc.name)]
             if peers:
                 rules.append({"from": peers, "ports": [{"protocol": "TCP", "port": svc.port}]})
     if svc.metrics_port is not None:    # Prometheus, wherever it runs
-        rules.append({"from": [{"namespaceSelector": {},
-                                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}],
-                      "ports": [{"protocol": "TCP", "port": svc.metrics_port}]})
+        rules.append({"from": [PROMETHEUS_PEER], "ports": [{"protocol": "TCP", "port": svc.metrics_port}]})
     return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
             "metadata": meta(c, object_name(c, svc.name), svc.name),
             "spec": {"podSelector": {"matchLabels": selector(c, svc.name)},
