@@ -218,3 +218,14 @@ def test_quantities_are_written_as_the_api_server_stores_them(given, stored):
         else cluster(resources={"compressor": {"limits": {"memory": given}}})
     res = by_key(render.render(c, TOPO))[("Deployment", "c-compressor")]["spec"]["template"]["spec"]["containers"][0]["resources"]
     assert stored in res["limits"].values()
+
+
+@pytest.mark.parametrize("spec", [
+    {"tls": {"secretName": "../../api/v1/namespaces/kube-system/secrets/x"}},
+    {"tls": {"secretName": "certs\n"}}, {"tls": {"secretName": ""}}, {"tls": {"secretName": "a" * 254}},
+    {"tls": {"secretName": 7}}, {"redis": {"secretRef": {"name": "r/../../x"}}},
+    {"postgres": {"secretRef": {"name": "P\u00e9"}}}])
+def test_hostile_secret_names_are_refused_before_any_write(spec):
+    """They become API paths: the CRD's schema refuses them, and so does render (InvalidSpec)."""
+    with pytest.raises(ValueError, match="not a valid Secret name"):
+        render.render(cluster(**spec), TOPO)

@@ -12,6 +12,7 @@ import base64
 import copy
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 
 from cobol_mesh.topology import Service, Topology
@@ -38,6 +39,7 @@ DRAIN_ANNOTATION = f"{GROUP}/drain"
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 
 KAFKA_IMAGE = "apache/kafka:4.1.1"     # only for kafka-topics.sh in the topics Job
+SECRET_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\Z")
 
 DEFAULT_RESOURCES = {
     "requests": {"cpu": "250m", "memory": "256Mi"},
@@ -130,15 +132,25 @@ def replicas_of(c: Cluster, svc: Service, workers: int | None = None) -> int:
 
 
 def secret_names(c: Cluster) -> dict:
-    return {"redis": c.spec["redis"]["secretRef"], "postgres": c.spec["postgres"]["secretRef"],
+    return {"redis": {**c.spec["redis"]["secretRef"], "name": valid_name(c.spec["redis"]["secretRef"]["name"])},
+            "postgres": {**c.spec["postgres"]["secretRef"], "name": valid_name(c.spec["postgres"]["secretRef"]["name"])},
             "api": {"name": object_name(c, "api-secrets")}, "certs": {"name": certs_secret_name(c)},
             "ca": {"name": object_name(c, "mesh-ca")}}
+
+
+def valid_name(name) -> str:
+    """A Secret name as the CRD's schema allows it (it ends up in API paths: the schema is the
+    first guard, this the second, for API servers or emulators that do not validate)."""
+    if not isinstance(name, str) or not SECRET_NAME.match(name):
+        raise ValueError(f"not a valid Secret name: {str(name)[:80]!r}")
+    return name
 
 
 def certs_secret_name(c: Cluster) -> str:
     """The Secret with the mesh's certificates: the user's (spec.tls.secretName) or the
     operator's own `<cluster>-mesh-certs`."""
-    return c.spec["tls"].get("secretName") or object_name(c, "mesh-certs")
+    own = c.spec["tls"].get("secretName")
+    return valid_name(own) if own is not None else object_name(c, "mesh-certs")
 
 
 def tls_secret(c: Cluster, name: str, files: dict[str, bytes], service: str | None = None) -> dict:
