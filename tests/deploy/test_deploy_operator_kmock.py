@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import json
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -36,6 +38,12 @@ SPEC = {
     "resources": {"compressor": {"limits": {"cpu": "3"}}},
 }
 DEADLINE = 90.0
+
+
+def die_with_parent() -> None:
+    """In the operator's child process: SIGTERM when the test process dies, even killed, so a
+    timed-out run leaves no operator behind (Linux prctl PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -157,7 +165,8 @@ def world(tmp_path, request):
         proc = subprocess.Popen(
             [sys.executable, "-m", "cobol_operator", "--all-namespaces",   # kmock cannot list namespaces
              "--liveness", "http://127.0.0.1:0/healthz"],   # port 0: no race for a free port
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=die_with_parent)
     try:
         yield k, emu, proc, log
     finally:
