@@ -775,6 +775,10 @@ def test_range_layers_history_and_delete(api, mesh, client):
     assert client.delete(f"/api/jobs/{job_id}").status_code == 204
     assert client.get(f"/api/jobs/{job_id}").status_code == 404
     # the archive removed the frames and keeps a tombstone; its reads answer NOT_FOUND
+    import grpc
+
+    from cobol_mesh import grpc_auth
+    from cobol_mesh.proto import pb, pb_grpc
     assert not frames.exists() and (mesh.tmp / "archive" / "deleted" / job_id).is_file()
     with grpc_auth.channel(mesh.env["COBOL_ARCHIVE_ADDR"], "api") as ch:
         with pytest.raises(grpc.RpcError) as e:
@@ -783,7 +787,7 @@ def test_range_layers_history_and_delete(api, mesh, client):
     for path in ("/result", "/original"):
         assert client.get(f"/api/jobs/{job_id}{path}").status_code == 404
     [entry] = client.get("/api/audit", params={"job_id": job_id, "action": "job.delete"}).json()["items"]
-    assert entry["outcome"] == "ok" and entry["detail"]["deleted_on"] and entry["detail"]["frames_removed"] >= 1
+    assert entry["outcome"] == "ok" and entry["detail"]["deleted_on"] and entry["detail"]["frames_removed"] >= 1, entry
     assert job_id not in [j["id"] for j in client.get("/api/jobs", params={"limit": 1000}).json()["items"]]
     assert client.delete(f"/api/jobs/{job_id}").status_code == 404
     stats = client.get("/api/stats").json()
