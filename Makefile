@@ -5,7 +5,7 @@ PIP   := .venv/bin/pip
 STAMP := .venv/.installed
 CORPORA ?= ../shared/corpora
 
-.PHONY: help setup build proto test test-unit bench bench-memory loadtest loadtest-api cluster-figures bench-federation fuzz up down status scale chaos demo clean \
+.PHONY: help setup build proto test test-unit bench bench-memory loadtest loadtest-api loadtest-replication cluster-figures bench-federation fuzz up down status scale chaos demo clean \
         deploy-tools deploy-check compose
 
 help: ## list the targets
@@ -67,6 +67,10 @@ loadtest: up ## mesh figures: 256 MiB job with 1 and 2 compressors, record->fram
 VEGETA := .cache/go/bin/vegeta
 $(VEGETA):
 	GOBIN=$(CURDIR)/.cache/go/bin GOPATH=$(CURDIR)/.cache/go go install github.com/tsenart/vegeta/v12@v12.12.0
+
+loadtest-replication: setup ## replication cost: one job at Kafka RF 1, RF 3 + acks=all, and with 2 archive replicas (figures into $(FIGURES))
+	$(PY) scripts/infra.py start kafka redis postgres
+	$(PY) loadtests/replication_cost.py --mib $${MIB:-32} --json $(FIGURES)
 
 cluster-figures: setup ## failure-detection and leader-failover figures (real mesh, printed)
 	$(PY) loadtests/cluster_figures.py --rounds $${ROUNDS:-3}

@@ -25,11 +25,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "libs" / "mesh"), str(ROOT / "libs" / "codec"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "libs" / "mesh"), str(ROOT / "libs" / "codec"), str(ROOT),
+                str(ROOT / "scripts")]
 
 import redis  # noqa: E402
 
 import api_harness as h  # noqa: E402
+import figures  # noqa: E402
 
 
 def raise_fd_limit() -> None:
@@ -37,18 +39,23 @@ def raise_fd_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
 
 
-def client_proc(port: int, token: str, n: int, job_ids: list[str], ready, out) -> None:
+def client_proc(port: int, token: str, n: int, job_ids: list[str], ready, out, opening: int) -> None:
     raise_fd_limit()
     import websockets
 
+    gate = asyncio.Semaphore(opening)
+
     async def one(arrivals: dict, held: list) -> None:
-        async with websockets.connect(f"ws://127.0.0.1:{port}/api/ws", open_timeout=60, max_queue=None,
-                                      ping_interval=None) as ws:
+        async with gate:        # a bounded number of handshakes in flight: a ramp, not a flood
+            ws = await websockets.connect(f"ws://127.0.0.1:{port}/api/ws", open_timeout=60, max_queue=None,
+                                          ping_interval=None)
             await ws.send(json.dumps({"type": "auth", "token": token}))
             snap = json.loads(await ws.recv())
             if snap.get("type") != "snapshot":
-                raise RuntimeError(f"no snapshot: {snap}")
+                await ws.close()
+                raise RuntimeError(f"no snapshot: {str(snap)[:200]}")
             held.append(1)
+        async with ws:
             want = set(job_ids)
             while want:
                 msg = json.loads(await ws.recv())
@@ -60,20 +67,21 @@ def client_proc(port: int, token: str, n: int, job_ids: list[str], ready, out) -
     async def main() -> None:
         arrivals: dict[str, list[float]] = {}
         held: list[int] = []
-        tasks = []
-        for i in range(n):
-            tasks.append(asyncio.create_task(one(arrivals, held)))
-            if i % 50 == 49:
-                await asyncio.sleep(0.05)
+        tasks = [asyncio.create_task(one(arrivals, held)) for _ in range(n)]
         while len(held) + sum(1 for t in tasks if t.done()) < n:   # every socket held, or failed
             await asyncio.sleep(0.05)
         ready.put(len(held))
         done, pending = await asyncio.wait(tasks, timeout=60 + 2 * len(job_ids))
         for t in pending:
             t.cancel()
-        errors = [f"{t.exception()!r} (close code {getattr(t.exception(), 'rcvd', None) and t.exception().rcvd.code})"
-                  for t in done if t.exception()]
-        out.put({"arrivals": arrivals, "errors": errors[:3], "failed": len(errors)})
+        causes: dict[str, int] = {}
+        for t in done:
+            exc = t.exception()
+            if exc is not None:
+                rcvd = getattr(exc, "rcvd", None)
+                cause = f"{type(exc).__name__}" + (f" close {rcvd.code} {rcvd.reason}" if rcvd else "")
+                causes[cause] = causes.get(cause, 0) + 1
+        out.put({"arrivals": arrivals, "causes": causes, "failed": sum(causes.values())})
 
     asyncio.run(main())
 
@@ -84,6 +92,8 @@ def main() -> int:
     ap.add_argument("--events", type=int, default=20, help="job updates to publish")
     ap.add_argument("--procs", type=int, default=4, help="client processes")
     ap.add_argument("--gap", type=float, default=0.5, help="seconds between updates")
+    ap.add_argument("--json", default=None, help="append the figures to this JSON-lines file")
+    ap.add_argument("--opening", type=int, default=25, help="handshakes in flight per client process (default 25)")
     args = ap.parse_args()
     raise_fd_limit()
     tmp = Path(tempfile.mkdtemp(prefix="ws-fanout-"))
@@ -99,7 +109,7 @@ def main() -> int:
         per = [args.clients // args.procs + (1 if i < args.clients % args.procs else 0) for i in range(args.procs)]
         t0 = time.monotonic()
         for n in per:
-            p = ctx.Process(target=client_proc, args=(api.port, token, n, ids, ready, out))
+            p = ctx.Process(target=client_proc, args=(api.port, token, n, ids, ready, out, args.opening))
             p.start()
             procs.append(p)
         held = sum(ready.get(timeout=300) for _ in procs)
@@ -122,9 +132,19 @@ def main() -> int:
               f"{args.gap:.1f} s apart")
         print(f"delivered {len(lat)}/{expected} updates; latency publish->client p50 {pct(0.50):.1f} ms, "
               f"p99 {pct(0.99):.1f} ms, max {lat[-1] if lat else float('nan'):.1f} ms")
+        figures.append(args.json, source="loadtests/ws_fanout.py", name="api.concurrent_users", value=held,
+                       unit="sockets", peer="cobol api", clients=args.clients)
+        if lat:
+            for q, name in ((0.50, "p50"), (0.99, "p99")):
+                figures.append(args.json, source="loadtests/ws_fanout.py", name="api.ws_update_latency_ms",
+                               value=round(pct(q), 1), unit="ms", peer="cobol api", percentile=name, clients=held)
         failed = sum(res["failed"] for res in results)
         if failed:
-            print(f"{failed} client(s) failed: {[e for res in results for e in res['errors']][:3]}")
+            causes: dict[str, int] = {}
+            for res in results:
+                for cause, k in res["causes"].items():
+                    causes[cause] = causes.get(cause, 0) + k
+            print(f"{failed} client(s) failed, by cause: {causes}")
             print("API log, last warnings:", *[ln[:300] for ln in api.log().splitlines()
                                                if '"warning"' in ln or '"error"' in ln][-5:], sep="\n  ")
     finally:

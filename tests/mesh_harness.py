@@ -41,7 +41,7 @@ class Mesh:
     """The pipeline services of the topology, started, faulted and stopped by pid."""
 
     def __init__(self, infra: dict, tmp: Path, *, shift: int, chunk: int, archives: int = 2,
-                 workers: int = 2, extra_env: dict | None = None) -> None:
+                 workers: int = 2, extra_env: dict | None = None, replication: int | None = None) -> None:
         tag = uuid.uuid4().hex[:8]
         self.tmp, self.chunk, self.tag = tmp, chunk, tag
         self.run = tmp / "run"
@@ -57,6 +57,7 @@ class Mesh:
         self.bootstrap = infra["kafka"]["bootstrap_servers"]
         self.s3 = infra.get("s3", {})
         self.topics = {role: f"cobol.t{tag}.{role}" for role in ROLES}
+        self.replication = replication           # topic replication factor (default: min(3, brokers))
         self.env = dict(os.environ)
         self.env.update({
             "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
@@ -102,8 +103,9 @@ class Mesh:
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         brokers = len(admin.list_topics(timeout=10).brokers)
         if op == "create":
-            futs = admin.create_topics([NewTopic(t, 1 if role.endswith("dlq") else 6, min(3, brokers),
-                                                 config={"max.message.bytes": "16777216"})
+            rf = self.replication or min(3, brokers)
+            config = {"max.message.bytes": "16777216", **({"min.insync.replicas": "1"} if rf == 1 else {})}
+            futs = admin.create_topics([NewTopic(t, 1 if role.endswith("dlq") else 6, rf, config=config)
                                         for role, t in self.topics.items()], operation_timeout=30)
         else:
             futs = admin.delete_topics(list(self.topics.values()), operation_timeout=30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import sys
 
 import uvicorn
@@ -22,6 +23,25 @@ async def _admin(settings: config.Settings) -> None:
         await db.close()
 
 
+BACKLOG = 4096          # pending connections: a burst of 1,000+ sockets (Linux caps it at somaxconn)
+WS_PING_S = 20.0        # the server pings each WebSocket this often ...
+WS_PING_TIMEOUT_S = 60.0  # ... and drops it only after a minute without a pong (a busy client is not a dead one)
+
+
+def raise_fd_limit() -> int:
+    """Every socket is a file descriptor: lift the soft limit (often 1,024) to the hard one so
+    that 1,000+ WebSockets do not hit EMFILE. Returns the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        want = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m services.api", description=__doc__.split("\n\n")[0])
     p.add_argument("--migrate-only", action="store_true", help="apply the Alembic migrations and exit")
@@ -37,8 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - say clearly why we refuse to start
         print(f"cobol-api: error: cannot start: {exc}", file=sys.stderr)
         return 2
+    raise_fd_limit()
     uvicorn.run("services.api.app:app", host=settings.host, port=settings.port, log_level=settings.log_level,
                 proxy_headers=False, access_log=False, ws="auto", loop="uvloop", http="httptools",
+                backlog=BACKLOG, ws_ping_interval=WS_PING_S, ws_ping_timeout=WS_PING_TIMEOUT_S,
                 timeout_graceful_shutdown=10)
     return 0
 

@@ -9,6 +9,7 @@ from cobol_mesh.proto import pb, pb_grpc
 from cobol_mesh.settings import settings
 
 from .reader import ArchiveServicer
+from .deletes import Tombstones
 from .replicas import Peers, run_repairs
 from .store import open_store
 from .writer import ArchiveWriter
@@ -18,10 +19,11 @@ def main() -> None:
     lc = service.boot("archive")
     store = open_store(settings)
     lost = not store.has_marker()       # new, or its data was wiped: refill from the peers
-    peers = Peers(lc.instance, store, settings.archive_peers.split(","))
-    writer = ArchiveWriter(lc.instance, store, lc.stopping)
+    tombs = Tombstones(store)
+    peers = Peers(lc.instance, store, settings.archive_peers.split(","), tombs)
+    writer = ArchiveWriter(lc.instance, store, tombs, lc.stopping)
     server = Server(settings.archive_addr, max_workers=16)
-    server.add(pb_grpc.add_ArchiveServicer_to_server, ArchiveServicer(store, peers, lc.instance),
+    server.add(pb_grpc.add_ArchiveServicer_to_server, ArchiveServicer(store, peers, lc.instance, tombs),
                pb.DESCRIPTOR.services_by_name["Archive"].full_name)
     server.start()
     thread = run_thread("archive-writer", writer.run, lc)

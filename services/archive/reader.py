@@ -3,7 +3,10 @@ ReadOriginal decodes frame by frame. Memory stays bounded by one frame.
 
 Reads fall over between replicas: the job's seqs are what this replica or any reachable peer
 holds, and a frame missing here or failing its checksum is fetched from a peer (and kept).
-ListFrames / ListJobs / GetFrame serve peers from the local store only."""
+ListFrames / ListJobs / GetFrame serve peers from the local store only.
+
+DeleteJob tombstones the job and removes its frames here, then asks every peer to do the same
+(`local_only`); a peer that is down learns it from a tombstone later (deletes.py)."""
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +17,8 @@ from cobol_mesh import ids
 from cobol_mesh import logging as mlog
 from cobol_mesh.proto import pb, pb_grpc
 
-from .replicas import Peers
+from .deletes import Tombstones
+from .replicas import RPC_S, Peers
 from .store import DamagedFrame, Store, frame_key, job_seqs, unseal
 
 log = mlog.get("cobol.archive.reader")
@@ -27,10 +31,15 @@ def _pieces(data: bytes):
 
 
 class ArchiveServicer(pb_grpc.ArchiveServicer):
-    def __init__(self, store: Store, peers: Peers, instance: str) -> None:
+    def __init__(self, store: Store, peers: Peers, instance: str, tombs: Tombstones) -> None:
         self.store = store
         self.peers = peers
         self.instance = instance
+        self.tombs = tombs
+
+    def _not_deleted(self, job_id: str, context) -> None:
+        if job_id in self.tombs:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"job {job_id} was deleted")
 
     def _job_id(self, request, context) -> str:
         if not ids.is_job_id(request.job_id):
@@ -41,7 +50,10 @@ class ArchiveServicer(pb_grpc.ArchiveServicer):
         """(seq, frame) in order over local and peer copies; aborts before the first byte if
         the job is unknown or incomplete everywhere."""
         job_id = self._job_id(request, context)
-        seqs = set(job_seqs(self.store, job_id)) | self.peers.seqs(job_id)
+        self._not_deleted(job_id, context)
+        seqs = self.peers.seqs(job_id)          # first: a peer's tombstone deletes the job here too
+        self._not_deleted(job_id, context)
+        seqs |= set(job_seqs(self.store, job_id))
         if not seqs:
             context.abort(grpc.StatusCode.NOT_FOUND, f"job {job_id} is not in the archive")
         n = max(seqs) + 1
@@ -78,18 +90,23 @@ class ArchiveServicer(pb_grpc.ArchiveServicer):
     # -- between replicas: local store only --------------------------------------------------
     def ListFrames(self, request, context):
         job_id = self._job_id(request, context)
+        if job_id in self.tombs:
+            return pb.ArchivedJob(job_id=job_id, replica=self.instance, deleted=True)
         seqs = job_seqs(self.store, job_id)
         if not seqs:
             context.abort(grpc.StatusCode.NOT_FOUND, f"job {job_id} is not on {self.instance}")
         return pb.ArchivedJob(job_id=job_id, seqs=seqs, replica=self.instance)
 
     def ListJobs(self, request, context):
+        for job_id in self.tombs.ids():
+            yield pb.ArchivedJob(job_id=job_id, replica=self.instance, deleted=True)
         for job_id in self.store.jobs():
-            if ids.is_job_id(job_id):
+            if ids.is_job_id(job_id) and job_id not in self.tombs:
                 yield pb.ArchivedJob(job_id=job_id, seqs=job_seqs(self.store, job_id), replica=self.instance)
 
     def GetFrame(self, request, context):
         job_id = self._job_id(request, context)
+        self._not_deleted(job_id, context)
         try:
             frame = unseal(self.store.get(frame_key(job_id, request.seq)))
         except FileNotFoundError:
@@ -97,3 +114,22 @@ class ArchiveServicer(pb_grpc.ArchiveServicer):
         except DamagedFrame:
             context.abort(grpc.StatusCode.DATA_LOSS, f"frame {request.seq} of {job_id} is damaged on {self.instance}")
         return pb.StoredFrame(frame=frame, sha256=hashlib.sha256(frame).hexdigest())
+
+    def DeleteJob(self, request, context):
+        job_id = self._job_id(request, context)
+        removed = self.tombs.delete(job_id, "DeleteJob")
+        reply = pb.DeleteJobReply(job_id=job_id, deleted_on=[self.instance], frames_removed=removed)
+        if request.local_only:
+            return reply
+        for addr, stub in self.peers.stubs():
+            try:
+                got = stub.DeleteJob(pb.DeleteJobRequest(job_id=job_id, local_only=True), timeout=RPC_S * 10)
+            except grpc.RpcError as exc:
+                log.warning("archive.delete_pending", job_id=job_id, peer=addr, code=exc.code().name)
+                reply.pending.append(addr)
+                continue
+            reply.deleted_on.extend(got.deleted_on)
+            reply.frames_removed += got.frames_removed
+        log.info("archive.delete", job_id=job_id, deleted_on=list(reply.deleted_on), pending=list(reply.pending),
+                 frames=reply.frames_removed)
+        return reply

@@ -17,6 +17,7 @@ from cobol_mesh import grpc_server, metrics
 from cobol_mesh import logging as mlog
 from cobol_mesh.proto import pb, pb_grpc
 
+from .deletes import Tombstones
 from .store import DamagedFrame, Store, frame_key, job_seqs, seal, unseal
 
 log = mlog.get("cobol.archive.replicas")
@@ -24,19 +25,28 @@ RPC_S = 3.0
 
 
 class Peers:
-    def __init__(self, instance: str, store: Store, addrs: list[str]) -> None:
+    def __init__(self, instance: str, store: Store, addrs: list[str], tombs: Tombstones) -> None:
         self.instance = instance
         self.store = store
+        self.tombs = tombs
         self.addrs = [a for a in addrs if a]
         self._stubs = {a: pb_grpc.ArchiveStub(grpc_server.channel(a)) for a in self.addrs}
 
+    def stubs(self):
+        return self._stubs.items()
+
     # -- reads -----------------------------------------------------------------------------
     def seqs(self, job_id: str) -> set[int]:
-        """Every seq of the job that a reachable peer holds."""
+        """Every seq of the job that a reachable peer holds. A peer's tombstone deletes the job
+        here too (this replica missed the delete) and answers an empty set."""
         out: set[int] = set()
         for addr, stub in self._stubs.items():
             try:
-                out.update(stub.ListFrames(pb.ReadRequest(job_id=job_id), timeout=RPC_S).seqs)
+                got = stub.ListFrames(pb.ReadRequest(job_id=job_id), timeout=RPC_S)
+                if got.deleted:
+                    self.tombs.delete(job_id, f"tombstone on {got.replica or addr}")
+                    return set()
+                out.update(got.seqs)
             except grpc.RpcError as exc:
                 if exc.code() != grpc.StatusCode.NOT_FOUND:
                     log.info("peer.unreachable", peer=addr, code=exc.code().name)
@@ -54,7 +64,8 @@ class Peers:
             if hashlib.sha256(got.frame).hexdigest() != got.sha256:
                 log.warning("peer.bad_frame", peer=addr, job_id=job_id, seq=seq)
                 continue
-            self.store.put(frame_key(job_id, seq), seal(got.frame))
+            if not self.tombs.store_frame(job_id, seq, seal(got.frame)):
+                return None
             metrics.CHUNKS.labels("archive", self.instance, "repaired").inc()
             return got.frame
         return None
@@ -72,15 +83,27 @@ class Peers:
 
     # -- repair ----------------------------------------------------------------------------
     def repair(self) -> dict:
-        """Copy every frame a peer holds and this store lacks. Returns counts."""
-        copied, jobs, failed = 0, set(), 0
+        """Apply every peer's tombstones here (and this store's own, should a delete have been
+        cut short), then copy every frame a peer holds and this store lacks, except of deleted
+        jobs. Returns counts."""
+        copied, jobs, failed, removed = 0, set(), 0, 0
+        listings = {}
         for addr, stub in self._stubs.items():
             try:
-                listing = list(stub.ListJobs(pb.ListArchivedRequest(), timeout=300))
+                listings[addr] = list(stub.ListJobs(pb.ListArchivedRequest(), timeout=300))
             except grpc.RpcError as exc:
                 log.info("repair.peer_unreachable", peer=addr, code=exc.code().name)
-                continue
+        for addr, listing in listings.items():
             for aj in listing:
+                if aj.deleted:
+                    removed += self.tombs.delete(aj.job_id, f"tombstone on {aj.replica or addr}")
+        for job_id in set(self.store.jobs()) & set(self.tombs.ids()):
+            removed += self.tombs.delete(job_id, "tombstone here")
+        for addr, listing in listings.items():
+            stub = self._stubs[addr]
+            for aj in listing:
+                if aj.deleted or aj.job_id in self.tombs:
+                    continue
                 have = set(job_seqs(self.store, aj.job_id))
                 for seq in aj.seqs:
                     if seq in have:
@@ -93,13 +116,14 @@ class Peers:
                     if hashlib.sha256(got.frame).hexdigest() != got.sha256:
                         failed += 1
                         continue
-                    self.store.put(frame_key(aj.job_id, seq), seal(got.frame))
+                    if not self.tombs.store_frame(aj.job_id, seq, seal(got.frame)):
+                        break
                     have.add(seq)
                     copied += 1
                     jobs.add(aj.job_id)
         if copied:
             metrics.CHUNKS.labels("archive", self.instance, "repaired").inc(copied)
-        return {"frames": copied, "jobs": len(jobs), "failed": failed}
+        return {"frames": copied, "jobs": len(jobs), "failed": failed, "deleted_frames": removed}
 
 
 def run_repairs(peers: Peers, stopping: threading.Event, every_s: float, lost: bool) -> None:
@@ -110,7 +134,7 @@ def run_repairs(peers: Peers, stopping: threading.Event, every_s: float, lost: b
             t0 = time.monotonic()
             try:
                 got = peers.repair()
-                log.info("archive.repaired" if got["frames"] else "archive.repair_checked",
+                log.info("archive.repaired" if got["frames"] or got["deleted_frames"] else "archive.repair_checked",
                          lost_store=lost and first, seconds=round(time.monotonic() - t0, 2), **got)
             except Exception:
                 log.exception("archive.repair_failed")

@@ -7,7 +7,8 @@ A stored frame is sealed with its own checksum: `CBAF` + sha256(frame) + frame (
 `unseal`), so a replica can tell a damaged frame from a good one without decoding it, and
 fetch a good copy from a peer. Frames stored before the seal existed (no `CBAF`) still read.
 Each store keeps a marker object (`replica.id`): a store without it is new or was wiped, and
-the replica refills it from its peers.
+the replica refills it from its peers. A deleted job leaves a tombstone `deleted/<job_id>`
+(see deletes.py).
 """
 from __future__ import annotations
 
@@ -46,6 +47,8 @@ class Store(Protocol):
     def jobs(self) -> list[str]: ...
     def has_marker(self) -> bool: ...
     def put_marker(self, text: str) -> None: ...
+    def delete(self, key: str) -> None: ...
+    def tombstones(self) -> list[str]: ...
 
 
 def frame_key(job_id: str, seq: int) -> str:
@@ -54,6 +57,13 @@ def frame_key(job_id: str, seq: int) -> str:
 
 def job_prefix(job_id: str) -> str:
     return f"jobs/{job_id}/"
+
+
+TOMBSTONES = "deleted/"
+
+
+def tombstone_key(job_id: str) -> str:
+    return f"{TOMBSTONES}{job_id}"
 
 
 def job_seqs(store: "Store", job_id: str) -> list[int]:
@@ -118,6 +128,22 @@ class FsStore:
     def put_marker(self, text: str) -> None:
         self.put(MARKER, text.encode())
 
+    def delete(self, key: str) -> None:
+        """Remove one object (absent is fine), and its job folder once that is empty."""
+        path = self._path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        try:
+            path.parent.rmdir()          # only succeeds when empty
+        except OSError:
+            pass
+
+    def tombstones(self) -> list[str]:
+        d = self.root / TOMBSTONES
+        return sorted(p.name for p in d.iterdir() if not p.name.startswith(".tmp-")) if d.is_dir() else []
+
 
 class S3Store:
     """An S3-compatible bucket via boto3 (tested against moto's standalone server)."""
@@ -171,6 +197,15 @@ class S3Store:
 
     def put_marker(self, text: str) -> None:
         self.put(MARKER, text.encode())
+
+    def delete(self, key: str) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=key)
+
+    def tombstones(self) -> list[str]:
+        out: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=TOMBSTONES):
+            out.extend(o["Key"][len(TOMBSTONES):] for o in page.get("Contents", []))
+        return sorted(out)
 
 
 def open_store(settings) -> Store:

@@ -2,7 +2,7 @@
 
 Each replica (archive-N) is its own consumer group (`<prefix>-archive.<instance>`) with its
 own store, so every replica receives every frame; its ChunkArchived carries `replica`.
-At least once into the store, made harmless twice over: the key is (job, seq) so a repeat
+Frames of a deleted job (deletes.py) are dropped. At least once into the store, made harmless twice over: the key is (job, seq) so a repeat
 overwrites identical bytes, and the coordinator counts each seq once per replica.
 """
 from __future__ import annotations
@@ -14,7 +14,8 @@ from cobol_mesh import logging as mlog
 from cobol_mesh.proto import pb
 from cobol_mesh.settings import group, settings
 
-from .store import Store, frame_key, seal
+from .deletes import Tombstones
+from .store import Store, seal
 
 
 def replica_group(instance: str) -> str:
@@ -24,9 +25,10 @@ log = mlog.get("cobol.archive.writer")
 
 
 class ArchiveWriter:
-    def __init__(self, instance: str, store: Store, stopping) -> None:
+    def __init__(self, instance: str, store: Store, tombs: Tombstones, stopping) -> None:
         self.instance = instance
         self.store = store
+        self.tombs = tombs
         self.stopping = stopping
         self.producer = kafka.producer()
         self.consumer = kafka.consumer(replica_group(instance), [settings.topic_frames],
@@ -60,7 +62,11 @@ class ArchiveWriter:
             with telemetry.tracer().start_as_current_span("archive.frame", context=parent) as span:
                 span.set_attribute("cobol.job_id", frame.job_id)
                 span.set_attribute("cobol.seq", frame.seq)
-                self.store.put(frame_key(frame.job_id, frame.seq), seal(frame.frame))
+                if not self.tombs.store_frame(frame.job_id, frame.seq, seal(frame.frame)):
+                    # a frame of a deleted job (late, or re-consumed): never stored again
+                    log.info("archive.frame_of_deleted_job", job_id=frame.job_id, seq=frame.seq)
+                    metrics.CHUNKS.labels("archive", self.instance, "deleted").inc()
+                    continue
                 ev = pb.JobEvent(job_id=frame.job_id, at=time.time(), archived=pb.ChunkArchived(
                     seq=frame.seq, bytes_in=frame.bytes_in, bytes_out=len(frame.frame),
                     replica=self.instance))

@@ -143,7 +143,22 @@ class Leader:
         table = NodeTable(self.cfg.thresholds, self.state.last_event_seq() + 1)
         table.load(self.state.nodes(), time.monotonic())
         self.table = table
+        self._backfill_statuses()
         self._emit_finished(self.state.finish_pending())
+
+    def _backfill_statuses(self, newest: int = 1000) -> None:
+        """Records written before statuses were kept beside them get one (the newest, which
+        ListJobs reads; older ones are computed when asked for)."""
+        ids = self.state.job_ids(newest)
+        have = self.state.statuses(ids)
+        lacking = [j for j in ids if j not in have]
+        if not lacking:
+            return
+        batch = Batch()
+        for raw in self.state.jobs(lacking).values():
+            self._put(batch, cpb.JobRecord.FromString(raw))
+        self.state.write(self.instance, self.token, batch)
+        log.info("leader.statuses_backfilled", jobs=len(batch.status))
 
     def _resync(self) -> None:
         """Seek the events consumer to the offsets the state includes."""
@@ -231,9 +246,10 @@ class Leader:
             self._dead_letter(dead)
         batch = Batch(offsets={(t.topic, t.partition): t.offset for t in kafka.batch_offsets(msgs)})
         finishing = []
+        statuses = {}
         for j in touched:
             rec = recs[j]
-            batch.jobs[j] = rec.SerializeToString()
+            statuses[j] = self._put(batch, rec)
             batch.order[j] = rec.created_at      # an Opened seen late moves the creation time
             if rec.status in ledger.FINAL:
                 batch.open_del.add(j)
@@ -243,8 +259,15 @@ class Leader:
             elif not before[j]:
                 batch.open_add.add(j)
         self.state.write(self.instance, self.token, batch)
-        self._publish([recs[j] for j in touched])
+        self._publish([recs[j] for j in touched], statuses)
         self._emit_finished(finishing, recs)
+
+    def _put(self, batch: Batch, rec) -> pb.JobStatus:
+        """The record and, beside it, its public status (what GetJob and ListJobs answer)."""
+        st = ledger.to_status(rec, self.cfg.min_replicas)
+        batch.jobs[rec.job_id] = rec.SerializeToString()
+        batch.status[rec.job_id] = st.SerializeToString()
+        return st
 
     def _dead_letter(self, dead) -> None:
         tracker = kafka.DeliveryTracker()
@@ -257,11 +280,11 @@ class Leader:
             metrics.JOBS.labels("coordinator", self.instance, "dead_letter").inc()
         kafka.flush_or_raise(self.producer, tracker)   # durable before the offset moves past them
 
-    def _publish(self, recs) -> None:
+    def _publish(self, recs, statuses: dict | None = None) -> None:
         """The new JobStatus of each touched job: to cobol.jobs.status (Watch streams) and, for
         the API's current live view, to the Redis channel COBOL_JOBS_CHANNEL."""
         for rec in recs:
-            st = ledger.to_status(rec, self.cfg.min_replicas)
+            st = (statuses or {}).get(rec.job_id) or ledger.to_status(rec, self.cfg.min_replicas)
             kafka.produce(self.producer, membership.TOPIC_JOB_STATUS, rec.job_id, st.SerializeToString())
             try:
                 self.state.announce(st)
@@ -340,7 +363,7 @@ class Leader:
                 rec.redrives += 1
                 rec.redriven_at = now
                 log.warning("job.redrive", job_id=a.job_id, seqs=len(a.seqs), redrives=rec.redrives)
-            batch.jobs[a.job_id] = rec.SerializeToString()
+            self._put(batch, rec)
         self.state.write(self.instance, self.token, batch)
         for a in actions:
             if a.kind == "redrive":

@@ -3,7 +3,9 @@
 Pure logic: given the open jobs, the nodes and the time, say what to do.
 - An unsealed job whose ingest instance is down (or left) for `orphan_grace` seconds cannot
   be finished by anyone (the upload stream died with that process): fail it, naming the
-  ingest. If the job does not say which ingest opened it, it is orphaned only when no ingest
+  ingest. Chunks it produced before dying may still be archived after that (a backlog): that
+  is not upload progress, so only a job opened after the mark (by a restarted ingest not yet
+  heard from) is spared. If the job does not say which ingest opened it, it is orphaned only when no ingest
   is alive at all. Device-stream jobs (source kafka) are left alone: the raw records are
   still in cobol.ingest.raw and the next ingest of the group produces the job again.
 - A sealed job with no chunk archived for `stall_after` seconds is re-driven (its missing
@@ -50,12 +52,12 @@ def check(jobs: list[cpb.JobRecord], nodes: dict[str, cpb.Node], now: float, lim
                 continue
             owner = nodes.get(rec.opened_by) if rec.opened_by else None
             if owner is not None and owner.status in ("down", "left") \
-                    and now - owner.status_since >= limits.orphan_grace and rec.last_progress_at <= owner.status_since:
+                    and now - owner.status_since >= limits.orphan_grace and rec.created_at <= owner.status_since:
                 out.append(Action(rec.job_id, "fail",
                                   f"ingest {owner.instance} went {owner.status} with the upload open "
                                   f"({owner.reason or 'no heartbeat'})"))
             elif not rec.opened_by and ingests and not live["ingest"] \
-                    and now - last_ingest_gone >= limits.orphan_grace and rec.last_progress_at <= last_ingest_gone:
+                    and now - last_ingest_gone >= limits.orphan_grace and rec.created_at <= last_ingest_gone:
                 out.append(Action(rec.job_id, "fail", "no ingest instance is alive and the upload was never sealed"))
             continue
         quiet = now - max(rec.last_progress_at, rec.redriven_at)

@@ -45,19 +45,31 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
     def __init__(self, state: State, cfg: CoordinatorConfig) -> None:
         self.state, self.cfg = state, cfg
 
+    def _statuses(self, context, ids: list[str]) -> list[pb.JobStatus]:
+        """The statuses the leader wrote beside the records (small, ready to send); a record
+        written before statuses existed is computed from its (larger) record."""
+        got = _state_call(context, self.state.statuses, ids)
+        old = [j for j in ids if j not in got]
+        raws = _state_call(context, self.state.jobs, old) if old else {}
+        out = []
+        for j in ids:
+            if j in got:
+                out.append(pb.JobStatus.FromString(got[j]))
+            elif j in raws:
+                out.append(ledger.to_status(cpb.JobRecord.FromString(raws[j]), self.cfg.min_replicas))
+        return out
+
     def GetJob(self, request, context):
         _check_id(context, request.job_id, "job_id")
-        raw = _state_call(context, self.state.jobs, [request.job_id]).get(request.job_id)
-        if raw is None:
+        found = self._statuses(context, [request.job_id])
+        if not found:
             context.abort(grpc.StatusCode.NOT_FOUND, f"job {request.job_id!r} is unknown")
-        return ledger.to_status(cpb.JobRecord.FromString(raw), self.cfg.min_replicas)
+        return found[0]
 
     def ListJobs(self, request, context):
         limit = min(request.limit or 50, MAX_JOBS)
         ids = _state_call(context, self.state.job_ids, limit)
-        raws = _state_call(context, self.state.jobs, ids)
-        return pb.JobList(jobs=[ledger.to_status(cpb.JobRecord.FromString(raws[j]), self.cfg.min_replicas)
-                                for j in ids if j in raws])
+        return pb.JobList(jobs=self._statuses(context, ids))
 
 
 class ClusterServicer(cpb_grpc.ClusterServicer):

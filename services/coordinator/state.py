@@ -29,6 +29,7 @@ class Fenced(Exception):
 @dataclass
 class Batch:
     jobs: dict[str, bytes] = field(default_factory=dict)          # job_id -> JobRecord
+    status: dict[str, bytes] = field(default_factory=dict)        # job_id -> JobStatus (the read side's copy)
     order: dict[str, float] = field(default_factory=dict)         # job_id -> created_at
     open_add: set[str] = field(default_factory=set)                # jobs not yet final
     open_del: set[str] = field(default_factory=set)
@@ -40,7 +41,7 @@ class Batch:
     node_events: list[tuple[int, bytes]] = field(default_factory=list)  # (seq, NodeEvent)
 
     def empty(self) -> bool:
-        return not (self.jobs or self.order or self.open_add or self.open_del or self.finish_add
+        return not (self.jobs or self.status or self.order or self.open_add or self.open_del or self.finish_add
                     or self.finish_del or self.offsets or self.nodes or self.nodes_del or self.node_events)
 
 
@@ -70,6 +71,10 @@ class State(ABC):
     # -- reads -------------------------------------------------------------------------------
     @abstractmethod
     def jobs(self, job_ids: list[str]) -> dict[str, bytes]: ...
+
+    @abstractmethod
+    def statuses(self, job_ids: list[str]) -> dict[str, bytes]:
+        """The JobStatus written beside each record (jobs written before it existed have none)."""
 
     @abstractmethod
     def job_ids(self, limit: int) -> list[str]:
@@ -111,6 +116,7 @@ class MemoryState(State):
         self._lease: tuple[str, int, float] | None = None   # holder, token, expires
         self._epoch = 0
         self._jobs: dict[str, bytes] = {}
+        self._status: dict[str, bytes] = {}
         self._order: dict[str, float] = {}
         self._open: set[str] = set()
         self._finish: set[str] = set()
@@ -155,6 +161,7 @@ class MemoryState(State):
             if not cur or cur[:2] != (holder, token):
                 raise Fenced(f"{holder} (token {token}) does not hold the lease")
             self._jobs.update(batch.jobs)
+            self._status.update(batch.status)
             self._order.update(batch.order)
             self._open |= batch.open_add
             self._open -= batch.open_del
@@ -170,6 +177,9 @@ class MemoryState(State):
 
     def jobs(self, job_ids):
         return {j: self._jobs[j] for j in job_ids if j in self._jobs}
+
+    def statuses(self, job_ids):
+        return {j: self._status[j] for j in job_ids if j in self._status}
 
     def job_ids(self, limit):
         return sorted(self._order, key=lambda j: (self._order[j], j), reverse=True)[:limit]

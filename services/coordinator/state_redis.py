@@ -4,6 +4,7 @@ Keys (all under COBOL_REDIS_PREFIX + LAYOUT; ids are only ever hash fields, set 
 LAYOUT keeps them apart from the first ledger's `job:<id>` keys, which are left alone):
   leader        "<token>:<holder>" with a TTL: the lease       epoch         INCR: fencing tokens
   jobs          hash job_id -> JobRecord                       jobs:order    zset job_id by created_at
+  jobs:status   hash job_id -> JobStatus (computed by the writer, so reads parse nothing else)
   jobs:open     set of jobs not final                          jobs:finish   set: JobFinished to emit
   offsets       hash "<topic>\\0<partition>" -> next offset of the events the state includes
   nodes         hash instance -> Node                          nodes:events  zset seq -> NodeEvent
@@ -21,7 +22,7 @@ from .state import EVENTS_CAP, Batch, Fenced, State
 
 LAYOUT = "v2:"
 KEYS = ("leader", "epoch", "jobs", "jobs:order", "jobs:open", "jobs:finish", "offsets", "nodes",
-        "nodes:events")
+        "nodes:events", "jobs:status")
 SLOT = {name: i + 1 for i, name in enumerate(KEYS)}   # Lua KEYS index
 
 ACQUIRE = """
@@ -99,6 +100,8 @@ class RedisState(State):
         args: list = [_lease_value(holder, token)]
         for j, rec in batch.jobs.items():
             args += ["hset", SLOT["jobs"], j, rec]
+        for j, st in batch.status.items():
+            args += ["hset", SLOT["jobs:status"], j, st]
         for j, at in batch.order.items():
             args += ["zadd", SLOT["jobs:order"], repr(float(at)), j]
         for j in batch.open_add:
@@ -131,6 +134,12 @@ class RedisState(State):
         if not job_ids:
             return {}
         vals = self.r.hmget(self.k["jobs"], job_ids)
+        return {j: v for j, v in zip(job_ids, vals) if v is not None}
+
+    def statuses(self, job_ids):
+        if not job_ids:
+            return {}
+        vals = self.r.hmget(self.k["jobs:status"], job_ids)
         return {j: v for j, v in zip(job_ids, vals) if v is not None}
 
     def job_ids(self, limit):

@@ -645,6 +645,12 @@ def test_grpc_services_require_mtls_and_the_rest_role(api, mesh, client):
                     call(grpc_auth.bearer(tokens[role]))
                 assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
             assert call(grpc_auth.bearer(tokens["admin"]))
+        # deleting a job's frames over gRPC is an admin's right (REST checks ownership)
+        for md, code in ((None, grpc.StatusCode.UNAUTHENTICATED),
+                         (grpc_auth.bearer(tokens["operator"]), grpc.StatusCode.PERMISSION_DENIED)):
+            with pytest.raises(grpc.RpcError) as e:
+                arch.DeleteJob(pb.DeleteJobRequest(job_id="never-submitted"), metadata=md, timeout=10)
+            assert e.value.code() == code
         # ListJobs never returns more than the coordinator's cap, whatever the caller asks
         jobs = coord.ListJobs(pb.ListJobsRequest(limit=4_000_000_000), metadata=grpc_auth.bearer(tokens["admin"]),
                               timeout=10).jobs
@@ -764,8 +770,24 @@ def test_range_layers_history_and_delete(api, mesh, client):
     history = client.get(f"/api/jobs/{job_id}/history").json()
     assert {"job.submit", "job.download.original"} <= {e["action"] for e in history["items"]}
     assert client.post(f"/api/jobs/{job_id}/cancel").status_code == 409
+    frames = mesh.tmp / "archive" / "jobs" / job_id
+    assert any(frames.iterdir())
     assert client.delete(f"/api/jobs/{job_id}").status_code == 204
     assert client.get(f"/api/jobs/{job_id}").status_code == 404
+    # the archive removed the frames and keeps a tombstone; its reads answer NOT_FOUND
+    import grpc
+
+    from cobol_mesh import grpc_auth
+    from cobol_mesh.proto import pb, pb_grpc
+    assert not frames.exists() and (mesh.tmp / "archive" / "deleted" / job_id).is_file()
+    with grpc_auth.channel(mesh.env["COBOL_ARCHIVE_ADDR"], "api") as ch:
+        with pytest.raises(grpc.RpcError) as e:
+            list(pb_grpc.ArchiveStub(ch).ReadOriginal(pb.ReadRequest(job_id=job_id), timeout=30))
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    for path in ("/result", "/original"):
+        assert client.get(f"/api/jobs/{job_id}{path}").status_code == 404
+    [entry] = client.get("/api/audit", params={"job_id": job_id, "action": "job.delete"}).json()["items"]
+    assert entry["outcome"] == "ok" and entry["detail"]["deleted_on"] and entry["detail"]["frames_removed"] >= 1, entry
     assert job_id not in [j["id"] for j in client.get("/api/jobs", params={"limit": 1000}).json()["items"]]
     assert client.delete(f"/api/jobs/{job_id}").status_code == 404
     stats = client.get("/api/stats").json()

@@ -75,6 +75,11 @@ def test_job_done_byte_exact_with_replica_tracking(mesh):
     c = mesh.client()     # the leader has read the job's events: its lag is known now
     wait_until("leader's lag", lambda: any(p.lag >= 0 for p in c.node(c.leader().leader).partitions), 30)
     assert [r.job_id for r in mesh.client().list_jobs(limit=5000)][0] == reply.job_id   # limit is capped, not refused
+    # reads answer the status the leader wrote beside the record (nothing computed per read)
+    from services.coordinator.state_redis import RedisState
+    state = RedisState(mesh.env["COBOL_REDIS_URL"], mesh.env["COBOL_REDIS_PREFIX"])
+    [raw] = state.statuses([reply.job_id]).values()
+    assert pb.JobStatus.FromString(raw) == status(mesh, reply.job_id) == st
 
 
 HOSTILE = ["jobs", "jobs:order", "leader", "epoch", "offsets", "nodes", "nodes:events", "jobs:open", "..", "/",

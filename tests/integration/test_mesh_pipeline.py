@@ -450,3 +450,88 @@ def test_every_archive_replica_stores_every_frame_and_reads_fall_over(mesh):
         assert decompress(mesh.read("ReadResult", r.job_id, addr=both)) == data
     finally:
         mesh.start_planned("archive-1")
+
+
+# ---- archive delete ----------------------------------------------------------------------------
+
+def _frames_on(m: Mesh, name: str, job_id: str) -> list[str]:
+    d = m.archive_dir(name) / "jobs" / job_id
+    return sorted(p.name for p in d.iterdir() if p.name.endswith(".frame")) if d.is_dir() else []
+
+
+def _log_count(m: Mesh, name: str, event: str) -> int:
+    return m.log(name, 100000).count(f'"event": "{event}"')
+
+
+def test_archive_delete_reaches_every_replica_and_nothing_brings_the_job_back(mesh):
+    a, b = mesh.archives[:2]
+    jobs = []
+    for i in range(2):
+        r = upload(mesh, split(b"delete me, line %d\n" % i * 40000), name=f"del-{i}")
+        wait_status(mesh, r.job_id, "done")
+        for name in (a, b):
+            wait_until(f"{name} holds {r.job_id}", lambda: len(_frames_on(mesh, name, r.job_id)) == r.chunk_count, 60)
+        jobs.append(r)
+    gone, later = jobs
+    with pytest.raises(grpc.RpcError) as e:
+        mesh.stub("archive", a).DeleteJob(pb.DeleteJobRequest(job_id="../x"), timeout=10)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # both replicas up: removed from both, reads answer NOT_FOUND everywhere
+    reply = mesh.stub("archive", a).DeleteJob(pb.DeleteJobRequest(job_id=gone.job_id), timeout=60)
+    assert sorted(reply.deleted_on) == sorted([a, b]) and not reply.pending
+    assert reply.frames_removed == 2 * gone.chunk_count
+    for name in (a, b):
+        assert _frames_on(mesh, name, gone.job_id) == []
+        assert (mesh.archive_dir(name) / "deleted" / gone.job_id).is_file()
+        for rpc in ("ReadOriginal", "ReadResult"):
+            with pytest.raises(grpc.RpcError) as e:
+                mesh.read(rpc, gone.job_id, name)
+            assert e.value.code() == grpc.StatusCode.NOT_FOUND and "deleted" in e.value.details()
+    # a late frame of the deleted job from Kafka is dropped by every replica
+    before = {n: _log_count(mesh, n, "archive.frame_of_deleted_job") for n in (a, b)}
+    mesh.produce(mesh.topics["frames"], gone.job_id.encode(),
+                 pb.Frame(job_id=gone.job_id, seq=0, frame=b"late", bytes_in=4).SerializeToString())
+    for name in (a, b):
+        wait_until(f"{name} dropped the late frame",
+                   lambda: _log_count(mesh, name, "archive.frame_of_deleted_job") > before[name], 60)
+        assert _frames_on(mesh, name, gone.job_id) == []
+    # b down during the delete: pending; a's repair never copies the job back from b
+    mesh.kill(b)
+    reply = mesh.stub("archive", a).DeleteJob(pb.DeleteJobRequest(job_id=later.job_id), timeout=60)
+    assert list(reply.deleted_on) == [a] and list(reply.pending) == [mesh.addr(b)]
+    assert _frames_on(mesh, a, later.job_id) == []
+    mesh.start_planned(b)
+    assert len(_frames_on(mesh, b, later.job_id)) == later.chunk_count      # b missed the delete
+    mesh.kill(a)
+    checked = _log_count(mesh, a, "archive.repair_checked") + _log_count(mesh, a, "archive.repaired")
+    mesh.start_planned(a, COBOL_ARCHIVE_REPAIR_S="1")
+    wait_until(f"{a} ran two repair passes with {b} up", lambda: _log_count(mesh, a, "archive.repair_checked")
+               + _log_count(mesh, a, "archive.repaired") >= checked + 2, 60)
+    assert _frames_on(mesh, a, later.job_id) == []
+    # b learns the tombstone from a: by its repair (here) and by any read
+    with pytest.raises(grpc.RpcError) as e:
+        mesh.read("ReadOriginal", later.job_id, b)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    assert _frames_on(mesh, b, later.job_id) == []
+    assert (mesh.archive_dir(b) / "deleted" / later.job_id).is_file()
+    with pytest.raises(grpc.RpcError) as e:
+        mesh.stub("archive", b).GetFrame(pb.FrameRequest(job_id=later.job_id, seq=0), timeout=10)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    mesh.kill(a)                        # back to the module's settings
+    mesh.start_planned(a)
+
+
+def test_archive_repair_removes_a_job_deleted_while_the_replica_was_down(mesh):
+    a, b = mesh.archives[:2]
+    r = upload(mesh, split(b"repair deletes too\n" * 30000), name="del-repair")
+    wait_status(mesh, r.job_id, "done")
+    wait_until(f"{b} holds the job", lambda: len(_frames_on(mesh, b, r.job_id)) == r.chunk_count, 60)
+    mesh.kill(b)
+    reply = mesh.stub("archive", a).DeleteJob(pb.DeleteJobRequest(job_id=r.job_id), timeout=60)
+    assert list(reply.pending) == [mesh.addr(b)]
+    mesh.start_planned(b, COBOL_ARCHIVE_REPAIR_S="1")
+    wait_until(f"{b}'s repair removed the deleted job", lambda: _frames_on(mesh, b, r.job_id) == []
+               and (mesh.archive_dir(b) / "deleted" / r.job_id).is_file(), 60)
+    assert _frames_on(mesh, a, r.job_id) == []
+    mesh.kill(b)
+    mesh.start_planned(b)

@@ -40,6 +40,7 @@ METHOD_ROLES = {
     "/cobol.v1.Coordinator/ListJobs": "admin",
     "/cobol.v1.Archive/ReadResult": "admin",
     "/cobol.v1.Archive/ReadOriginal": "admin",
+    "/cobol.v1.Archive/DeleteJob": "admin",      # REST delete checks ownership; gRPC cannot
 }
 CACHE_SECONDS = 5.0
 

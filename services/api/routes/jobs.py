@@ -220,14 +220,21 @@ async def cancel_job(job_id: str, request: Request, ctx: Ctx, user: Operator):
 
 
 @router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT, name="job.delete",
-               responses=error_responses(404, 409))
+               responses=error_responses(404, 409, 502, 503))
 async def delete_job(job_id: str, request: Request, ctx: Ctx, user: Operator):
-    """Remove a finished job from the API: it no longer shows nor downloads. (The archive keeps
-    its frames until the archive offers deletion.)"""
+    """Delete a finished job: the archive removes its frames from every replica (a replica
+    that is down now is cleaned by its repair later, and never brings the job back), then it no
+    longer shows nor downloads (404). When the archive cannot be reached nothing changes (503)."""
     job = await visible_job(ctx, user, job_id)
     request.state.audit = {"job_id": job_id}
     if job["status"] not in ("done", "failed"):
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} is {job['status']}: cancel it first")
+    try:
+        reply = await ctx.mesh.archive.DeleteJob(mesh_pb2.DeleteJobRequest(job_id=job_id), timeout=ctx.mesh.timeout * 6)
+    except grpc.RpcError as exc:
+        raise http_for_grpc(exc, f"archive delete of job {job_id}") from None
+    request.state.audit["detail"] = {"deleted_on": list(reply.deleted_on), "pending": list(reply.pending),
+                                     "frames_removed": reply.frames_removed}
     if job["owner"] is None:
         await ctx.jobs.record(job_id, "", job["name"], job["profile"], "", "", "mesh")
     await ctx.jobs.mark(job_id, "deleted_at")

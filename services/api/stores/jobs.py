@@ -16,28 +16,35 @@ COLUMNS = "id, owner, name, profile, layers, dictionary, origin, bytes_in, sha25
 class JobStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.version = 0        # bumped by every write of this process: listings cached on it refresh
+
+    async def _write(self, sql: str, args: tuple) -> int:
+        try:
+            return await self.db.execute(sql, args)
+        finally:
+            self.version += 1
 
     async def record(self, job_id: str, owner: str, name: str, profile: str, layers: str, dictionary: str,
                      origin: str, extra: dict | None = None) -> None:
-        await self.db.execute(
+        await self._write(
             "INSERT INTO api_jobs (id, owner, name, profile, layers, dictionary, origin, extra) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT (id) DO NOTHING",
             (job_id, owner, name, profile, layers, dictionary, origin, json.dumps(extra or {})))
 
     async def accepted(self, job_id: str, bytes_in: int, sha256: str | None) -> None:
-        await self.db.execute("UPDATE api_jobs SET bytes_in = %s, sha256 = %s WHERE id = %s",
+        await self._write("UPDATE api_jobs SET bytes_in = %s, sha256 = %s WHERE id = %s",
                               (bytes_in, sha256, job_id))
 
     async def get(self, job_id: str) -> dict | None:
         return await self.db.fetchone(f"SELECT {COLUMNS} FROM api_jobs WHERE id = %s", (job_id,))
 
-    async def for_listing(self, ids: list[str], owner: str, recent_seconds: int) -> list[dict]:
-        """The rows of these ledger jobs, plus the owner's recent ones (maybe not in the ledger yet)."""
+    async def for_listing(self, ids: list[str], recent_seconds: int) -> list[dict]:
+        """The rows of these ledger jobs, plus every recent one (maybe not in the ledger yet)."""
         return await self.db.fetchall(
-            f"SELECT {COLUMNS} FROM api_jobs WHERE id = ANY(%s) OR (owner = %s AND deleted_at IS NULL "
-            f"AND created_at > now() - make_interval(secs => %s))", (ids, owner, recent_seconds))
+            f"SELECT {COLUMNS} FROM api_jobs WHERE id = ANY(%s) OR (deleted_at IS NULL "
+            f"AND created_at > now() - make_interval(secs => %s))", (ids, recent_seconds))
 
     async def mark(self, job_id: str, column: str) -> bool:
         assert column in ("cancelled_at", "deleted_at")
-        return await self.db.execute(f"UPDATE api_jobs SET {column} = now() WHERE id = %s AND {column} IS NULL",
+        return await self._write(f"UPDATE api_jobs SET {column} = now() WHERE id = %s AND {column} IS NULL",
                                      (job_id,)) == 1

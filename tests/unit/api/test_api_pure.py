@@ -184,3 +184,17 @@ def test_client_token_cache(tmp_path, monkeypatch):
         other._ensure_token()
     api.logout()
     assert "http://x" not in json.loads(f.read_text())
+
+
+def test_api_lifts_its_file_descriptor_limit_for_many_sockets():
+    import resource
+
+    from services.api.__main__ import raise_fd_limit
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))
+        got = raise_fd_limit()
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == got
+        assert got == hard or (hard == resource.RLIM_INFINITY and got >= 1 << 20)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -22,8 +22,9 @@ def check_lease_and_fencing(state, expire) -> None:
     t2 = state.try_acquire("c-2", 60_000)
     assert t2 > t1 and state.leader() == ("c-2", t2)
     with pytest.raises(Fenced):                                   # the deposed leader is refused ...
-        state.write("c-1", t1, Batch(offsets={("t", 0): 99}, jobs={"j": b"stale"}))
+        state.write("c-1", t1, Batch(offsets={("t", 0): 99}, jobs={"j": b"stale"}, status={"j": b"stale"}))
     assert state.offsets("t") == {0: 5} and state.jobs(["j"]) == {}   # ... and changed nothing
+    assert state.statuses(["j"]) == {}
     assert not state.renew("c-1", t1, 1000)
     with pytest.raises(Fenced):                                   # a same-name holder with an old token too
         state.write("c-2", t1, Batch(offsets={("t", 0): 99}))
@@ -38,6 +39,8 @@ def check_records(state) -> None:
     b = Batch()
     for i, j in enumerate(HOSTILE):
         b.jobs[j] = f"rec-{i}".encode()
+        if i % 2:
+            b.status[j] = f"st-{i}".encode()
         b.order[j] = float(i)
         b.open_add.add(j)
     b.offsets = {("cobol.jobs.events", 0): 7, ("cobol.jobs.events", 3): 11, ("other", 0): 1}
@@ -47,6 +50,8 @@ def check_records(state) -> None:
     got = state.jobs(HOSTILE + ["missing"])
     assert got == {j: f"rec-{i}".encode() for i, j in enumerate(HOSTILE)}
     assert state.job_ids(3) == HOSTILE[::-1][:3]
+    assert state.statuses(HOSTILE + ["missing"]) == {j: f"st-{i}".encode() for i, j in enumerate(HOSTILE) if i % 2}
+    assert state.statuses([]) == {}
     assert sorted(state.open_jobs()) == sorted(HOSTILE)
     assert state.offsets("cobol.jobs.events") == {0: 7, 3: 11}
     assert state.nodes() == {"compressor-1": b"n1", "a\nb": b"n2"}

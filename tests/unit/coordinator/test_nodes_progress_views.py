@@ -141,3 +141,20 @@ def test_replica_report_per_replica_and_per_job():
     assert (j.chunks_at_min, j.chunks_under, j.healthy) == (1, 1, False)
     assert [(a.replica, a.status, a.chunks) for a in r.replicas] == [("archive-1", "alive", 2), ("archive-2", "down", 1)]
     assert views.replicas([rec], nodes, 1).jobs[0].healthy
+
+
+def test_orphaned_upload_fails_even_while_its_queued_chunks_are_still_archived():
+    """Chaos case 9 on a busy mesh: ingest dies, the chunks it had produced keep being archived
+    after it is marked down; the upload can never be sealed, so the job must still fail."""
+    nodes = {**LIVE, "ingest-1": node("ingest-1", "ingest", "down", since=100.0)}
+    rec = job(last=103.0)
+    rec.created_at = 90.0
+    [a] = progress.check([rec], nodes, 105.0, LIMITS, 1)
+    assert a.kind == "fail" and "ingest ingest-1 went down" in a.reason
+    later = job("new", last=102.0)          # opened after the mark (a restarted ingest not yet heard)
+    later.created_at = 102.0
+    assert progress.check([later], nodes, 500.0, LIMITS, 1) == []
+    unknown = job("k", opened_by="", last=103.0)
+    unknown.created_at = 90.0
+    nodes = {**LIVE, "ingest-1": node("ingest-1", "ingest", "left", since=100.0)}
+    assert [a.job_id for a in progress.check([unknown], nodes, 105.0, LIMITS, 1)] == ["k"]

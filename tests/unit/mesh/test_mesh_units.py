@@ -69,3 +69,25 @@ def test_codec_frames_never_look_sealed():
     from services.archive.store import SEAL
     for profile in ("fast", "max"):
         assert not encode_frame(b"abc" * 100, profile).startswith(SEAL)
+
+
+def test_archive_tombstones_delete_frames_and_refuse_late_ones(tmp_path):
+    from services.archive.deletes import Tombstones
+    from services.archive.store import seal, tombstone_key
+    store = FsStore(tmp_path)
+    for seq in range(3):
+        store.put(frame_key("job-a", seq), seal(b"frame %d" % seq))
+    store.put(frame_key("job-b", 0), seal(b"kept"))
+    tombs = Tombstones(store)
+    assert "job-a" not in tombs and tombs.store_frame("job-a", 3, seal(b"frame 3"))
+    assert tombs.delete("job-a", "test") == 4
+    assert store.list(job_prefix("job-a")) == [] and not (tmp_path / "jobs" / "job-a").exists()
+    assert store.get(tombstone_key("job-a")).endswith(b" test\n")
+    assert not tombs.store_frame("job-a", 0, seal(b"late"))          # a late frame is dropped
+    assert store.list(job_prefix("job-a")) == []
+    assert tombs.delete("job-a", "again") == 0                       # idempotent
+    assert [seq for seq, _ in iter_frames(store, "job-b")] == [0]    # other jobs untouched
+    again = Tombstones(FsStore(tmp_path))                           # a restart keeps the tombstones
+    assert "job-a" in again and again.ids() == ["job-a"] and len(again) == 1
+    with pytest.raises(ValueError):                                  # a hostile key never leaves the store
+        store.delete("../outside")
