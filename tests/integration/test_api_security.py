@@ -329,6 +329,9 @@ MATRIX = [
     ("DELETE", "/api/users/nobody-here", None, "admin"), ("POST", "/api/users/nobody-here/unlock", None, "admin"),
     ("PUT", "/api/users/admin/password", {"password": "x"}, "admin"),
     ("GET", "/api/audit", None, "admin"), ("GET", "/api/audit/1", None, "admin"),
+    ("GET", "/api/cluster/nodes", None, "viewer"), ("GET", "/api/cluster/nodes/{instance}", None, "viewer"),
+    ("GET", "/api/cluster/events", None, "viewer"), ("GET", "/api/cluster/replicas", None, "viewer"),
+    ("GET", "/api/cluster/leader", None, "viewer"),
 ]
 PUBLIC = [("GET", "/api/health"), ("GET", "/api/live"), ("GET", "/api/ready"), ("GET", "/api/metrics"),
           ("GET", "/api/openapi.json")]
