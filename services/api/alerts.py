@@ -34,8 +34,9 @@ class AlertState:
             why = f": {ev['reason']}" if ev.get("reason") else ""
             return alert(f"node_{ev['kind']}", sev, f"{ev['instance']} ({ev['role']}) is {ev['kind']}{why}",
                          instance=ev["instance"])
-        if ev["kind"] == "alive":
-            return alert("node_alive", "info", f"{ev['instance']} ({ev['role']}) is alive again",
+        if ev["kind"] in ("alive", "restarted"):   # beats again, or came back as a new process
+            why = f" ({ev['reason']})" if ev["kind"] == "restarted" and ev.get("reason") else ""
+            return alert("node_alive", "info", f"{ev['instance']} ({ev['role']}) is alive again{why}",
                          instance=ev["instance"], resolved=True)
         return None
 

@@ -29,6 +29,8 @@ def test_node_events_become_alerts():
     assert a.node_event(ev("suspect"))["alert"]["severity"] == "warning"
     back = a.node_event(ev("alive"))["alert"]
     assert back["kind"] == "node_alive" and back["resolved"] is True
+    again = a.node_event(ev("restarted", reason="restarted as pid 77"))["alert"]
+    assert again["kind"] == "node_alive" and "alive again (restarted as pid 77)" in again["message"]
     assert a.node_event(ev("joined")) is None and a.node_event(ev("left")) is None
 
 
