@@ -1,14 +1,17 @@
 """The API's view of the cluster: the coordinator's Cluster service (through
 `cobol_mesh.cluster_client.ClusterClient`) and Kafka's replica state (through the admin API).
 
-ClusterClient is blocking; every call runs in a worker thread so the event loop never waits on
-gRPC. A coordinator that does not answer becomes a 503 with a clear detail, never a 500.
+ClusterClient is blocking; every call runs in this view's own small thread pool, so the event
+loop never waits on gRPC and a slow coordinator cannot take the threads other work needs. A
+coordinator that does not answer becomes a 503 with a clear detail, never a 500.
 """
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
@@ -19,6 +22,7 @@ from cobol_proto import cluster_pb2 as cpb
 from fastapi import HTTPException, status
 
 KAFKA_TIMEOUT = 5.0
+THREADS = 8
 
 
 def iso(ts: float) -> str | None:
@@ -120,10 +124,14 @@ class ClusterView:
         self.client = client
         self.kafka = kafka
         self.topics = mesh_topics()
+        self.pool = ThreadPoolExecutor(THREADS, thread_name_prefix="cluster")
+
+    async def _thread(self, fn, *args, **kw):
+        return await asyncio.get_running_loop().run_in_executor(self.pool, functools.partial(fn, *args, **kw))
 
     async def _call(self, what: str, fn, *args, **kw):
         try:
-            return await asyncio.to_thread(fn, *args, **kw)
+            return await self._thread(fn, *args, **kw)
         except grpc.RpcError as exc:
             raise http_error(exc, what) from None
 
@@ -139,7 +147,7 @@ class ClusterView:
 
     async def replicas(self, job_id: str, limit: int) -> dict:
         r, kafka = await asyncio.gather(self._call("the replica report", self.client.replicas, job_id, limit),
-                                        asyncio.to_thread(self.kafka.report, self.topics))
+                                        self._thread(self.kafka.report, self.topics))
         return {"min_replicas": r.min_replicas,
                 "archives": [{"replica": a.replica, "status": a.status, "chunks": a.chunks} for a in r.replicas],
                 "jobs": [{"job_id": j.job_id, "status": j.status, "chunk_count": j.chunk_count,
@@ -149,7 +157,7 @@ class ClusterView:
                 "kafka": kafka}
 
     async def kafka_replicas(self) -> dict:
-        return await asyncio.to_thread(self.kafka.report, self.topics)
+        return await self._thread(self.kafka.report, self.topics)
 
     async def health(self) -> dict:
         h = await self._call("the cluster health", self.client.health)
@@ -162,4 +170,5 @@ class ClusterView:
                 "answered_by_leader": r.answered_by_leader}
 
     def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
