@@ -16,6 +16,7 @@ try:
 except ImportError:  # tests/integration is not a package
     import api_harness as h  # type: ignore
 
+from infra_support import run_infra
 from waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -197,6 +198,35 @@ def _recv_until(sock, predicate, timeout: float) -> list[dict]:
         if predicate(msg):
             return seen
     raise AssertionError(f"not seen within {timeout}s; got {[m.get('type') for m in seen]}: {seen[-5:]}")
+
+
+def test_a_stopped_broker_shows_under_replicated_partitions_and_alerts(api, mesh, client):
+    token = client.headers["Authorization"].split()[1]
+    chunks = mesh.env["COBOL_TOPIC_CHUNKS"]
+    assert run_infra("stop", "kafka-3").returncode == 0
+    try:
+        def under():
+            k = client.get("/api/cluster/replicas", params={"limit": 1}).json()["kafka"]
+            return k if k["available"] and any(p["topic"] == chunks for p in k["under_replicated"]) else None
+        k = wait_until("under-replicated chunk partitions with kafka-3 stopped", under, 60)
+        row = next(p for p in k["under_replicated"] if p["topic"] == chunks)
+        assert len(row["isr"]) < len(row["replicas"]) and row["leader"] >= 0
+        assert next(t for t in k["topics"] if t["topic"] == chunks)["under_replicated"] >= 1
+        sock, _snap = api.ws(token)
+        with sock:
+            got = _recv_until(sock, lambda m: m["type"] == "alert" and m["alert"]["kind"] == "under_replicated"
+                              and not m["alert"].get("resolved"), 30)
+            assert "under-replicated" in got[-1]["alert"]["message"]
+    finally:
+        assert run_infra("start", "kafka").returncode == 0
+    wait_until("every partition back in sync", lambda: client.get(
+        "/api/cluster/replicas", params={"limit": 1}).json()["kafka"]["under_replicated"] == [], 120)
+    # a socket read all along (an unread one stops answering pings): the end is alerted too
+    sock, snap = api.ws(token)
+    with sock:
+        assert any(a["kind"] == "under_replicated" for a in snap["alerts"])      # the recent alerts
+        _recv_until(sock, lambda m: m["type"] == "alert" and m["alert"]["kind"] == "under_replicated"
+                    and m["alert"].get("resolved"), 30)
 
 
 def test_killing_every_compressor_degrades_health_and_is_pushed(api, mesh, client):
