@@ -4,8 +4,9 @@
 Needs the mesh running (`make up`). Starts its own API instance (file-descriptor limit raised,
 rate limits raised), submits --events small jobs, connects --clients sockets from --procs
 client processes (each authenticates with its first message), then, once every socket holds
-its snapshot, publishes one job update per job on the jobs channel (what the coordinator does
-when a job moves) --gap seconds apart. Each client records when each job's update arrives;
+its snapshot, publishes one job update per job on the job-status topic (what the coordinator
+leader does when a job moves; every coordinator's Watch stream forwards it to the API) --gap
+seconds apart. Each client records when each job's update arrives;
 latency = arrival - publish, over every (client, update) pair. Prints how many sockets were
 held, how many updates arrived, and p50/p99/max.
 
@@ -27,8 +28,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "libs" / "mesh"), str(ROOT / "libs" / "codec"), str(ROOT),
                 str(ROOT / "scripts")]
-
-import redis  # noqa: E402
 
 import api_harness as h  # noqa: E402
 import figures  # noqa: E402
@@ -115,13 +114,12 @@ def main() -> int:
         held = sum(ready.get(timeout=300) for _ in procs)
         connect_s = time.monotonic() - t0
         rss = api.rss_bytes()
-        r = redis.Redis.from_url(_mesh_redis())
-        channel = _jobs_channel()
+        publish = _status_publisher()
         sent: dict[str, float] = {}
         time.sleep(1.0)
         for job_id in ids:
             sent[job_id] = time.time()
-            r.publish(channel, json.dumps({"job_id": job_id}))
+            publish(job_id)
             time.sleep(args.gap)
         results = [out.get(timeout=120 + 2 * args.events) for _ in procs]
         lat = sorted((t - sent[j]) * 1000 for res in results for j, ts in res["arrivals"].items() for t in ts)
@@ -157,14 +155,19 @@ def main() -> int:
     return 0
 
 
-def _mesh_redis() -> str:
+def _status_publisher():
+    """publish(job_id): a JobStatus naming the job on the job-status topic, delivered at once."""
+    from cobol_mesh import membership
+    from cobol_mesh.proto import pb
     from cobol_mesh.settings import load
-    return load().redis_url
+    from confluent_kafka import Producer
 
+    p = Producer({"bootstrap.servers": load().kafka_bootstrap, "linger.ms": 0})
 
-def _jobs_channel() -> str:
-    from cobol_mesh.settings import load
-    return load().jobs_channel
+    def publish(job_id: str) -> None:
+        p.produce(membership.TOPIC_JOB_STATUS, key=job_id.encode(), value=pb.JobStatus(job_id=job_id).SerializeToString())
+        p.flush(10)
+    return publish
 
 
 if __name__ == "__main__":

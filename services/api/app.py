@@ -7,6 +7,8 @@ import psycopg
 import redis.asyncio as aioredis
 import redis.exceptions
 import structlog
+from cobol_mesh import settings as mesh_settings
+from cobol_mesh.cluster_client import ClusterClient
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -15,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import config, jobsvc, logs, metrics
 from .dashboard import mount as mount_dashboard
+from .clustersvc import ClusterView, KafkaReplicas
 from .db import Database
 from .deps import AppContext
 from .events import EventPublisher
@@ -22,7 +25,7 @@ from .grpc_clients import MeshClients
 from .live import JobHub
 from .middleware import Audit, RefuseNul
 from .ratelimit import Limiter
-from .routes import apikeys, audit, auth, health, jobs, users, ws
+from .routes import apikeys, audit, auth, cluster, health, jobs, users, ws
 from .security import PasswordHasherBox
 from .stores.apikeys import ApiKeyStore
 from .stores.audit import AuditStore
@@ -30,7 +33,8 @@ from .stores.jobs import JobStore
 from .stores.sessions import SessionStore
 from .stores.users import UserStore
 
-ROUTERS = (auth.router, users.router, apikeys.router, audit.router, jobs.router, health.router, ws.router)
+ROUTERS = (auth.router, users.router, apikeys.router, audit.router, jobs.router, health.router, ws.router,
+           cluster.router)
 log = structlog.get_logger("cobol.api")
 
 
@@ -58,9 +62,11 @@ async def lifespan(app: FastAPI):
                         login_per_addr=settings.login_rate, lockout_failures=settings.lockout_failures,
                         lockout_seconds=settings.lockout_seconds),
         mesh=MeshClients(settings.ingest_addr, settings.coordinator_addr, settings.archive_addr, settings.grpc_timeout),
-        hub=None, events=EventPublisher(), running={})
-    ctx.hub = JobHub(settings.redis_url, settings.jobs_channel, settings.revocations_channel,
-                     lambda job_id: jobsvc.load_job(ctx, job_id))
+        hub=None, events=EventPublisher(), running={},
+        cluster=ClusterView(ClusterClient(timeout=min(settings.grpc_timeout, 5.0)),
+                            KafkaReplicas(mesh_settings.load().kafka_bootstrap)))
+    ctx.hub = JobHub(settings.redis_url, settings.revocations_channel,
+                     lambda job_id: jobsvc.load_job(ctx, job_id), ctx.cluster)
     log.info("bootstrap.admin", outcome=await ctx.users.bootstrap_admin(settings.admin_password))
     app.state.ctx = ctx
     ctx.hub.start()
@@ -71,6 +77,7 @@ async def lifespan(app: FastAPI):
     finally:
         await ctx.hub.stop()
         await ctx.mesh.close()
+        ctx.cluster.close()
         ctx.events.close()
         with contextlib.suppress(Exception):
             await redis.aclose()

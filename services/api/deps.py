@@ -40,6 +40,7 @@ class AppContext:
     hub: Any            # live.JobHub
     events: Any         # events.EventPublisher
     running: dict       # job id -> StreamingUpload still streaming through this instance
+    cluster: Any = None  # clustersvc.ClusterView: the coordinator's Cluster service and Kafka's replicas
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,13 @@ def get_ctx(request: Request) -> AppContext:
 
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]
+
+
+def get_cluster(request: Request):
+    return request.app.state.ctx.cluster
+
+
+ClusterDep = Annotated[Any, Depends(get_cluster)]
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False,
                               description="a JWT from /api/auth/token, or an API key")

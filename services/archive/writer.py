@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from cobol_mesh import ids, kafka, metrics, telemetry
+from cobol_mesh import ids, kafka, membership, metrics, telemetry
 from cobol_mesh import logging as mlog
 from cobol_mesh.proto import pb
 from cobol_mesh.settings import group, settings
@@ -34,6 +34,7 @@ class ArchiveWriter:
         self.consumer = kafka.consumer(replica_group(instance), [settings.topic_frames],
                                        on_assign=lambda c, ps: log.info("archive.assigned", partitions=[p.partition for p in ps]),
                                        on_revoke=self._revoked)
+        membership.track_consumer(self.consumer)   # heartbeats carry its partitions and lag
 
     def _revoked(self, c, parts) -> None:
         log.info("archive.revoked", partitions=[p.partition for p in parts])

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
 
-from cobol_mesh import ids, kafka, metrics, telemetry
+from cobol_mesh import ids, kafka, membership, metrics, telemetry
 from cobol_mesh import logging as mlog
 from cobol_mesh.proto import pb
 from cobol_mesh.settings import group, settings
@@ -65,6 +65,7 @@ class Compressor:
         self.consumer = kafka.consumer(group("compressor"), [settings.topic_chunks], on_assign=self._assigned,
                                        on_revoke=self._revoked, on_lost=self._revoked,
                                        **{"queued.max.messages.kbytes": 32 * 1024})
+        membership.track_consumer(self.consumer)   # heartbeats carry its partitions and lag
 
     def _assigned(self, _c, parts) -> None:
         log.info("compressor.assigned", partitions=[p.partition for p in parts])

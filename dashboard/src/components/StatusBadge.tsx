@@ -1,6 +1,7 @@
 const TONES: Record<string, string> = {
   done: "bg-green-100 text-green-900 ring-green-700/30",
   up: "bg-green-100 text-green-900 ring-green-700/30",
+  alive: "bg-green-100 text-green-900 ring-green-700/30",
   failed: "bg-red-100 text-red-900 ring-red-700/30",
   down: "bg-red-100 text-red-900 ring-red-700/30",
   cancelled: "bg-slate-200 text-slate-900 ring-slate-600/30",

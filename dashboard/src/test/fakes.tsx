@@ -108,3 +108,14 @@ export function job(over: Partial<Record<string, unknown>> = {}) {
     chunk_count: 4, chunks_archived: 1, sha256: null, ...over,
   };
 }
+
+/** A node as GET /api/cluster/nodes lists it. */
+export function clusterNode(over: Partial<Record<string, unknown>> = {}) {
+  return {
+    instance: "compressor-1", role: "compressor", host: "vm", pid: 4242, version: "0.1.0", status: "alive",
+    last_heartbeat: "2026-11-29T10:00:00Z", status_since: "2026-11-29T09:00:00Z", cpu_percent: 12.5,
+    rss_bytes: 104857600, partitions: [{ topic: "cobol.chunks", partition: 0, lag: 3, count: 0 },
+      { topic: "cobol.chunks", partition: 1, lag: 4, count: 0 }],
+    started_at: "2026-11-29T09:00:00Z", beats: 100, reason: null, lag: 7, ...over,
+  };
+}

@@ -16,6 +16,7 @@ from typing import Callable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from . import membership
 from .settings import settings
 
 MiB = 1024 * 1024
@@ -141,9 +142,12 @@ def flush_or_raise(p: Producer, tracker: DeliveryTracker | None = None, timeout:
 
 def consume_batch(consumer: Consumer, n: int, timeout: float, log, what: str) -> list:
     """Up to n messages within timeout; errors are logged (end-of-partition ones dropped
-    quietly) and left out."""
+    quietly) and left out. A consumer tracked by membership has its load sampled here, in
+    its own thread."""
     out = []
-    for m in consumer.consume(n, timeout):
+    msgs = consumer.consume(n, timeout)
+    membership.sample(consumer)
+    for m in msgs:
         if m.error():
             if m.error().code() != KafkaError._PARTITION_EOF:
                 log.warning(f"{what}.consume_error", error=str(m.error()))

@@ -7,8 +7,8 @@ consumes the topic; a Kafka topic survives leader changes without clients having
 leader. On a clean stop a last beat says `leaving`, so a stop is not taken for a failure.
 
 Consumers feed their load with `track_consumer(consumer)` (partitions and lag are read from
-the consumer's own assignment, positions and cached watermarks) or `report(topic, partition,
-lag)`; without either, the partition counts of `metrics.ASSIGNED` are sent.
+the consumer's own assignment, positions and cached watermarks, by the consumer's own thread
+in `kafka.consume_batch`) or `report(topic, partition, lag)`; without either, the partition counts of `metrics.ASSIGNED` are sent.
 
 Topic names follow COBOL_TOPIC_EVENTS' prefix (cobol.jobs.events -> cobol.nodes.heartbeats;
 a test mesh's cobol.it1234.jobs.events -> cobol.it1234.nodes.heartbeats), so a test mesh and
@@ -80,6 +80,28 @@ def version() -> str:
         return os.environ.get("COBOL_VERSION", "unknown")
 
 
+def consumer_load(c) -> list[cpb.PartitionLoad]:
+    """Each assigned partition of consumer `c` with its lag: high watermark - position, both
+    known locally (librdkafka caches the watermark from its fetch responses: no broker round
+    trip). A partition that has delivered nothing yet has no position: its lag is 0 if nobody
+    ever wrote to it (watermark 0), else unknown (-1).
+
+    Only the consumer's own thread may call this: a confluent-kafka consumer serialises its
+    calls, and a thread that keeps polling starves any other thread's call (a heartbeat thread
+    asking would hang)."""
+    out = []
+    for tp in c.position(c.assignment()):
+        _lo, hi = c.get_watermark_offsets(tp, cached=True) or (-1, -1)
+        if hi < 0:
+            lag = -1
+        elif tp.offset >= 0:
+            lag = max(0, hi - tp.offset)
+        else:
+            lag = 0 if hi == 0 else -1
+        out.append(cpb.PartitionLoad(topic=tp.topic, partition=tp.partition, lag=lag))
+    return out
+
+
 class Membership:
     def __init__(self, role: str, instance: str, interval: float = HEARTBEAT_S) -> None:
         import psutil
@@ -91,7 +113,7 @@ class Membership:
         self.seq = 0
         self.version = version()
         self.host = socket.gethostname()
-        self._consumers: list = []
+        self._consumers: dict[int, tuple[float, list]] = {}   # id(consumer) -> (sampled at, load)
         self._reported: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -101,7 +123,22 @@ class Membership:
     # -- hooks for the consumer loops ---------------------------------------------------------
     def track_consumer(self, consumer) -> None:
         with self._lock:
-            self._consumers.append(consumer)
+            self._consumers[id(consumer)] = (0.0, [])
+
+    def sample(self, consumer) -> None:
+        """Refresh a tracked consumer's load, at most twice a beat (its own thread calls this)."""
+        key = id(consumer)
+        with self._lock:
+            at = self._consumers.get(key, (None,))[0]
+        if at is None or time.monotonic() - at < self.interval / 2:
+            return
+        try:
+            load = consumer_load(consumer)
+        except Exception as exc:          # closed, or not assigned yet: keep the last load
+            log.debug("membership.consumer_unreadable", error=str(exc))
+            return
+        with self._lock:
+            self._consumers[key] = (time.monotonic(), load)
 
     def report(self, topic: str, partition: int, lag: int) -> None:
         with self._lock:
@@ -120,16 +157,9 @@ class Membership:
     def partitions(self) -> list[cpb.PartitionLoad]:
         out: list[cpb.PartitionLoad] = []
         with self._lock:
-            consumers = list(self._consumers)
+            for _at, load in self._consumers.values():
+                out += load
             reported = dict(self._reported)
-        for c in consumers:
-            try:
-                for tp in c.position(c.assignment()):
-                    lo, hi = c.get_watermark_offsets(tp, cached=True) or (-1, -1)
-                    lag = hi - tp.offset if hi >= 0 and tp.offset >= 0 else -1
-                    out.append(cpb.PartitionLoad(topic=tp.topic, partition=tp.partition, lag=lag))
-            except Exception as exc:          # a closed consumer: report what else we know
-                log.debug("membership.consumer_unreadable", error=str(exc))
         for (topic, part), lag in reported.items():
             out.append(cpb.PartitionLoad(topic=topic, partition=part, lag=lag))
         if not out:
@@ -201,6 +231,12 @@ def start(role: str, instance: str) -> Membership | None:
 
 
 def track_consumer(consumer) -> None:
-    """Let this process's heartbeats carry `consumer`'s partitions and lag (no-op if off)."""
+    """Let this process's heartbeats carry `consumer`'s partitions and lag (no-op if off).
+    The load is sampled by the consumer's own thread in `kafka.consume_batch` (see sample)."""
     if current is not None:
         current.track_consumer(consumer)
+
+
+def sample(consumer) -> None:
+    if current is not None:
+        current.sample(consumer)

@@ -1,8 +1,18 @@
-"""WebSocket /api/ws: job updates for the jobs you may see.
+"""WebSocket /api/ws: job updates for the jobs you may see, node health and alerts.
 
 Credentials never travel in the URL. After the socket opens, the first message must be
 ``{"type": "auth", "token": "<JWT or API key>"}`` within AUTH_SECONDS; the server answers with
-a snapshot of your newest jobs and then pushes ``{"type": "job", "job": {...}}`` updates.
+a snapshot (your newest jobs, the recent alerts) and then pushes, from the coordinator's Watch
+stream (services/api/live.py):
+
+- ``{"type": "job", "job": {...}}``: a job you may see changed;
+- ``{"type": "node", "event": {...}}``: a node event (joined, suspect, down, alive, left, ...);
+- ``{"type": "nodes", "nodes": [...]}``: the node list (as GET /api/cluster/nodes items), every
+  few seconds and at once after a node event;
+- ``{"type": "kafka", "kafka": {...}}``: Kafka's replica state (as GET /api/cluster/replicas);
+- ``{"type": "alert", "alert": {kind, severity, message, at, ...}}``: node_suspect, node_down,
+  node_alive, job_failed, under_replicated, partition_offline, lag_growing (``resolved`` when
+  the condition ended).
 Revoked credentials (logout, password change, deletion, key deletion) close the socket with
 code 4401; so does a token's expiry.
 """
@@ -73,8 +83,10 @@ async def ws_jobs(ws: WebSocket):
         return
 
     sock = ctx.hub.subscribe(principal)
+    ctx.hub.wake()                       # the new socket gets the node list at once
     try:
-        snapshot = {"type": "snapshot", "user": principal.name, "jobs": [], "live": ctx.hub.connected}
+        snapshot = {"type": "snapshot", "user": principal.name, "jobs": [], "live": ctx.hub.watching,
+                    "alerts": ctx.hub.recent_alerts(principal)}
         try:
             snapshot["jobs"] = await _snapshot(ctx, principal)
         except HTTPException as exc:      # the ledger is unreachable: updates still flow later

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from .cluster import ClusterHealth
 
 
 class Health(BaseModel):
@@ -9,6 +11,8 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: str
+    status: str = Field(description="ok | degraded | not ready | error")
     instance: str
     checks: dict[str, str]
+    reasons: list[str] = Field(default_factory=list, description="why it is not ok, one sentence each")
+    cluster: ClusterHealth | None = Field(None, description="the coordinator's Cluster.Health")
