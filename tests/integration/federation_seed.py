@@ -4,6 +4,7 @@ API and dashboard tests have versions, lineage, patterns and rounds without minu
 federated training (tests/integration/test_federation_mesh.py runs the real rounds)."""
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 
@@ -65,3 +66,22 @@ training, the rounds and the Dictionary objects by id ("dicts")."""
     finally:
         store.close()
     return {"training_id": tid, "rounds": rounds, **ids, "dicts": {ids["first"]: first, ids["second"]: second}}
+
+
+@contextlib.contextmanager
+def seeded_stack(infra: dict, tmp):
+    """The API test mesh (api_harness.MeshProcs, with its federator) and an API, the
+    federator's store seeded: yields (mesh, api, seed(...)); everything stopped after."""
+    import api_harness as h
+    mesh = h.MeshProcs(infra, tmp / "mesh")
+    api = None
+    try:
+        mesh.start_all()
+        env = {"COBOL_PG_DSN": infra["postgres"]["dsn"], "COBOL_REDIS_URL": infra["redis"]["url"]}
+        env.update({k: v for k, v in mesh.env.items() if k.endswith("_ADDR") or k == "COBOL_JOBS_CHANNEL"})
+        api = h.start_api(tmp, extra_env=env, port=mesh.api_port)
+        yield mesh, api, seed(infra["postgres"]["dsn"], mesh.env["COBOL_FED_PG_SCHEMA"])
+    finally:
+        if api is not None:
+            h.stop_api(api)
+        mesh.stop_all()

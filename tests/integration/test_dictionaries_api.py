@@ -11,9 +11,8 @@ import os
 import httpx
 import pytest
 
-import api_harness as h
-from federation_seed import seed
 from corpora import CORPORA
+from federation_seed import seeded_stack
 from waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -24,20 +23,8 @@ HOSTILE_IDS = ("ABCDEF0123456789", "0123456789abcde", "0123456789abcdef0", "0123
 
 @pytest.fixture(scope="module")
 def stack(infra, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("dictapi")
-    mesh = h.MeshProcs(infra, tmp / "mesh")
-    api = None
-    try:
-        mesh.start_all()
-        env = {"COBOL_PG_DSN": infra["postgres"]["dsn"], "COBOL_REDIS_URL": infra["redis"]["url"]}
-        env.update({k: v for k, v in mesh.env.items() if k.endswith("_ADDR") or k == "COBOL_JOBS_CHANNEL"})
-        api = h.start_api(tmp, extra_env=env, port=mesh.api_port)
-        seeded = seed(infra["postgres"]["dsn"], mesh.env["COBOL_FED_PG_SCHEMA"])
-        yield mesh, api, seeded
-    finally:
-        if api is not None:
-            h.stop_api(api)
-        mesh.stop_all()
+    with seeded_stack(infra, tmp_path_factory.mktemp("dictapi")) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +143,35 @@ def test_promote_and_rollback_are_admin_only_and_audited(stack, admin):
         ("dictionary.promote", "dict-viewer"), ("dictionary.rollback", "dict-operator")}
     ok = next(e for e in rows if e["action"] == "dictionary.rollback" and e["outcome"] == "ok")
     assert ok["who"] == "admin" and ok["detail"]["current_id"] == first and ok["client"]
+
+
+def test_federator_grpc_needs_the_role_of_the_rest_call(stack, admin):
+    """External gRPC callers (the `client` certificate) present a token; reading is viewer,
+    promote is admin, the rounds' protocol is for compressors (admin for anyone else)."""
+    import grpc
+    from cobol_mesh import grpc_auth
+    from cobol_proto import federation_pb2 as fpb, federation_pb2_grpc as fgrpc
+
+    mesh, api, s = stack
+    _as(stack, admin, "viewer").close()
+    stub = fgrpc.FederatorStub(grpc_auth.channel(mesh.env["COBOL_FEDERATOR_ADDR"], "client"))
+    viewer = grpc_auth.bearer(api.token("dict-viewer", "quartz-Heron-7141"))
+    with pytest.raises(grpc.RpcError) as exc:
+        stub.ListDictionaries(fpb.ListDictionariesRequest(), timeout=30)
+    assert exc.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    got = stub.ListDictionaries(fpb.ListDictionariesRequest(), timeout=30, metadata=viewer)
+    assert {s["first"], s["second"]} <= {d.id for d in got.dictionaries}
+    assert stub.FetchDictionary(fpb.DictionaryId(id=s["first"]), timeout=30, metadata=viewer).content == \
+        s["dicts"][s["first"]].content
+    assert stub.GetBudget(fpb.BudgetRequest(), timeout=30, metadata=viewer).epsilon == 1.0
+    for call, req in ((stub.Promote, fpb.DictionaryId(id=s["first"])), (stub.Rollback, fpb.DictionaryId(id=s["first"])),
+                      (stub.Submit, fpb.SignedEnvelope(node_id="intruder")), (stub.ReportUsage, fpb.UsageReport())):
+        with pytest.raises(grpc.RpcError) as exc:
+            call(req, timeout=30, metadata=viewer)
+        assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED, call
+    current = admin.get("/api/dictionaries").json()["state"]["current_id"]
+    st = stub.Promote(fpb.DictionaryId(id=current), timeout=30, metadata=grpc_auth.bearer(api.token()))
+    assert st.current_id == current                       # promoting the current version changes nothing
 
 
 def test_rounds_and_budget(stack, admin):

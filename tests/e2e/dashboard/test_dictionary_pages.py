@@ -16,8 +16,7 @@ import pytest
 from corpora import ROOT
 
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
-import api_harness as h  # noqa: E402
-from federation_seed import seed  # noqa: E402
+from federation_seed import seeded_stack  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 HERE = Path(__file__).parent
@@ -29,19 +28,8 @@ VIEWER_PASSWORD = "quartz-Heron-7141"
 def stack(infra, tmp_path_factory):
     if not (ROOT / "dashboard" / "dist" / "index.html").is_file():
         pytest.fail("dashboard/dist is not built: run `make setup` (it runs npm ci and npm run build)")
-    tmp = tmp_path_factory.mktemp("dictpages")
-    mesh = h.MeshProcs(infra, tmp / "mesh")
-    api = None
-    try:
-        mesh.start_all()
-        env = {"COBOL_PG_DSN": infra["postgres"]["dsn"], "COBOL_REDIS_URL": infra["redis"]["url"]}
-        env.update({k: v for k, v in mesh.env.items() if k.endswith("_ADDR") or k == "COBOL_JOBS_CHANNEL"})
-        api = h.start_api(tmp, extra_env=env, port=mesh.api_port)
-        yield api, seed(infra["postgres"]["dsn"], mesh.env["COBOL_FED_PG_SCHEMA"])
-    finally:
-        if api is not None:
-            h.stop_api(api)
-        mesh.stop_all()
+    with seeded_stack(infra, tmp_path_factory.mktemp("dictpages")) as (_mesh, api, seeded):
+        yield api, seeded
 
 
 @pytest.fixture(scope="module")
