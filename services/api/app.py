@@ -25,7 +25,7 @@ from .grpc_clients import MeshClients
 from .live import JobHub
 from .middleware import Audit, RefuseNul
 from .ratelimit import Limiter
-from .routes import apikeys, audit, auth, cluster, health, jobs, users, ws
+from .routes import apikeys, audit, auth, cluster, dictionaries, federation, health, jobs, users, ws
 from .security import PasswordHasherBox
 from .stores.apikeys import ApiKeyStore
 from .stores.audit import AuditStore
@@ -34,7 +34,7 @@ from .stores.sessions import SessionStore
 from .stores.users import UserStore
 
 ROUTERS = (auth.router, users.router, apikeys.router, audit.router, jobs.router, health.router, ws.router,
-           cluster.router)
+           cluster.router, dictionaries.router, federation.router)
 log = structlog.get_logger("cobol.api")
 
 
@@ -61,7 +61,8 @@ async def lifespan(app: FastAPI):
         limiter=Limiter(redis, settings.redis_prefix, per_user=settings.rate_user, per_addr=settings.rate_addr,
                         login_per_addr=settings.login_rate, lockout_failures=settings.lockout_failures,
                         lockout_seconds=settings.lockout_seconds),
-        mesh=MeshClients(settings.ingest_addr, settings.coordinator_addr, settings.archive_addr, settings.grpc_timeout),
+        mesh=MeshClients(settings.ingest_addr, settings.coordinator_addr, settings.archive_addr, settings.grpc_timeout,
+                         federator_addr=settings.federator_addr),
         hub=None, events=EventPublisher(), running={},
         cluster=ClusterView(ClusterClient(timeout=min(settings.grpc_timeout, 5.0)),
                             KafkaReplicas(mesh_settings.load().kafka_bootstrap)))

@@ -40,6 +40,7 @@ class Settings:
     ingest_addr: str
     coordinator_addr: str
     archive_addr: str
+    federator_addr: str
     max_upload_bytes: int
     jwt_secret: str
     jwt_secret_generated: bool
@@ -87,6 +88,7 @@ def load() -> Settings:
         ingest_addr=mesh.ingest_addr,
         coordinator_addr=mesh.coordinator_addr,
         archive_addr=mesh.archive_addr,
+        federator_addr=os.environ.get("COBOL_FEDERATOR_ADDR") or f"127.0.0.1:{mesh_settings.local_port(50054)}",
         max_upload_bytes=mesh.max_upload_bytes,
         jwt_secret=secret,
         jwt_secret_generated=generated,

@@ -143,3 +143,14 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 
 async def anonymous_limit(request: Request, ctx: Ctx) -> None:
     await ctx.limiter.anonymous(client_addr(request))
+
+
+def get_federator(ctx: Ctx):
+    """The federator's gRPC stub (cobol.v1.Federator); 503 when the API has none configured."""
+    if ctx.mesh.federator is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the federator is not configured "
+                                                                 "(COBOL_FEDERATOR_ADDR)")
+    return ctx.mesh.federator
+
+
+FederatorStub = Annotated[Any, Depends(get_federator)]

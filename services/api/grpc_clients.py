@@ -1,4 +1,4 @@
-"""gRPC channels from the API to ingest, the coordinator and the archive (mTLS as `api`)."""
+"""gRPC channels from the API to ingest, the coordinator, the archive and the federator (mTLS as `api`)."""
 from __future__ import annotations
 
 import asyncio
@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 from cobol_mesh import grpc_auth
-from cobol_proto import mesh_pb2, mesh_pb2_grpc
+from cobol_proto import federation_pb2_grpc, mesh_pb2, mesh_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 MAX_MSG = 64 * 1024 * 1024
@@ -25,14 +25,19 @@ LIST_TTL = 0.5      # seconds one ledger listing serves every caller (each filte
 
 
 class MeshClients:
-    def __init__(self, ingest_addr: str, coordinator_addr: str, archive_addr: str, timeout: float = 10.0):
+    def __init__(self, ingest_addr: str, coordinator_addr: str, archive_addr: str, timeout: float = 10.0,
+                 federator_addr: str | None = None):
         self.addrs = {"ingest": ingest_addr, "coordinator": coordinator_addr, "archive": archive_addr}
+        if federator_addr:
+            self.addrs["federator"] = federator_addr
         self.timeout = timeout
         self.channels = {name: grpc_auth.aio_channel(addr, "api", CHANNEL_OPTIONS)
                          for name, addr in self.addrs.items()}
         self.ingest = mesh_pb2_grpc.IngestStub(self.channels["ingest"])
         self.coordinator = mesh_pb2_grpc.CoordinatorStub(self.channels["coordinator"])
         self.archive = mesh_pb2_grpc.ArchiveStub(self.channels["archive"])
+        self.federator = (federation_pb2_grpc.FederatorStub(self.channels["federator"])
+                          if federator_addr else None)
         self._listing: tuple[float, list] = (0.0, [])
         self._list_lock = asyncio.Lock()
 

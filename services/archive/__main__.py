@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import services  # noqa: F401  (library paths)
+from cobol_federation.client import DictionaryCache, FederatorClient
 from cobol_mesh import service
 from cobol_mesh.grpc_server import Server
 from cobol_mesh.lifecycle import run_thread
@@ -23,12 +24,15 @@ def main() -> None:
     peers = Peers(lc.instance, store, settings.archive_peers.split(","), tombs)
     writer = ArchiveWriter(lc.instance, store, tombs, lc.stopping)
     server = Server(settings.archive_addr, max_workers=16)
-    server.add(pb_grpc.add_ArchiveServicer_to_server, ArchiveServicer(store, peers, lc.instance, tombs),
+    federator = FederatorClient()       # frames that name a dictionary decode with it (fetched by id)
+    server.add(pb_grpc.add_ArchiveServicer_to_server,
+               ArchiveServicer(store, peers, lc.instance, tombs, DictionaryCache(federator)),
                pb.DESCRIPTOR.services_by_name["Archive"].full_name)
     server.start()
     thread = run_thread("archive-writer", writer.run, lc)
     repair = run_thread("archive-repair", lambda: run_repairs(peers, lc.stopping, settings.archive_repair_s, lost), lc)
     lc.on_stop(lambda: server.stop(5))
+    lc.on_stop(federator.close)
     lc.ready()
     lc.log.info("archive.serving", addr=settings.archive_addr, backend=settings.archive_backend,
                 peers=peers.addrs, store_lost=lost)

@@ -1,5 +1,6 @@
 """gRPC Archive: ReadResult streams the container (FILE_HEADER + frames in seq order);
-ReadOriginal decodes frame by frame. Memory stays bounded by one frame.
+ReadOriginal decodes frame by frame, fetching the dictionary a frame names from the federator
+(by id, content hash checked, cached). Memory stays bounded by one frame.
 
 Reads fall over between replicas: the job's seqs are what this replica or any reachable peer
 holds, and a frame missing here or failing its checksum is fetched from a peer (and kept).
@@ -31,15 +32,28 @@ def _pieces(data: bytes):
 
 
 class ArchiveServicer(pb_grpc.ArchiveServicer):
-    def __init__(self, store: Store, peers: Peers, instance: str, tombs: Tombstones) -> None:
+    def __init__(self, store: Store, peers: Peers, instance: str, tombs: Tombstones,
+                 dictionaries=None) -> None:
         self.store = store
         self.peers = peers
         self.instance = instance
         self.tombs = tombs
+        self.dictionaries = dictionaries     # cobol_federation.client.DictionaryCache
 
     def _not_deleted(self, job_id: str, context) -> None:
         if job_id in self.tombs:
             context.abort(grpc.StatusCode.NOT_FOUND, f"job {job_id} was deleted")
+
+    def _decode(self, job_id: str, seq: int, frame: bytes, context) -> bytes:
+        from cobol_federation.client import decode_frame
+        try:
+            return decode_frame(frame, self.dictionaries)
+        except grpc.RpcError as exc:         # the federator is down: the frame is fine, retry later
+            code, why = grpc.StatusCode.UNAVAILABLE, f"its dictionary cannot be fetched now ({exc.code().name})"
+        except Exception as exc:
+            code, why = grpc.StatusCode.DATA_LOSS, f"it does not decode: {exc}"
+        log.error("archive.decode_failed", job_id=job_id, seq=seq, error=why)
+        context.abort(code, f"frame {seq} of job {job_id}: {why}")
 
     def _job_id(self, request, context) -> str:
         if not ids.is_job_id(request.job_id):
@@ -74,16 +88,10 @@ class ArchiveServicer(pb_grpc.ArchiveServicer):
             context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
 
     def ReadOriginal(self, request, context):
-        from cobol_codec import FILE_HEADER, decompress
         frames = self._frames(request, context)
         try:
             for seq, frame in frames:
-                try:
-                    data = decompress(bytes(FILE_HEADER) + frame)
-                except Exception as exc:
-                    log.error("archive.decode_failed", job_id=request.job_id, seq=seq, error=str(exc))
-                    context.abort(grpc.StatusCode.DATA_LOSS, f"frame {seq} does not decode: {exc}")
-                yield from _pieces(data)
+                yield from _pieces(self._decode(request.job_id, seq, frame, context))
         except LookupError as exc:
             context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
 

@@ -183,6 +183,7 @@ def reachable(addr: str, timeout: float = 1.0) -> bool:
 # ---- the mesh services, for the API's tests --------------------------------------------------
 
 MESH_SERVICES = [  # (instance, module, which gRPC address to health-check)
+    ("federator-1", "services.federator", "COBOL_FEDERATOR_ADDR"),
     ("coordinator-1", "services.coordinator", "COBOL_COORDINATOR_ADDR"),
     ("archive-1", "services.archive", "COBOL_ARCHIVE_ADDR"),
     ("compressor-1", "services.compressor", None),
@@ -206,6 +207,13 @@ class MeshProcs:
             "COBOL_INGEST_ADDR": f"127.0.0.1:{free_port()}",
             "COBOL_COORDINATOR_ADDR": f"127.0.0.1:{free_port()}",
             "COBOL_ARCHIVE_ADDR": f"127.0.0.1:{free_port()}",
+            "COBOL_FEDERATOR_ADDR": f"127.0.0.1:{free_port()}",
+            # the federator's own schema, versions topic and keys; no training reaches quorum
+            # here (tests seed its store), so the API's tests are not slowed by rounds
+            "COBOL_FED_PG_SCHEMA": f"fedapi{tag}",
+            "COBOL_TOPIC_DICT_VERSIONS": f"cobol.apitest-{tag}.dict.versions",
+            "COBOL_FED_KEY_DIR": str(tmp / "fedkeys"),
+            "COBOL_FED_MIN_NODES": "10000",
             "COBOL_ARCHIVE_BACKEND": "fs",
             "COBOL_ARCHIVE_DIR": str(tmp / "archive"),
             "COBOL_RUN_DIR": str(self.run),
@@ -260,7 +268,8 @@ class MeshProcs:
     def delete_topics(self) -> None:
         try:
             admin = self._admin()  # keep the client alive until the futures are done
-            for name, fut in admin.delete_topics(list(self.topics.values()), request_timeout=30).items():
+            names = [*self.topics.values(), self.env["COBOL_TOPIC_DICT_VERSIONS"]]   # the federator made the last
+            for name, fut in admin.delete_topics(names, request_timeout=30).items():
                 try:
                     fut.result()
                 except Exception as exc:  # noqa: BLE001 - a leftover topic is harmless, say so
@@ -313,3 +322,4 @@ class MeshProcs:
                 p.wait(10)
         self.procs.clear()
         self.delete_topics()
+        drop(self.env["COBOL_PG_DSN"], self.env["COBOL_FED_PG_SCHEMA"])

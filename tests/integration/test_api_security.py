@@ -336,6 +336,11 @@ MATRIX = [
     ("GET", "/api/cluster/nodes", None, "viewer"), ("GET", "/api/cluster/nodes/{instance}", None, "viewer"),
     ("GET", "/api/cluster/events", None, "viewer"), ("GET", "/api/cluster/replicas", None, "viewer"),
     ("GET", "/api/cluster/leader", None, "viewer"),
+    ("GET", "/api/dictionaries", None, "viewer"), ("GET", "/api/dictionaries/0123456789abcdef", None, "viewer"),
+    ("GET", "/api/dictionaries/0123456789abcdef/patterns", None, "viewer"),
+    ("POST", "/api/dictionaries/0123456789abcdef/promote", None, "admin"),
+    ("POST", "/api/dictionaries/0123456789abcdef/rollback", None, "admin"),
+    ("GET", "/api/federation/rounds", None, "viewer"), ("GET", "/api/federation/budget", None, "viewer"),
 ]
 PUBLIC = [("GET", "/api/health"), ("GET", "/api/live"), ("GET", "/api/ready"), ("GET", "/api/metrics"),
           ("GET", "/api/openapi.json")]
@@ -375,7 +380,7 @@ def test_every_operation_is_in_the_matrix_or_public(api):
                                                                    ("GET", "/api/api-keys/{key_id}"),
                                                                    ("DELETE", "/api/api-keys/{key_id}")}
     templated = {(m, p.replace("nope", "{job_id}").replace("admin", "{name}").replace("nobody-here", "{name}")
-                  .replace("/1", "/{entry_id}")) for m, p in covered}
+                  .replace("/1", "/{entry_id}").replace("0123456789abcdef", "{dictionary_id}")) for m, p in covered}
     missing = sorted(op for op in ops if op not in covered and op not in templated)
     assert not missing, missing
     assert len(ops) >= 30, len(ops)

@@ -1,6 +1,6 @@
-import { useState } from "react";
+import { useState, type ReactNode } from "react";
 import { Empty } from "./States";
-import { Table } from "./Table";
+import { Table, type Header } from "./Table";
 
 export interface Column<T> {
   key: string;
@@ -10,8 +10,10 @@ export interface Column<T> {
 }
 
 /** A sortable, searchable table for the list pages (dictionary versions, rounds, patterns). */
-export function DataTable<T>({ rows, columns, caption, searchLabel }: {
+export function DataTable<T>({ rows, columns, caption, searchLabel, rowActions }: {
   rows: T[]; columns: Column<T>[]; caption: string; searchLabel?: string;
+  /** controls at the end of each row (a column headed "Actions") */
+  rowActions?: (row: T) => ReactNode;
 }) {
   const [sort, setSort] = useState<{ key: string; desc: boolean } | null>(null);
   const [q, setQ] = useState("");
@@ -38,7 +40,7 @@ export function DataTable<T>({ rows, columns, caption, searchLabel }: {
         </label>
       )}
       {shown.length === 0 ? <Empty title={rows.length ? "Nothing matches" : "Nothing yet"} /> : (
-        <Table caption={caption} headers={columns.map((c) => {
+        <Table caption={caption} headers={[...columns.map((c): Header => {
           const active = sort?.key === c.key;
           return {
             className: c.numeric ? "text-right" : "",
@@ -50,14 +52,15 @@ export function DataTable<T>({ rows, columns, caption, searchLabel }: {
               </button>
             ),
           };
-        })}>
+        }), ...(rowActions ? [{ label: "Actions" }] : [])]}>
               {shown.map((r, i) => (
-                <tr key={i} className="border-t border-slate-200">
+                <tr key={i} className="border-t border-slate-200" data-testid="data-row">
                   {columns.map((c) => (
                     <td key={c.key} className={`px-3 py-2 ${c.numeric ? "text-right tabular-nums" : ""}`}>
                       {c.value(r) ?? "—"}
                     </td>
                   ))}
+                  {rowActions && <td className="px-3 py-2">{rowActions(r)}</td>}
                 </tr>
               ))}
         </Table>

@@ -41,6 +41,19 @@ METHOD_ROLES = {
     "/cobol.v1.Archive/ReadResult": "admin",
     "/cobol.v1.Archive/ReadOriginal": "admin",
     "/cobol.v1.Archive/DeleteJob": "admin",      # REST delete checks ownership; gRPC cannot
+    # the federator: reading versions, patterns, rounds and the budget is GET /api/dictionaries*
+    # and /api/federation/* (viewer); the bytes of a version are a DP release like its patterns;
+    # promote and roll back are admin. The round protocol (GetRound, Submit, ReportUsage) is
+    # for compressors (mTLS), so other callers need admin.
+    "/cobol.v1.Federator/ListDictionaries": "viewer",
+    "/cobol.v1.Federator/GetDictionary": "viewer",
+    "/cobol.v1.Federator/GetPatterns": "viewer",
+    "/cobol.v1.Federator/ListRounds": "viewer",
+    "/cobol.v1.Federator/GetBudget": "viewer",
+    "/cobol.v1.Federator/GetState": "viewer",
+    "/cobol.v1.Federator/FetchDictionary": "viewer",
+    "/cobol.v1.Federator/Promote": "admin",
+    "/cobol.v1.Federator/Rollback": "admin",
 }
 CACHE_SECONDS = 5.0
 
