@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import layers, varint
+from . import codecs, varint
 from .errors import CorruptFrameError, DictionaryError
 from .profiles import Profile
 from .stages import DECODERS, HUFF, LZ_FAST, Stage
@@ -119,7 +119,7 @@ def _split(data: bytes, profile: Profile, stats: Stats):
     """Asks L2, then L1, for a split of the frame into homogeneous streams."""
     if profile.use_l2:
         t0 = time.perf_counter()
-        res = layers.load(2).analyze(data)
+        res = codecs.load(2).analyze(data)
         stats.add("L2 structure" if res else "L2 structure (declined)", len(data),
                   sum(len(s[1]) for s in res[2]) if res else len(data), time.perf_counter() - t0)
         if res is not None:
@@ -127,7 +127,7 @@ def _split(data: bytes, profile: Profile, stats: Stats):
             return SPLIT_L2, bytes([model]) + params, streams
     if profile.use_l1:
         t0 = time.perf_counter()
-        res = layers.load(1).split_tokens(data)
+        res = codecs.load(1).split_tokens(data)
         stats.add("L1 tokens" if res else "L1 tokens (declined)", len(data),
                   sum(len(s[1]) for s in res[1]) if res else len(data), time.perf_counter() - t0)
         if res is not None:
@@ -326,9 +326,9 @@ def decode_body(body: bytes, orig_len: int, dictionary: bytes) -> bytes:
         if split == SPLIT_L2:
             if not params:
                 raise CorruptFrameError("L2 parameters are missing")
-            return layers.load(2).reconstruct(params[0], params[1:], streams, orig_len)
+            return codecs.load(2).reconstruct(params[0], params[1:], streams, orig_len)
         if split == SPLIT_L1:
-            return layers.load(1).join_tokens(params, streams, orig_len)
+            return codecs.load(1).join_tokens(params, streams, orig_len)
     except CorruptFrameError:
         raise
     except (ValueError, IndexError, OverflowError, MemoryError, TypeError) as exc:
