@@ -32,23 +32,26 @@ def _is_text(data):
     return nlc >= 1 and printable >= 0.7 * len(s) and printable + high >= 0.97 * len(s)
 
 
-def analyze(data):
-    """Pick a structure model for `data`; None when nothing pays."""
+def analyze(data, model=None):
+    """Pick a structure model for `data`; None when nothing pays. `model` (one of MODELS,
+    typically what a sample of the same frame chose) runs only that model's analysis."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError("analyze expects bytes")
+    if model is not None and model not in (MODEL_LOG, MODEL_CSV, MODEL_RECORDS):
+        raise ValueError(f"analyze: model {model!r} is not one the encoder picks")
     data = bytes(data)
     n = len(data)
     if n < _MIN_INPUT:
         return None
-    if _is_text(data):
-        starts, ends, final_nl = _lines(data)
-        if len(starts) < 8:
-            return None
-        res = _analyze_csv(data, starts, ends, final_nl)
-        if res is None:
-            res = _analyze_log(data, starts, ends, final_nl)
-        return res
-    return _analyze_records(data)
+    if model == MODEL_RECORDS or (model is None and not _is_text(data)):
+        return _analyze_records(data)
+    starts, ends, final_nl = _lines(data)
+    if len(starts) < 8:
+        return None
+    res = _analyze_csv(data, starts, ends, final_nl) if model in (None, MODEL_CSV) else None
+    if res is None and model in (None, MODEL_LOG):
+        res = _analyze_log(data, starts, ends, final_nl)
+    return res
 
 
 _RECON = {MODEL_LOG: _reconstruct_log, MODEL_CSV: _reconstruct_csv,
