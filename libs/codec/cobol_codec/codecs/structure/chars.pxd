@@ -1,7 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Inline C helpers the L2 models share (compiled into each): character classes, the
 params writer, the placeholder kinds of line templates, and copying a '\n'-terminated term."""
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int64_t, uint8_t, uint64_t
+
+from cobol_codec.codecs.common cimport varint_bytes
 from libc.string cimport memcpy, memchr
 
 cdef enum:
@@ -10,9 +12,12 @@ cdef enum:
 
 
 cdef inline _put(bytearray out, object v):
-    """Appends a params varint (cobol_codec.varint, the one Python-level varint)."""
-    from cobol_codec.varint import encode
-    out += encode(v)
+    """Appends a params varint (common.pxd's writer; params are read back with
+    cobol_codec.varint.Cursor)."""
+    if v < 0:
+        raise ValueError("L2 parameters cannot hold a negative value")
+    cdef uint64_t x = int(v)
+    out += varint_bytes(x)
 
 
 cdef inline bint _isdig(uint8_t c) noexcept nogil:
