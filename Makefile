@@ -20,7 +20,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 build: $(STAMP) proto ## compile the Cython layers in place (only what changed)
 	$(PY) setup.py -q build_ext --inplace
-	test -f .venv/.editable || { COBOL_SKIP_EXT=1 $(PIP) install -q -e . --no-deps --no-build-isolation && touch .venv/.editable; }
+	test .venv/.editable -nt pyproject.toml || { COBOL_SKIP_EXT=1 $(PIP) install -q -e . --no-deps --no-build-isolation && touch .venv/.editable; }
 
 proto: $(STAMP) ## generate the protobuf / gRPC modules
 	bash scripts/gen_proto.sh

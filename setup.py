@@ -7,7 +7,9 @@ from Cython.Build import cythonize
 from setuptools import Extension, find_packages, setup
 
 HERE = Path(__file__).parent
-LAYER_DIR = HERE / "libs" / "codec" / "cobol_codec" / "layers"
+CODEC_ROOT = HERE / "libs" / "codec"                 # holds the cobol_codec package
+CODEC_PACKAGES = sorted(".".join(d.relative_to(CODEC_ROOT).parts)
+                        for d in (CODEC_ROOT / "cobol_codec").rglob("*") if (d / "__init__.py").is_file())
 
 # `make build` compiles the layers in place first; the editable install that follows only
 # needs the package mapping and the `cobol` script, so it skips a second compile.
@@ -15,21 +17,22 @@ SKIP_EXT = os.environ.get("COBOL_SKIP_EXT") == "1"
 
 extensions = [] if SKIP_EXT else [
     Extension(
-        f"cobol_codec.layers.{pyx.stem}",
+        ".".join(pyx.relative_to(CODEC_ROOT).with_suffix("").parts),
         [str(pyx.relative_to(HERE))],
         include_dirs=[numpy.get_include()],
         extra_compile_args=["-O3"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
-    for pyx in sorted(LAYER_DIR.glob("*.pyx"))
+    for pyx in sorted((CODEC_ROOT / "cobol_codec").rglob("*.pyx"))
 ]
 
 setup(
-    packages=["cobol_codec", "cobol_codec.layers", "cobol_mesh", "cobol_proto", "cobol_federation",
+    packages=["cobol_codec", *CODEC_PACKAGES, "cobol_mesh", "cobol_proto", "cobol_federation",
               *find_packages(include=["services", "services.*"])],
     ext_modules=cythonize(
         extensions,
         language_level=3,
+        include_path=[str(CODEC_ROOT)],          # `cimport cobol_codec.codecs.common`
         compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True},
     ) if extensions else [],
 )

@@ -8,7 +8,7 @@
   `CYTHON_TRACE_NOGIL=1`, -O0: quick to compile), only where a .pyx is newer than its traced module. The normal
   -O3 build in libs/codec stays as it is: the benchmarks never see the traced code.
 - Runs pytest under coverage.py with Cython's plugin (Cython.Coverage). A `sitecustomize`
-  in build/traced/site (put first on PYTHONPATH) makes `cobol_codec.layers.*` load the traced
+  in build/traced/site (put first on PYTHONPATH) makes the compiled `cobol_codec.*` modules load the traced
   modules, in pytest and in every Python process it starts (coverage's `patch = subprocess`
   measures those processes too: the `cobol` CLI in tests/unit, the services in e2e).
 - Scope: tests/unit; with --all (COVERAGE_ALL=1 in make) tests/integration and tests/e2e too,
@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import figures  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ROOT / "libs" / "codec" / "cobol_codec" / "layers"
+CODEC = ROOT / "libs" / "codec" / "cobol_codec"          # every .pyx below it is a compiled module
 TRACED = ROOT / "build" / "traced"
-TRACED_LAYERS = TRACED / "cobol_codec" / "layers"
+TRACED_LAYERS = TRACED / "cobol_codec"
 SITE = TRACED / "site"
 WORK = ROOT / "build" / "coverage"
 SOURCE = "scripts/coverage_run.py"
@@ -57,9 +57,9 @@ _DIR = os.environ.get("COBOL_TRACED_LAYERS", "")
 class _TracedLayers:
     @staticmethod
     def find_spec(name, path=None, target=None):
-        if not _DIR or not name.startswith("cobol_codec.layers.") or name.count(".") != 2:
+        if not _DIR or not name.startswith("cobol_codec."):
             return None
-        so = os.path.join(_DIR, name.rsplit(".", 1)[1] + {ext!r})
+        so = os.path.join(_DIR, *name.split(".")[1:]) + {ext!r}
         if not os.path.exists(so):
             return None
         loader = importlib.machinery.ExtensionFileLoader(name, so)
@@ -79,7 +79,7 @@ source =
     libs/codec/cobol_codec
     libs/mesh/cobol_mesh
     services
-    build/traced/cobol_codec/layers
+    build/traced/cobol_codec
 omit =
     libs/mesh/cobol_proto/*
     */tests/*
@@ -94,41 +94,50 @@ skip_empty = true
 """
 
 
+def traced_copy(pyx: Path) -> Path:
+    return TRACED_LAYERS / pyx.relative_to(CODEC)
+
+
 def stale(pyx: Path) -> bool:
-    so = TRACED_LAYERS / (pyx.stem + EXT)
+    so = traced_copy(pyx).with_suffix(EXT)
     return not so.exists() or so.stat().st_mtime < pyx.stat().st_mtime
 
 
 def build_traced() -> None:
     """Cythonize copies of the .pyx (so the .c sits beside its .pyx, where Cython's coverage
-    plugin looks) with line tracing, then compile them into build/traced."""
-    pyxs = sorted(LAYERS.glob("*.pyx"))
+    plugin looks) with line tracing, then compile them into build/traced. The .pxd files are
+    copied too (the codecs cimport their shared parts)."""
+    pyxs = sorted(CODEC.rglob("*.pyx"))
     if not pyxs:
-        raise SystemExit(f"no .pyx under {LAYERS}")
-    TRACED_LAYERS.mkdir(parents=True, exist_ok=True)
-    for init in (TRACED / "cobol_codec" / "__init__.py", TRACED_LAYERS / "__init__.py"):
-        init.touch()
+        raise SystemExit(f"no .pyx under {CODEC}")
+    for pxd in CODEC.rglob("*.pxd"):
+        traced_copy(pxd).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(pxd, traced_copy(pxd))
+    for init in CODEC.rglob("__init__.py"):     # packages, so Cython names the modules fully
+        traced_copy(init).parent.mkdir(parents=True, exist_ok=True)
+        traced_copy(init).touch()
     todo = [p for p in pyxs if stale(p)]
     if not todo:
         print(f"coverage: traced layers in {TRACED_LAYERS.relative_to(ROOT)} are up to date")
         return
     for p in todo:
-        shutil.copy2(p, TRACED_LAYERS / p.name)
+        shutil.copy2(p, traced_copy(p))
     print(f"coverage: building {len(todo)} traced layer(s) into {TRACED_LAYERS.relative_to(ROOT)}", flush=True)
-    # Run from ROOT so Cython records "build/traced/cobol_codec/layers/x.pyx" as each code
+    # Run from ROOT so Cython records "build/traced/cobol_codec/.../x.pyx" as each code
     # object's file name: coverage resolves it from the same folder when pytest runs.
+    sources = {".".join(("cobol_codec",) + p.relative_to(CODEC).with_suffix("").parts):
+               str(traced_copy(p).relative_to(ROOT)) for p in todo}
     code = f"""
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
-names = {[p.stem for p in todo]!r}
-exts = [Extension("cobol_codec.layers." + n, ["build/traced/cobol_codec/layers/" + n + ".pyx"],
-                  include_dirs=[numpy.get_include()], extra_compile_args=["-O0", "-g0"],
+sources = {sources!r}
+exts = [Extension(name, [src], include_dirs=[numpy.get_include()], extra_compile_args=["-O0", "-g0"],
                   define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
                                  ("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")])
-        for n in names]
+        for name, src in sources.items()]
 setup(name="cobol-traced-layers", script_args=["-q", "build_ext", "-j", "2", "-b", "build/traced", "-t", "build/traced/tmp"],
-      ext_modules=cythonize(exts, language_level=3, quiet=True,
+      ext_modules=cythonize(exts, language_level=3, quiet=True, include_path=["build/traced"],
                             compiler_directives={{"linetrace": True, "boundscheck": False,
                                                   "wraparound": False, "cdivision": True}}))
 """
@@ -168,7 +177,7 @@ def markdown(t: dict, files: list, scope: str, status: int, now: dt.datetime) ->
     lines = ["# Coverage", "",
              f"Run {now.strftime('%Y-%m-%d %H:%M UTC')} by `make coverage` (`scripts/coverage_run.py`) over {scope}; "
              f"pytest exit status {status}. The Cython layers are measured through a line-traced copy "
-             "(build/traced/cobol_codec/layers, Cython.Coverage).", "",
+             "(build/traced/cobol_codec, Cython.Coverage).", "",
              f"- lines: {t['covered_lines']} of {t['num_statements']} = **{pct(t['covered_lines'], t['num_statements']):.1f}%**",
              f"- branches: {t['covered_branches']} of {t['num_branches']} = "
              f"**{pct(t['covered_branches'], t['num_branches']):.1f}%**",

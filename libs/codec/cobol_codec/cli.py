@@ -1,5 +1,6 @@
-"""The `cobol` command: codec commands here; mesh commands (submit, status, fetch, jobs)
-come from cobol_mesh when it is installed."""
+"""The `cobol` command: codec commands here; other packages add theirs through the `cobol.cli`
+entry-point group (cobol_mesh: submit, status, fetch, jobs, ...), so the codec imports
+nothing from them."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +9,7 @@ import os
 import sys
 import tempfile
 import time
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from . import PROFILES, Dictionary, Writer, iter_decode, parse_layers, resolve_threads, train
@@ -15,6 +17,7 @@ from .profiles import frame_size_for
 from .errors import CodecError
 
 PROGRESS_MIN = 8 << 20
+PLUGINS = "cobol.cli"      # entry points: callables that add sub-commands to the `cobol` parser
 
 
 class Progress:
@@ -234,13 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("dict_file", metavar="DICT")
     i.set_defaults(func=cmd_dict_info)
 
-    try:
-        from cobol_mesh import cli_mesh
-    except ModuleNotFoundError as exc:
-        if exc.name != "cobol_mesh":       # installed but broken: say so, don't hide it
-            raise
-    else:
-        cli_mesh.register(sub)
+    for plugin in sorted(entry_points(group=PLUGINS), key=lambda ep: ep.name):
+        plugin.load()(sub)          # installed but broken: the import error is not hidden
     return p
 
 

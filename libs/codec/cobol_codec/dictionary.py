@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from . import layers, varint
+from . import varint
 from .errors import DictionaryError
 from .varint import Cursor
 
@@ -66,12 +66,13 @@ class Dictionary:
 
 
 def train(samples: list[bytes], size: int = 64 << 10) -> Dictionary:
-    """Learns a dictionary of at most `size` bytes from samples (L6's pattern trie)."""
+    """Learns a dictionary of at most `size` bytes from samples (cobol_codec.dictbuilder)."""
     if not samples or not any(samples):
         raise DictionaryError("no sample data to train on")
     if not 256 <= size <= MAX_CONTENT:
         raise DictionaryError(f"dictionary size must be between 256 bytes and {MAX_CONTENT} bytes")
-    content = layers.load(6).train_patterns([bytes(s) for s in samples if s], size)
+    from .dictbuilder import train_patterns     # compiled: imported on first use
+    content = train_patterns([bytes(s) for s in samples if s], size)
     if not content:
         raise DictionaryError("the samples hold no recurring patterns to learn")
     return Dictionary(bytes(content))

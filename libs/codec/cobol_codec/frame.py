@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import layers, varint
+from . import codecs, varint
 from .errors import CorruptFrameError, DictionaryError
 from .profiles import Profile
 from .stages import DECODERS, HUFF, LZ_FAST, Stage
@@ -115,19 +115,22 @@ def _body(split: int, split_params: bytes, streams, profile: Profile, dictionary
     return bytes(out)
 
 
-def _split(data: bytes, profile: Profile, stats: Stats):
-    """Asks L2, then L1, for a split of the frame into homogeneous streams."""
-    if profile.use_l2:
+def _split(data: bytes, profile: Profile, stats: Stats, hint: tuple | None = None):
+    """Asks L2, then L1, for a split of the frame into homogeneous streams. `hint` is the
+    split a sample of this frame chose, (split kind, L2 model or None): only that model's
+    analysis then runs on the whole frame."""
+    kind, model = hint if hint is not None else (None, None)
+    if profile.use_l2 and kind in (None, SPLIT_L2):
         t0 = time.perf_counter()
-        res = layers.load(2).analyze(data)
+        res = codecs.load(2).analyze(data, model)
         stats.add("L2 structure" if res else "L2 structure (declined)", len(data),
                   sum(len(s[1]) for s in res[2]) if res else len(data), time.perf_counter() - t0)
         if res is not None:
             model, params, streams = res
             return SPLIT_L2, bytes([model]) + params, streams
-    if profile.use_l1:
+    if profile.use_l1 and kind in (None, SPLIT_L1):
         t0 = time.perf_counter()
-        res = layers.load(1).split_tokens(data)
+        res = codecs.load(1).split_tokens(data)
         stats.add("L1 tokens" if res else "L1 tokens (declined)", len(data),
                   sum(len(s[1]) for s in res[1]) if res else len(data), time.perf_counter() - t0)
         if res is not None:
@@ -146,52 +149,67 @@ def order0_bits(data: bytes) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
-SAMPLE = 64 << 10    # bytes on which a large frame's structure decision is estimated
+SAMPLE = 64 << 10        # bytes on which a large frame's structure decision is estimated
+MAX_EXACT = 16 << 10     # `max` codes frames up to this size both ways; above, it estimates
+MAY_PAY = 1.03           # fast/balanced: a split within 3% of the whole frame on the sample may still pay
 _TEXT_BYTES = bytes(range(32, 127)) + b"\t\r\n"
 
 
-def _sample(data: bytes) -> bytes:
+def _sample(data: bytes, size: int = SAMPLE) -> bytes:
     """A slice of the frame to estimate on: text lines from the head, cut after a newline (a
     CSV header and whole lines stay in); binary data from the middle, because the head of a
     binary file is often a header unlike its records."""
-    if len(data) <= SAMPLE:
+    if len(data) <= size:
         return data
-    head = data[:SAMPLE]
+    head = data[:size]
     cut = head.rfind(b"\n")
     text = len(head.translate(None, _TEXT_BYTES)) < len(head) // 10      # >= 90% printable
-    if text and cut >= SAMPLE // 2:
+    if text and cut >= size // 2:
         return head[:cut + 1]
-    mid = (len(data) - SAMPLE) // 2
-    return data[mid:mid + SAMPLE]
+    mid = (len(data) - size) // 2
+    return data[mid:mid + size]
 
 
 def _whole(data: bytes, profile: Profile, dictionary: bytes, stats: Stats) -> bytes:
     return _body(SPLIT_NONE, b"", [("bytes", data)], profile, dictionary, stats)
 
 
-def _split_body(data: bytes, profile: Profile, dictionary: bytes, stats: Stats) -> bytes | None:
-    split = _split(data, profile, stats)
-    return None if split is None else _body(split[0], split[1], split[2], profile, dictionary, stats)
+def _split_body(data: bytes, profile: Profile, dictionary: bytes, stats: Stats, hint=None):
+    """(body, (split kind, L2 model)) or None when no structure layer splits the frame."""
+    split = _split(data, profile, stats, hint)
+    if split is None:
+        return None
+    model = split[1][0] if split[0] == SPLIT_L2 else None
+    return _body(split[0], split[1], split[2], profile, dictionary, stats), (split[0], model)
 
 
-def _split_pays(data: bytes, profile: Profile, dictionary: bytes, stats: Stats) -> bool:
-    """Whether the structure split beats the whole frame, estimated on a sample."""
+def _estimate(data: bytes, size: int, profile: Profile, dictionary: bytes, stats: Stats):
+    """Codes a sample of the frame split and whole: (split size / whole size, the split's
+    hint) or None when nothing splits the sample. Its cost is charged to its own Stats row."""
     t0 = time.perf_counter()
-    sample = _sample(data)
+    sample = _sample(data, size)
     trial = Stats()
     split = _split_body(sample, profile, dictionary, trial)
-    pays = split is not None and len(split) < len(_whole(sample, profile, dictionary, trial))
-    stats.add("structure estimate (sample)" if pays else "structure estimate (sample: does not pay)",
-              len(sample), len(sample), time.perf_counter() - t0)
-    return pays
+    res = None
+    if split is not None:
+        res = len(split[0]) / len(_whole(sample, profile, dictionary, trial)), split[1]
+    stats.add("structure estimate (sample)", len(sample), len(sample), time.perf_counter() - t0)
+    return res
 
 
 def encode_body(data: bytes, profile: Profile, dictionary: bytes, stats: Stats) -> bytes:
-    """The smallest body this profile can make, without ever coding a frame worse than the
-    same profile with L1 and L2 off: a structure split must beat the whole frame. Profiles
-    whose whole path is cheap (matching + Huffman) code the frame both ways and keep the
-    smaller; context mixing (`max`) codes both only for small frames and otherwise picks
-    one by an estimate on a sample."""
+    """The smallest body this profile can make cheaply, never coding a frame worse than the
+    same profile with L1 and L2 off where it codes both ways, and deciding by a sample where
+    that would cost too much:
+
+    - fast / balanced (whole path = matching + Huffman, cheap, and the only one that sees
+      long-range repeats): frames up to SAMPLE are coded both ways, the smaller kept. Larger
+      frames are always coded whole; the split runs on the whole frame only when it came
+      within MAY_PAY of the whole on a sample, and then only the L2 model (or L1) the sample
+      chose; the smaller body is kept.
+    - max (context mixing, costly): frames up to MAX_EXACT both ways; larger ones code one
+      path, chosen on a sample (SAMPLE bytes, or MAX_EXACT for frames up to SAMPLE).
+    """
     stored = _body(SPLIT_NONE, b"", [("bytes", data)], _STORE, b"", Stats())
     if not data:
         return stored
@@ -202,19 +220,26 @@ def encode_body(data: bytes, profile: Profile, dictionary: bytes, stats: Stats) 
         candidates.append(_whole(data, _NOISE.restrict(profile.layers), dictionary, stats))
         return min(candidates, key=len)
     structure = profile.use_l1 or profile.use_l2
-    small = len(data) <= SAMPLE
-    cheap_whole = not profile.try_unsplit
-    if not structure or small or cheap_whole:
-        # a sample can miss structure that pays on the whole frame (records behind a file
-        # header), so the profiles whose whole path is cheap code both and keep the smaller
+    exact = len(data) <= (SAMPLE if not profile.try_unsplit else MAX_EXACT)
+    if not structure or exact:
         candidates.append(_whole(data, profile, dictionary, stats))
         if structure:
-            candidates.append(_split_body(data, profile, dictionary, stats) or stored)
+            split = _split_body(data, profile, dictionary, stats)
+            if split is not None:
+                candidates.append(split[0])
         return min(candidates, key=len)
-    if _split_pays(data, profile, dictionary, stats):
-        split = _split_body(data, profile, dictionary, stats)
+    est = _estimate(data, SAMPLE if len(data) > SAMPLE else MAX_EXACT, profile, dictionary, stats)
+    if not profile.try_unsplit:
+        candidates.append(_whole(data, profile, dictionary, stats))
+        if est is not None and est[0] < MAY_PAY:
+            split = _split_body(data, profile, dictionary, stats, est[1])
+            if split is not None:
+                candidates.append(split[0])
+        return min(candidates, key=len)
+    if est is not None and est[0] < 1.0:
+        split = _split_body(data, profile, dictionary, stats, est[1])
         if split is not None:
-            candidates.append(split)
+            candidates.append(split[0])
             return min(candidates, key=len)
     candidates.append(_whole(data, profile, dictionary, stats))
     return min(candidates, key=len)
@@ -326,9 +351,9 @@ def decode_body(body: bytes, orig_len: int, dictionary: bytes) -> bytes:
         if split == SPLIT_L2:
             if not params:
                 raise CorruptFrameError("L2 parameters are missing")
-            return layers.load(2).reconstruct(params[0], params[1:], streams, orig_len)
+            return codecs.load(2).reconstruct(params[0], params[1:], streams, orig_len)
         if split == SPLIT_L1:
-            return layers.load(1).join_tokens(params, streams, orig_len)
+            return codecs.load(1).join_tokens(params, streams, orig_len)
     except CorruptFrameError:
         raise
     except (ValueError, IndexError, OverflowError, MemoryError, TypeError) as exc:

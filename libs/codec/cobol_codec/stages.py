@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from . import layers, varint
+from . import codecs, varint
 from .errors import CorruptFrameError
 from .varint import Cursor
 
@@ -34,7 +34,7 @@ def _count(out_len: int) -> int:
 
 
 def _delta_enc(data, _dictionary):
-    res = layers.load(3).delta_encode(data)
+    res = codecs.load(3).delta_encode(data)
     if res is None:
         return None
     mode, out = res
@@ -44,30 +44,30 @@ def _delta_enc(data, _dictionary):
 def _delta_dec(payload, params, out_len, _dictionary):
     if len(params) != 1:
         raise CorruptFrameError("L3 parameters are malformed")
-    return layers.load(3).delta_decode(params[0], payload, _count(out_len))
+    return codecs.load(3).delta_decode(params[0], payload, _count(out_len))
 
 
 def _pack_enc(data, _dictionary):
-    out = layers.load(4).bitpack_encode(data)
+    out = codecs.load(4).bitpack_encode(data)
     return None if out is None else (out, b"")
 
 
 def _pack_dec(payload, _params, out_len, _dictionary):
-    return layers.load(4).bitpack_decode(payload, _count(out_len))
+    return codecs.load(4).bitpack_decode(payload, _count(out_len))
 
 
 def _rle_enc(data, _dictionary):
-    out = layers.load(5).rle_encode(data)
+    out = codecs.load(5).rle_encode(data)
     return None if out is None else (out, b"")
 
 
 def _rle_dec(payload, _params, out_len, _dictionary):
-    return layers.load(5).rle_decode(payload, out_len)
+    return codecs.load(5).rle_decode(payload, out_len)
 
 
 def _lz(level: int):
     def enc(data, dictionary):
-        out = layers.load(6).lz_encode(data, dictionary, level)
+        out = codecs.load(6).lz_encode(data, dictionary, level)
         return None if out is None else (out, bytes([level, 1 if dictionary else 0]))
     return enc
 
@@ -75,13 +75,13 @@ def _lz(level: int):
 def _lz_dec(payload, params, out_len, dictionary):
     if len(params) != 2:
         raise CorruptFrameError("L6 parameters are malformed")
-    return layers.load(6).lz_decode(payload, out_len, dictionary if params[1] else b"")
+    return codecs.load(6).lz_decode(payload, out_len, dictionary if params[1] else b"")
 
 
 def _huffman_lz_enc(data: bytes) -> bytes | None:
     """Huffman-codes each sub-stream of an L6 payload with its own table (literals, run
     lengths, offsets and lengths have very different statistics)."""
-    l6, l7 = layers.load(6), layers.load(7)
+    l6, l7 = codecs.load(6), codecs.load(7)
     try:
         parts = l6.split_streams(data)
     except ValueError:
@@ -95,7 +95,7 @@ def _huffman_lz_enc(data: bytes) -> bytes | None:
 
 
 def _huffman_lz_dec(payload: bytes, out_len: int) -> bytes:
-    l6, l7 = layers.load(6), layers.load(7)
+    l6, l7 = codecs.load(6), codecs.load(7)
     cur = Cursor(payload, "L7 sub-streams")
     parts = []
     for _ in range(cur.varint(8)):
@@ -115,7 +115,7 @@ def _huffman_lz_dec(payload: bytes, out_len: int) -> bytes:
 
 def _entropy(variant: int):
     def enc(data, dictionary):
-        l7 = layers.load(7)
+        l7 = codecs.load(7)
         if variant == HUFFMAN_LZ:
             out = _huffman_lz_enc(data)
             if out is not None:
@@ -131,7 +131,7 @@ def _entropy(variant: int):
 def _entropy_dec(payload, params, out_len, dictionary):
     if len(params) != 2 or params[0] not in (HUFFMAN, CM_FAST, CM_MAX, HUFFMAN_LZ):
         raise CorruptFrameError("L7 parameters are malformed")
-    l7 = layers.load(7)
+    l7 = codecs.load(7)
     if params[0] == HUFFMAN:
         return l7.huffman_decode(payload, out_len)
     if params[0] == HUFFMAN_LZ:

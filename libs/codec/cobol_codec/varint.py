@@ -1,10 +1,13 @@
 """LEB128 unsigned varints and a bounds-checked reader used by every header in the container."""
 from __future__ import annotations
 
+import operator
+
 from .errors import CorruptFrameError
 
 
 def encode(value: int) -> bytes:
+    value = operator.index(value)       # numpy integers too; floats are refused
     if value < 0:
         raise ValueError("varint cannot hold a negative value")
     out = bytearray()
@@ -37,6 +40,11 @@ class Cursor:
         out = bytes(self.buf[self.pos:self.pos + n])
         self.pos += n
         return out
+
+    def end(self) -> None:
+        """Every byte must have been read."""
+        if self.remaining():
+            raise CorruptFrameError(f"{self.what} has {self.remaining()} trailing bytes")
 
     def u8(self) -> int:
         return self.take(1)[0]

@@ -8,7 +8,7 @@ import pytest
 
 from cobol_codec import Dictionary, compress, decompress, encode_frame
 from cobol_codec.container import FILE_HEADER
-from cobol_codec.layers import l7_entropy as L
+from cobol_codec.codecs.entropy import entropy as L
 
 
 def _lines(n: int, seed: int) -> list[bytes]:

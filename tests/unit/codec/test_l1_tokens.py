@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cobol_codec.layers import l1_tokens as L1
+from cobol_codec.codecs.tokens import tokens as L1
 from corpora import corpus_files, corpus_id
 
 FILES = corpus_files()

@@ -15,7 +15,7 @@ from cobol_codec import CorruptFrameError, decompress, varint
 from cobol_codec.container import FILE_HEADER
 from cobol_codec.frame import SPLIT_L2, Stats, _body
 from cobol_codec.profiles import get
-from cobol_codec.layers import l2_structure as L2
+from cobol_codec.codecs import structure as L2
 
 
 def fixed_records(n: int = 400, seed: int = 0) -> bytes:

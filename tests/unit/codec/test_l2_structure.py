@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cobol_codec.layers import l2_structure as L2
+from cobol_codec.codecs import structure as L2
 from corpora import corpus_files, corpus_id
 
 FILES = corpus_files()

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cobol_codec.layers import l3_delta as L3
+from cobol_codec.codecs.delta import delta as L3
 
 
 def enc_dec(ints):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from cobol_codec.layers import l4_bitpack as B
+from cobol_codec.codecs.bitpack import bitpack as B
 
 I64 = np.iinfo(np.int64)
 

@@ -7,7 +7,7 @@ import random
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from cobol_codec.layers import l5_rle as R
+from cobol_codec.codecs.rle import rle as R
 from corpora import corpus_files, corpus_id
 
 

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cobol_codec.layers import l6_match
+from cobol_codec.codecs.match import match as l6_match
+from cobol_codec.dictbuilder import train_patterns
 from corpora import corpus_files
 
 LEVELS = (1, 2, 3, 4)
@@ -113,7 +114,7 @@ def test_level_ordering_on_text():
 
 def test_dictionary_makes_small_records_smaller():
     lines = [ln for ln in _files("loghub")[6].read_bytes().splitlines(keepends=True) if ln]
-    dictionary = l6_match.train_patterns(lines[:1000], 16 << 10)
+    dictionary = train_patterns(lines[:1000], 16 << 10)
     assert 0 < len(dictionary) <= 16 << 10
     plain = primed = 0
     for ln in lines[1000:1300]:
@@ -276,21 +277,21 @@ def test_hypothesis_garbage_never_crashes(garbage, n, dictionary):
 def test_train_patterns_size_and_determinism():
     lines = _files("loghub")[3].read_bytes().splitlines(keepends=True)
     for size in (256, 1000, 4096, 32 << 10):
-        a = l6_match.train_patterns(lines[:1000], size)
-        b = l6_match.train_patterns(list(lines[:1000]), size)
+        a = train_patterns(lines[:1000], size)
+        b = train_patterns(list(lines[:1000]), size)
         assert a == b and 0 < len(a) <= size
-    assert l6_match.train_patterns([], 1000) == b""
-    assert l6_match.train_patterns([b"", b""], 1000) == b""
-    assert l6_match.train_patterns([b"abc"], 0) == b""
+    assert train_patterns([], 1000) == b""
+    assert train_patterns([b"", b""], 1000) == b""
+    assert train_patterns([b"abc"], 0) == b""
     chunks = [zlib.compress(bytes([i]) * 64) for i in range(50)] + [b"x" * 10_000]
-    assert len(l6_match.train_patterns(chunks, 512)) <= 512
+    assert len(train_patterns(chunks, 512)) <= 512
 
 
 def test_train_patterns_on_chunks():
     raw = _files("loghub")[0].read_bytes()
     chunks = [raw[i:i + 4096] for i in range(0, len(raw), 4096)]
     half = len(chunks) // 2
-    dictionary = l6_match.train_patterns(chunks[:half], 16 << 10)
+    dictionary = train_patterns(chunks[:half], 16 << 10)
     assert 0 < len(dictionary) <= 16 << 10
     plain = sum(len(l6_match._encode(c, b"", 2)) for c in chunks[half:])
     primed = sum(len(l6_match._encode(c, dictionary, 2)) for c in chunks[half:])

@@ -8,7 +8,7 @@ import zlib
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from cobol_codec.layers import l7_entropy as L
+from cobol_codec.codecs.entropy import entropy as L
 from corpora import CORPORA, corpus_files, corpus_id
 
 GROUPS = ["loghub", "nab", "ebcdic", "canterbury", "calgary"]

@@ -81,9 +81,9 @@ def test_random_bytes_barely_grow():
 
 
 def test_all_seven_layers_are_built():
-    from cobol_codec import layers
+    from cobol_codec import codecs
     for layer_id in range(1, 8):
-        assert layers.load(layer_id) is not None
+        assert codecs.load(layer_id) is not None
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -98,7 +98,7 @@ def test_json_lines_keys_become_template_text():
     values typed columns; the result beats xz -9 on the same bytes."""
     import json
     import lzma
-    from cobol_codec.layers import l2_structure
+    from cobol_codec.codecs import structure as l2_structure
     rnd = random.Random(5)
     data = "".join(json.dumps({"ts": 1_700_000_000 + i, "level": rnd.choice(["INFO", "WARN"]),
                                "host": f"web-{rnd.randint(1, 9)}", "ms": rnd.randint(0, 999)}) + "\n"

@@ -1,7 +1,8 @@
 """No layer makes a frame worse: a structure split (L1/L2) is kept only when it beats the
-whole frame, so a profile never codes worse than itself with L1 and L2 off (exactly for
-profiles whose whole path is matching + Huffman, and for every frame up to the sample size;
-`max` decides large frames by an estimate on a sample)."""
+whole frame, so a profile never codes worse than itself with L1 and L2 off. fast/balanced
+always code large frames whole and run the split only when a sample says it may pay (then
+with the L2 model the sample chose); `max` codes frames up to MAX_EXACT both ways and
+decides larger ones by an estimate on a sample."""
 from __future__ import annotations
 
 import random
@@ -10,7 +11,8 @@ import pytest
 
 from cobol_codec import Stats, compress, decompress, encode_frame
 from cobol_codec.container import FILE_HEADER
-from cobol_codec.frame import SAMPLE, _sample
+from cobol_codec.codecs import structure
+from cobol_codec.frame import MAX_EXACT, SAMPLE, _sample
 
 
 def long_range_log(n_lines: int, seed: int = 0) -> bytes:
@@ -53,11 +55,72 @@ def test_structure_never_worse_than_without_it(profile, name):
     assert decompress(FILE_HEADER + with_structure) == data
 
 
-@pytest.mark.parametrize("name", ["small log"])
-def test_max_small_frames_never_worse(name):
-    data = INPUTS[name]
-    assert len(data) <= SAMPLE
+@pytest.mark.parametrize("lines", [200, 300])
+def test_max_small_frames_never_worse(lines):
+    data = structured_log(lines)        # 200 lines: coded both ways; 300: above MAX_EXACT, estimated
+    assert len(data) <= SAMPLE and (len(data) <= MAX_EXACT) == (lines == 200)
     assert len(encode_frame(data, "max")) <= len(encode_frame(data, "max", layers="3-7"))
+
+
+def test_max_mid_sized_frame_codes_one_path_only():
+    data = structured_log(600)
+    assert MAX_EXACT < len(data) <= SAMPLE
+    stats = Stats()
+    blob = encode_frame(data, "max", stats=stats)
+    assert decompress(FILE_HEADER + blob) == data
+    # context mixing ran over the frame once (one path) plus the estimate's sample, not twice
+    assert stats.layers["L7 CM"][0] < 1.5 * len(data)
+
+
+def _prose(n_words: int, seed: int = 4) -> bytes:
+    """Text without numbers or repeating line shapes: no structure model pays on it."""
+    rnd = random.Random(seed)
+    words = [bytes(rnd.choice(b"etaoinshrdlucmfwyp") for _ in range(rnd.randint(2, 9))) for _ in range(4000)]
+    out, line = bytearray(), []
+    for _ in range(n_words):
+        line.append(rnd.choice(words))
+        if rnd.random() < 0.08:
+            out += b" ".join(line) + b".\n"
+            line = []
+    return bytes(out)
+
+
+@pytest.mark.parametrize("profile", ["fast", "balanced"])
+def test_large_frame_skips_a_split_the_sample_rejects(profile):
+    data = _prose(60000)
+    assert len(data) > 2 * SAMPLE
+    stats = Stats()
+    blob = encode_frame(data, profile, stats=stats)
+    assert decompress(FILE_HEADER + blob) == data
+    assert "structure estimate (sample)" in stats.layers
+    # no structure layer ran on the whole frame: only the sample tried one
+    assert not any(name.startswith(("L1 tokens", "L2 structure")) for name in stats.layers), dict(stats.layers)
+    assert len(blob) <= len(encode_frame(data, profile, layers="3-7"))
+
+
+def test_large_frame_applies_the_samples_model_to_the_whole_frame(monkeypatch):
+    data = structured_log(30000)
+    assert len(data) > 2 * SAMPLE
+    calls = []
+    real = structure.analyze
+    monkeypatch.setattr(structure, "analyze", lambda d, model=None: calls.append((len(d), model)) or real(d, model))
+    blob = encode_frame(data, "fast")
+    assert decompress(FILE_HEADER + blob) == data
+    sample_call, whole_call = calls
+    assert sample_call[0] <= SAMPLE and sample_call[1] is None          # the sample: detected
+    assert whole_call == (len(data), structure.MODEL_LOG)               # the frame: applied
+
+
+def test_analyze_with_a_model_runs_only_that_model():
+    csv = b"id,name,amount\n" + b"".join(b"%d,item%d,%d.%02d\n" % (i, i % 50, i * 3, i % 100) for i in range(400))
+    assert structure.analyze(csv)[0] == structure.MODEL_CSV
+    forced = structure.analyze(csv, structure.MODEL_LOG)
+    assert forced is None or forced[0] == structure.MODEL_LOG
+    assert structure.analyze(csv, structure.MODEL_RECORDS) is None or \
+        structure.analyze(csv, structure.MODEL_RECORDS)[0] == structure.MODEL_RECORDS
+    for bad in (structure.MODEL_FIXED, 99, "csv"):
+        with pytest.raises(ValueError, match="not one the encoder picks"):
+            structure.analyze(csv, bad)
 
 
 def test_long_range_repeats_reach_the_matcher_in_fast():

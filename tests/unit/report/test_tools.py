@@ -13,18 +13,19 @@ import coverage_run  # noqa: E402
 
 
 def test_traced_finder_loads_only_layer_modules_from_the_traced_folder(tmp_path, monkeypatch):
-    real = next((ROOT / "libs" / "codec" / "cobol_codec" / "layers").glob("l1_tokens*" + coverage_run.EXT))
-    shutil.copy(real, tmp_path / real.name)
+    real = next((ROOT / "libs" / "codec" / "cobol_codec" / "codecs" / "tokens").glob("tokens*" + coverage_run.EXT))
+    (tmp_path / "codecs" / "tokens").mkdir(parents=True)
+    shutil.copy(real, tmp_path / "codecs" / "tokens" / real.name)
     monkeypatch.setenv("COBOL_TRACED_LAYERS", str(tmp_path))
     before = list(sys.meta_path)
     exec(compile(coverage_run.SITECUSTOMIZE.format(ext=coverage_run.EXT), "sitecustomize.py", "exec"), {})
     try:
         finder = sys.meta_path[0]
         assert finder not in before
-        spec = finder.find_spec("cobol_codec.layers.l1_tokens")
-        assert spec is not None and Path(spec.origin) == tmp_path / real.name
-        for name in ("cobol_codec.layers", "cobol_codec.layers.l9_missing", "other.layers.l1_tokens",
-                     "cobol_codec.layers.l1_tokens.sub"):
+        spec = finder.find_spec("cobol_codec.codecs.tokens.tokens")
+        assert spec is not None and Path(spec.origin) == tmp_path / "codecs" / "tokens" / real.name
+        for name in ("cobol_codec.codecs", "cobol_codec.codecs.tokens", "cobol_codec.codecs.tokens.missing",
+                     "other.codecs.tokens.tokens", "cobol_codec.codecs.tokens.tokens.sub"):
             assert finder.find_spec(name) is None, name
     finally:
         sys.meta_path[:] = before
@@ -35,7 +36,7 @@ def test_traced_finder_does_nothing_without_its_variable(monkeypatch):
     before = list(sys.meta_path)
     exec(compile(coverage_run.SITECUSTOMIZE.format(ext=coverage_run.EXT), "sitecustomize.py", "exec"), {})
     try:
-        assert sys.meta_path[0].find_spec("cobol_codec.layers.l1_tokens") is None
+        assert sys.meta_path[0].find_spec("cobol_codec.codecs.tokens.tokens") is None
     finally:
         sys.meta_path[:] = before
 

@@ -16,6 +16,8 @@ from libc.string cimport memcpy, memchr
 import zlib
 import numpy as np
 
+from cobol_codec.codecs.common cimport corrupt
+
 _VERSION = 1
 _MIN_INPUT = 256
 
@@ -105,20 +107,20 @@ def split_tokens(data):
 
 def join_tokens(params, streams, out_len):
     if not isinstance(out_len, int) or out_len < 0:
-        raise ValueError(f"bad out_len {out_len!r}")
+        raise corrupt("L1 tokens", f"bad out_len {out_len!r}")
     if not isinstance(params, (bytes, bytearray, memoryview)) or bytes(params) != bytes([_VERSION]):
-        raise ValueError("l1 tokens: bad params")
+        raise corrupt("L1 tokens", "bad params")
     try:
         streams = list(streams)
     except TypeError:
-        raise ValueError("l1 tokens: streams must be a list")
+        raise corrupt("L1 tokens", "streams must be a list")
     if len(streams) != 3 or not all(isinstance(x, (bytes, bytearray, memoryview)) for x in streams):
-        raise ValueError("l1 tokens: expected 3 byte payloads")
+        raise corrupt("L1 tokens", "expected 3 byte payloads")
     skel = bytes(streams[0]); words = bytes(streams[1]); numsb = bytes(streams[2])
     if len(numsb) % 8:
-        raise ValueError("l1 tokens: numbers stream length not a multiple of 8")
+        raise corrupt("L1 tokens", "numbers stream length not a multiple of 8")
     if len(skel) > out_len:
-        raise ValueError("l1 tokens: skeleton longer than output")
+        raise corrupt("L1 tokens", "skeleton longer than output")
     nums_a = np.frombuffer(numsb, "<i8").astype(np.int64)
     return _join(skel, words, nums_a, out_len)
 
@@ -171,11 +173,11 @@ def _join(const uint8_t[::1] s, const uint8_t[::1] w, int64_t[::1] nums, Py_ssiz
                     err = 1; break
                 o[pos] = c; pos += 1
     if err == 1:
-        raise ValueError("l1 tokens: output exceeds expected size")
+        raise corrupt("L1 tokens", "output exceeds expected size")
     if err == 2:
-        raise ValueError("l1 tokens: word or number stream truncated")
+        raise corrupt("L1 tokens", "word or number stream truncated")
     if err == 3:
-        raise ValueError("l1 tokens: negative number")
+        raise corrupt("L1 tokens", "negative number")
     if pos != out_len or wp != nw or nn != nnum:
-        raise ValueError("l1 tokens: streams and output size disagree")
+        raise corrupt("L1 tokens", "streams and output size disagree")
     return bytes(out)

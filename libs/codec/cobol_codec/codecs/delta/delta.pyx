@@ -18,6 +18,8 @@ bit-packing pays -- and returns None when the raw values are already the cheapes
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy
 
+from cobol_codec.codecs.common cimport corrupt
+
 MODE_DELTA = 1
 MODE_DOD = 2
 MODE_ZZ_DELTA = 3
@@ -180,12 +182,12 @@ def delta_encode(ints):
 def delta_decode(mode, data, count):
     """Inverse of delta_encode. Raises ValueError on any inconsistency."""
     if not isinstance(mode, int) or mode not in _MODES:
-        raise ValueError(f"unknown delta mode {mode!r}")
+        raise corrupt("L3 delta", f"unknown delta mode {mode!r}")
     if not isinstance(count, int) or count < 0:
-        raise ValueError(f"bad count {count!r}")
+        raise corrupt("L3 delta", f"bad count {count!r}")
     cdef const unsigned char[::1] buf = memoryview(data).cast("B")
     if buf.shape[0] != count * 8:
-        raise ValueError(f"delta stream holds {buf.shape[0]} bytes, expected {count * 8}")
+        raise corrupt("L3 delta", f"delta stream holds {buf.shape[0]} bytes, expected {count * 8}")
     cdef Py_ssize_t n = count
     if n == 0:
         return b""

@@ -1,10 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""L6 pattern detection: LZ77 match finding over a dictionary-primed window, and dictionary
-training (learning the recurring substrings of sample records).
+"""L6 pattern detection: LZ77 match finding over a dictionary-primed window (dictionaries are
+trained by cobol_codec.dictbuilder).
 
     lz_encode(data, dictionary=b"", level=1) -> bytes or None
     lz_decode(data, out_len, dictionary=b"") -> bytes
-    train_patterns(samples, size) -> bytes
     find_matches(data, dictionary=b"", level=2) -> list[(position, offset, length)]
     split_streams(payload) -> [literals, litrun codes, offset codes, length codes, extra]
     join_streams(streams) -> payload
@@ -49,10 +48,7 @@ from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy, memset
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
-try:
-    from cobol_codec.errors import CorruptFrameError as _Corrupt
-except Exception:  # pragma: no cover - standalone use
-    _Corrupt = ValueError
+from cobol_codec.codecs.common cimport corrupt, get_varint, put_varint, varint_bytes
 
 cdef extern from *:
     """
@@ -108,19 +104,19 @@ MAX_OUT = 1 << 34             # sanity bound on a declared output length
 
 # decoder error codes -> messages
 _ERRORS = {
-    1: "L6 payload is truncated (header)",
-    2: "L6 payload has an unknown format tag",
-    3: "L6 header is inconsistent with the declared output length",
-    4: "L6 stream lengths do not add up to the payload size",
-    5: "L6 literal run overruns the literal stream",
-    6: "L6 sequence writes past the declared output length",
-    7: "L6 offset code is out of range",
-    8: "L6 match offset reaches before the start of the window",
-    9: "L6 extra stream is truncated",
-    10: "L6 varint is overlong",
-    11: "L6 literals left over do not fill the output exactly",
-    12: "L6 extra stream has trailing bytes",
-    13: "L6 offset is zero",
+    1: "payload is truncated (header)",
+    2: "payload has an unknown format tag",
+    3: "header is inconsistent with the declared output length",
+    4: "stream lengths do not add up to the payload size",
+    5: "literal run overruns the literal stream",
+    6: "sequence writes past the declared output length",
+    7: "offset code is out of range",
+    8: "match offset reaches before the start of the window",
+    9: "extra stream is truncated",
+    10: "varint is overlong or not canonical",
+    11: "literals left over do not fill the output exactly",
+    12: "extra stream has trailing bytes",
+    13: "offset is zero",
 }
 
 
@@ -213,12 +209,7 @@ cdef struct Seqs:
 
 
 cdef inline void _put_varint(Seqs* s, uint64_t v) noexcept nogil:
-    while v >= 0x80:
-        s.ext[s.next] = <uint8_t>(v | 0x80)
-        s.next += 1
-        v >>= 7
-    s.ext[s.next] = <uint8_t>v
-    s.next += 1
+    s.next = put_varint(s.ext, s.next, v)
 
 
 cdef inline void _emit(Seqs* s, const uint8_t* src, Py_ssize_t anchor, Py_ssize_t ip,
@@ -542,15 +533,6 @@ cdef bytes _as_bytes(obj, str what):
     raise TypeError(f"{what} must be bytes-like, not {type(obj).__name__}")
 
 
-cdef bytes _varint(uint64_t v):
-    out = bytearray()
-    while v >= 0x80:
-        out.append((v & 0x7F) | 0x80)
-        v >>= 7
-    out.append(v)
-    return bytes(out)
-
-
 def _encode(data, dictionary=b"", int level=1, int depth=0, int ddepth=0, Py_ssize_t nice=0, int lazy=-1,
             Py_ssize_t lazy_cut=0, int hcap=0, int min_gain=-1000, Py_ssize_t min_len=0):
     """The L6 payload for data (always produced, even when it does not pay)."""
@@ -641,7 +623,7 @@ def _encode(data, dictionary=b"", int level=1, int depth=0, int ddepth=0, Py_ssi
             with nogil:
                 _lz_lazy(src, n, di, &s, &ch, lazy)
             free(ch.chain)
-        head = bytes([FORMAT]) + _varint(s.nseq) + _varint(s.nlit) + _varint(s.next)
+        head = bytes([FORMAT]) + varint_bytes(s.nseq) + varint_bytes(s.nlit) + varint_bytes(s.next)
         return b"".join((
             head,
             PyBytes_FromStringAndSize(<char*>s.lit, s.nlit),
@@ -668,21 +650,16 @@ def lz_encode(data, dictionary=b"", level=1):
 # ---------------------------------------------------------------------------------------------
 
 cdef inline int _get_varint(const uint8_t* p, Py_ssize_t end, Py_ssize_t* q, uint64_t* v, int maxbytes) noexcept nogil:
-    """Reads a LEB128 value of at most maxbytes bytes at p[q[0]:end]; 0 ok, else an error code."""
-    cdef uint64_t r = 0
-    cdef int shift = 0, i
-    cdef uint8_t b
-    for i in range(maxbytes):
-        if q[0] >= end:
-            return 9
-        b = p[q[0]]
-        q[0] += 1
-        r |= (<uint64_t>(b & 0x7F)) << shift
-        if b < 0x80:
-            v[0] = r
-            return 0
-        shift += 7
-    return 10
+    """The common varint reader as an L6 error code: 0 ok, 9 truncated, 10 overlong or not
+    canonical."""
+    cdef Py_ssize_t i = get_varint(p, end, q[0], v, maxbytes), k
+    if i >= 0:
+        q[0] = i
+        return 0
+    for k in range(q[0], end if end - q[0] < maxbytes else q[0] + maxbytes):
+        if p[k] < 0x80:
+            return 10
+    return 9 if end - q[0] < maxbytes else 10
 
 
 cdef int _decode(const uint8_t* inp, Py_ssize_t inlen, const uint8_t* dct, Py_ssize_t dlen,
@@ -857,7 +834,7 @@ cdef object _run_decode(data, Py_ssize_t out_len, dictionary, int64_t* trace):
         with nogil:
             err = _decode(inp, inlen, dct, dlen, buf, out_len, trace)
         if err:
-            raise _Corrupt(_ERRORS.get(err, "L6 payload is corrupt"))
+            raise corrupt("L6 match", _ERRORS.get(err, "payload is corrupt"))
         return PyBytes_FromStringAndSize(<char*>buf, out_len)
     finally:
         free(buf)
@@ -877,12 +854,12 @@ def split_streams(payload):
     cdef Py_ssize_t q = 1, n = len(raw)
     cdef uint64_t nseq = 0, nlit = 0, next = 0
     if n < 1 or p[0] != FORMAT:
-        raise _Corrupt("L6 payload is truncated or has an unknown format tag")
+        raise corrupt("L6 match", "payload is truncated or has an unknown format tag")
     if (_get_varint(p, n, &q, &nseq, 6) or _get_varint(p, n, &q, &nlit, 6)
             or _get_varint(p, n, &q, &next, 6)):
-        raise _Corrupt("L6 payload header is damaged")
+        raise corrupt("L6 match", "payload header is damaged")
     if nseq > <uint64_t>n or nlit > <uint64_t>n or next > <uint64_t>n or q + nlit + 3 * nseq + next != <uint64_t>n:
-        raise _Corrupt("L6 stream lengths do not add up to the payload size")
+        raise corrupt("L6 match", "stream lengths do not add up to the payload size")
     out = []
     for size in (nlit, nseq, nseq, nseq, next):
         out.append(raw[q:q + <Py_ssize_t>size])
@@ -894,8 +871,8 @@ def join_streams(streams):
     """Inverse of split_streams."""
     lit, llc, ofc, mlc, ext = [_as_bytes(x, "stream") for x in streams]
     if not (len(llc) == len(ofc) == len(mlc)):
-        raise _Corrupt("L6 code streams differ in length")
-    return b"".join((bytes([FORMAT]), _varint(len(llc)), _varint(len(lit)), _varint(len(ext)),
+        raise corrupt("L6 match", "code streams differ in length")
+    return b"".join((bytes([FORMAT]), varint_bytes(len(llc)), varint_bytes(len(lit)), varint_bytes(len(ext)),
                      lit, llc, ofc, mlc, ext))
 
 
@@ -921,213 +898,3 @@ cdef Py_ssize_t _seq_count(bytes enc):
     cdef uint64_t nseq = 0
     _get_varint(<const uint8_t*>PyBytes_AS_STRING(enc), len(enc), &q, &nseq, 6)
     return <Py_ssize_t>nseq
-
-
-# ---------------------------------------------------------------------------------------------
-# Dictionary training
-# ---------------------------------------------------------------------------------------------
-#
-# 1. Cut the samples into documents (a sample, or 4 KiB pieces of a long one) and count, for
-#    every hashed d-gram, the number of documents it occurs in (its document frequency).  A
-#    d-gram found in one document only is worth nothing to the next record.
-# 2. Split the sample text into epochs; in each, slide a window of k d-gram starts and score it
-#    by the summed frequency of the distinct d-grams inside (a count table tracks distinctness).
-#    The best window, trimmed of worthless ends, becomes a pattern; its d-grams' frequencies
-#    drop to zero so later patterns cover new material.  Epochs are visited round-robin until
-#    the patterns would overfill the dictionary.
-# 3. Patterns are laid out by ascending score: the most valuable sit at the end of the
-#    dictionary, i.e. at the smallest offsets from the data that follows it.
-
-DEF FHLOG = 22
-
-
-cdef inline uint32_t _hash_d(const uint8_t* p, int d) noexcept nogil:
-    cdef uint64_t v = 0
-    memcpy(&v, p, d)
-    v = v * <uint64_t>0x9E3779B97F4A7C15
-    return <uint32_t>(v >> (64 - FHLOG))
-
-
-cdef Py_ssize_t _best_window(const uint32_t* hs, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t k,
-                             const uint32_t* freq, uint16_t* cnt, Py_ssize_t* best_start,
-                             uint64_t* best_score) noexcept nogil:
-    """Best window of k d-gram starts in [lo, hi); returns its length (<= k)."""
-    cdef Py_ssize_t i, start = lo, blen = 0
-    cdef uint64_t score = 0, top = 0
-    cdef uint32_t h
-    for i in range(lo, hi):
-        h = hs[i]
-        if cnt[h] == 0:
-            score += freq[h]
-        cnt[h] += 1
-        if i - lo >= k:
-            h = hs[i - k]
-            cnt[h] -= 1
-            if cnt[h] == 0:
-                score -= freq[h]
-        if score > top:
-            top = score
-            start = i - k + 1 if i - lo >= k else lo
-            blen = i - start + 1
-    # clear the count table
-    i = hi - k if hi - k > lo else lo
-    while i < hi:
-        cnt[hs[i]] = 0
-        i += 1
-    best_start[0] = start
-    best_score[0] = top
-    return blen
-
-
-def _train(bytes text, list doc_ends, Py_ssize_t size, int d, Py_ssize_t k):
-    """Patterns (start, end, score) chosen from text; doc_ends are the document boundaries."""
-    cdef Py_ssize_t n = len(text), i, j, ndocs = len(doc_ends), doc_start, doc_end, nep, ep
-    cdef Py_ssize_t lo, hi, bs, bl, total = 0, a, b, epoch_len, passes
-    cdef uint64_t score
-    cdef const uint8_t* t = <const uint8_t*>PyBytes_AS_STRING(text)
-    cdef uint32_t nb = (<uint32_t>1 << FHLOG)
-    cdef uint32_t INVALID = nb        # a bucket whose frequency is always 0
-    cdef uint32_t* hs = <uint32_t*>malloc((n + 1) * sizeof(uint32_t))
-    cdef uint32_t* freq = <uint32_t*>calloc(nb + 1, sizeof(uint32_t))
-    cdef uint32_t* seen = <uint32_t*>calloc(nb + 1, sizeof(uint32_t))
-    cdef uint16_t* cnt = <uint16_t*>calloc(nb + 1, sizeof(uint16_t))
-    cdef uint32_t h
-    patterns = []
-    try:
-        if hs == NULL or freq == NULL or seen == NULL or cnt == NULL:
-            raise MemoryError()
-        # 1. document frequencies
-        doc_start = 0
-        for j in range(ndocs):
-            doc_end = doc_ends[j]
-            with nogil:
-                for i in range(doc_start, doc_end):
-                    if i + d <= doc_end:
-                        h = _hash_d(t + i, d)
-                        hs[i] = h
-                        if seen[h] != <uint32_t>(j + 1):
-                            seen[h] = <uint32_t>(j + 1)
-                            freq[h] += 1
-                    else:
-                        hs[i] = INVALID
-            doc_start = doc_end
-        with nogil:
-            for i in range(nb):
-                if freq[i] < 2:
-                    freq[i] = 0
-                else:
-                    freq[i] -= 1
-        # 2. epochs
-        nep = size // k
-        if nep < 1:
-            nep = 1
-        if nep > n // (2 * k):
-            nep = n // (2 * k) if n // (2 * k) > 0 else 1
-        epoch_len = n // nep
-        passes = 0
-        while total < size and passes < 64:
-            progress = False
-            for ep in range(nep):
-                if total >= size:
-                    break
-                lo = ep * epoch_len
-                hi = n if ep == nep - 1 else lo + epoch_len
-                with nogil:
-                    bl = _best_window(hs, lo, hi, k, freq, cnt, &bs, &score)
-                if score == 0 or bl == 0:
-                    continue
-                a = bs
-                b = bs + bl       # d-gram starts [a, b)
-                while a < b and freq[hs[a]] == 0:
-                    a += 1
-                while b > a and freq[hs[b - 1]] == 0:
-                    b -= 1
-                if a >= b:
-                    continue
-                with nogil:
-                    for i in range(a, b):
-                        freq[hs[i]] = 0
-                end = b - 1 + d
-                if end > n:
-                    end = n
-                patterns.append((a, end, score))
-                total += end - a
-                progress = True
-            passes += 1
-            if not progress:
-                break
-    finally:
-        free(hs)
-        free(freq)
-        free(seen)
-        free(cnt)
-    return patterns
-
-
-def train_patterns(samples, size, *, int d=0, Py_ssize_t k=0):
-    """Dictionary content (at most `size` bytes) of the most valuable recurring substrings of
-    the samples, most valuable last.  Deterministic for a given input.  d (gram length) and
-    k (pattern length) are chosen from the sample sizes unless given."""
-    cdef Py_ssize_t limit = int(size)
-    if limit <= 0:
-        return b""
-    docs = []
-    for s in samples:
-        s = _as_bytes(s, "sample")
-        if not s:
-            continue
-        if len(s) <= 8192:
-            docs.append(s)
-        else:
-            for i in range(0, len(s), 4096):
-                docs.append(s[i:i + 4096])
-    if not docs:
-        return b""
-    # bound the work: keep an evenly spaced subset of documents
-    cap = max(limit * 200, 8 << 20)
-    total = sum(len(x) for x in docs)
-    if total > cap:
-        stride = total / cap
-        keep = []
-        acc = 0.0
-        for i, x in enumerate(docs):
-            if i >= acc:
-                keep.append(x)
-                acc += stride
-        docs = keep
-    lens = sorted(len(x) for x in docs)
-    median = lens[len(lens) // 2]
-    if d <= 0:
-        d = 8
-    d = min(max(d, 4), 8)
-    if k <= 0:
-        k = 192 if median < 512 else 256
-    k = min(k, max(16, limit))
-    text = b"".join(docs)
-    ends = []
-    acc_i = 0
-    for x in docs:
-        acc_i += len(x)
-        ends.append(acc_i)
-    if len(text) < d:
-        return b""
-    patterns = _train(text, ends, limit, d, k)
-    if not patterns:
-        return b""
-    # most valuable last; ties broken by position for determinism
-    patterns.sort(key=lambda p: (p[2], -p[0]))
-    out = []
-    room = limit
-    for a, end, score in reversed(patterns):
-        seg = text[a:end]
-        if len(seg) > room:
-            if room >= 16:
-                out.append(seg[len(seg) - room:])
-                room = 0
-            break
-        out.append(seg)
-        room -= len(seg)
-        if room == 0:
-            break
-    out.reverse()
-    return b"".join(out)

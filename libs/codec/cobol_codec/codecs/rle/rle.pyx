@@ -21,50 +21,11 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
-try:
-    from cobol_codec.errors import CorruptFrameError as _Corrupt
-except Exception:  # pragma: no cover
-    _Corrupt = ValueError
+from cobol_codec.codecs.common cimport corrupt, get_varint, put_varint, varint_len
 
 DEF MAXP = 8
 DEF MINRUN = 8
 DEF MAXCAT = 256
-
-
-cdef inline int varint_len(uint64_t v) noexcept nogil:
-    cdef int n = 1
-    while v >= 128:
-        v >>= 7
-        n += 1
-    return n
-
-
-cdef inline Py_ssize_t put_varint(uint8_t *o, Py_ssize_t k, uint64_t v) noexcept nogil:
-    while v >= 128:
-        o[k] = <uint8_t>(v | 128)
-        k += 1
-        v >>= 7
-    o[k] = <uint8_t>v
-    return k + 1
-
-
-cdef inline Py_ssize_t get_varint(const uint8_t *p, Py_ssize_t n, Py_ssize_t i, uint64_t *out) noexcept nogil:
-    cdef uint64_t v = 0, b
-    cdef int shift = 0
-    while True:
-        if i >= n or shift > 63:
-            return -1
-        b = p[i]
-        i += 1
-        if shift == 63 and (b & 0x7E):
-            return -1
-        v |= (b & 127) << shift
-        if b < 128:
-            if b == 0 and shift > 0:
-                return -1
-            out[0] = v
-            return i
-        shift += 7
 
 
 cdef Py_ssize_t find_runs(const uint8_t *d, Py_ssize_t n, Py_ssize_t *rs, Py_ssize_t *rl,
@@ -233,30 +194,30 @@ def rle_decode(data, Py_ssize_t out_len):
     cdef const uint8_t[::1] src = memoryview(data).cast("B") if not isinstance(data, bytes) else data
     cdef Py_ssize_t n = src.shape[0]
     if out_len < 0:
-        raise _Corrupt("rle: negative output size")
+        raise corrupt("L5 RLE", "negative output size")
     if out_len == 0:
         if n:
-            raise _Corrupt("rle: payload for empty output")
+            raise corrupt("L5 RLE", "payload for empty output")
         return b""
     cdef const uint8_t *p = &src[0] if n else NULL
     if n == 0:
-        raise _Corrupt("rle: truncated catalog")
+        raise corrupt("L5 RLE", "truncated catalog")
     cdef uint64_t K, v
     cdef Py_ssize_t i = get_varint(p, n, 0, &K)
     if i < 0 or K == 0 or K > MAXCAT:
-        raise _Corrupt("rle: invalid catalog size")
+        raise corrupt("L5 RLE", "invalid catalog size")
     cdef uint8_t units[MAXCAT][MAXP]
     cdef uint8_t per[MAXCAT]
     cdef Py_ssize_t j
     for j in range(<Py_ssize_t>K):
         if i >= n:
-            raise _Corrupt("rle: truncated catalog")
+            raise corrupt("L5 RLE", "truncated catalog")
         per[j] = p[i]
         i += 1
         if per[j] < 1 or per[j] > MAXP:
-            raise _Corrupt("rle: invalid unit period")
+            raise corrupt("L5 RLE", "invalid unit period")
         if i + per[j] > n:
-            raise _Corrupt("rle: truncated catalog")
+            raise corrupt("L5 RLE", "truncated catalog")
         memcpy(units[j], p + i, per[j])
         i += per[j]
     # pass 1 validates the token stream without writing; pass 2 decodes
@@ -271,11 +232,11 @@ def rle_decode(data, Py_ssize_t out_len):
         with nogil:
             err = run_tokens(p, n, body, <int>K, per, &units[0][0], o, out_len)
     if err == 1:
-        raise _Corrupt("rle: payload truncated")
+        raise corrupt("L5 RLE", "payload truncated")
     if err == 2:
-        raise _Corrupt("rle: run or literal exceeds the output size")
+        raise corrupt("L5 RLE", "run or literal exceeds the output size")
     if err == 3:
-        raise _Corrupt("rle: catalog index out of range")
+        raise corrupt("L5 RLE", "catalog index out of range")
     if err == 4:
-        raise _Corrupt("rle: trailing bytes after payload")
+        raise corrupt("L5 RLE", "trailing bytes after payload")
     return out

@@ -20,64 +20,10 @@ from libc.string cimport memcpy, memset
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from libc.stdlib cimport malloc, free
 
-try:
-    from cobol_codec.errors import CorruptFrameError as _Corrupt
-except Exception:  # pragma: no cover
-    _Corrupt = ValueError
+from cobol_codec.codecs.common cimport (BitWriter, bits_flush, bits_get, bits_init, bits_put, bitlen,
+                                         corrupt, get_varint, put_varint, varint_len, zigzag)
 
 DEF BLOCK = 128
-
-
-cdef inline int bitlen(uint64_t v) noexcept nogil:
-    if v == 0:
-        return 0
-    return 64 - __builtin_clzll(v)
-
-
-cdef extern from *:
-    int __builtin_clzll(unsigned long long) nogil
-
-
-cdef inline int varint_len(uint64_t v) noexcept nogil:
-    cdef int n = 1
-    while v >= 128:
-        v >>= 7
-        n += 1
-    return n
-
-
-cdef inline uint8_t *put_varint(uint8_t *p, uint64_t v) noexcept nogil:
-    while v >= 128:
-        p[0] = <uint8_t>(v | 128)
-        p += 1
-        v >>= 7
-    p[0] = <uint8_t>v
-    return p + 1
-
-
-cdef inline Py_ssize_t get_varint(const uint8_t *p, Py_ssize_t n, Py_ssize_t i, uint64_t *out) noexcept nogil:
-    """Read a varint at p[i]; returns the new index or -1 when truncated/overlong."""
-    cdef uint64_t v = 0
-    cdef int shift = 0
-    cdef uint64_t b
-    while True:
-        if i >= n or shift > 63:
-            return -1
-        b = p[i]
-        i += 1
-        if shift == 63 and (b & 0x7E):
-            return -1
-        v |= (b & 127) << shift
-        if b < 128:
-            if b == 0 and shift > 0:
-                return -1  # non-canonical
-            out[0] = v
-            return i
-        shift += 7
-
-
-cdef inline uint64_t zz(uint64_t d) noexcept nogil:
-    return (d << 1) ^ <uint64_t>(<int64_t>d >> 63)
 
 
 cdef void sort_i64(int64_t *a, int n) noexcept nogil:
@@ -139,7 +85,7 @@ cdef Py_ssize_t encode_block(const uint64_t *v, int cnt, uint64_t prev_base, uin
     for i in range(1, cnt):
         if <int64_t>v[i] < <int64_t>base:
             base = v[i]
-    best = block_cost(v, cnt, base, &best_w) + varint_len(zz(base - prev_base))
+    best = block_cost(v, cnt, base, &best_w) + varint_len(zigzag(base - prev_base))
     ne = 0
     if best_w < 64:
         for i in range(cnt):
@@ -156,14 +102,14 @@ cdef Py_ssize_t encode_block(const uint64_t *v, int cnt, uint64_t prev_base, uin
             cb = <uint64_t>srt[(cnt * (1 << (ci - 1))) // 32]
             if cb == <uint64_t>srt[0]:
                 continue
-            cc = block_cost(v, cnt, cb, &cw) + varint_len(zz(cb - prev_base))
+            cc = block_cost(v, cnt, cb, &cw) + varint_len(zigzag(cb - prev_base))
             if cc < best:
                 best = cc
                 best_w = cw
                 base = cb
     w = best_w
     # header
-    p = put_varint(p, zz(base - prev_base))
+    p += put_varint(p, 0, zigzag(base - prev_base))
     p[0] = <uint8_t>w
     p += 1
     ne = 0
@@ -174,26 +120,14 @@ cdef Py_ssize_t encode_block(const uint64_t *v, int cnt, uint64_t prev_base, uin
         p[0] = <uint8_t>ne
         p += 1
     # packed low bits
-    acc = 0
-    nbits = 0
     cdef uint64_t mask = (<uint64_t>1 << w) - 1 if w < 64 else <uint64_t>0xFFFFFFFFFFFFFFFF
     cdef uint64_t x
+    cdef BitWriter bw
     if w > 0:
+        bits_init(&bw, p)
         for i in range(cnt):
-            x = (v[i] - base) & mask
-            acc |= x << nbits
-            if nbits + w >= 64:
-                memcpy(p, &acc, 8)
-                p += 8
-                acc = (x >> (64 - nbits)) if nbits > 0 else 0
-                nbits = nbits + w - 64
-            else:
-                nbits += w
-        while nbits > 0:
-            p[0] = <uint8_t>acc
-            p += 1
-            acc >>= 8
-            nbits -= 8
+            bits_put(&bw, (v[i] - base) & mask, w)
+        p = bits_flush(&bw)
     # exceptions
     if ne:
         for i in range(cnt):
@@ -201,7 +135,7 @@ cdef Py_ssize_t encode_block(const uint64_t *v, int cnt, uint64_t prev_base, uin
             if x:
                 p[0] = <uint8_t>i
                 p += 1
-                p = put_varint(p, x)
+                p += put_varint(p, 0, x)
     base_out[0] = base
     return p - o
 
@@ -244,37 +178,19 @@ def bitpack_encode(ints):
     return res
 
 
-cdef inline uint64_t read_bits(const uint8_t *q, Py_ssize_t nb, uint64_t b, int w,
-                               uint64_t mask) noexcept nogil:
-    """``w`` bits at bit offset ``b`` of the ``nb``-byte area ``q`` (LSB-first)."""
-    cdef Py_ssize_t byte = <Py_ssize_t>(b >> 3)
-    cdef int sh = <int>(b & 7)
-    cdef uint64_t v = 0
-    cdef Py_ssize_t avail = nb - byte, k
-    if avail >= 8:
-        memcpy(&v, q + byte, 8)
-    else:
-        for k in range(avail):
-            v |= (<uint64_t>q[byte + k]) << (8 * k)
-    v >>= sh
-    if sh + w > 64:
-        v |= (<uint64_t>q[byte + 8]) << (64 - sh)
-    return v & mask
-
-
 def bitpack_decode(data, Py_ssize_t count):
     """Inverse of :func:`bitpack_encode`: returns ``count`` little-endian int64 values."""
     cdef const uint8_t[::1] src = memoryview(data).cast("B") if not isinstance(data, bytes) else data
     cdef Py_ssize_t n = src.shape[0]
     if count < 0:
-        raise _Corrupt("bitpack: negative count")
+        raise corrupt("L4 bit-packing", "negative count")
     if count == 0:
         if n:
-            raise _Corrupt("bitpack: payload for zero values")
+            raise corrupt("L4 bit-packing", "payload for zero values")
         return b""
     cdef Py_ssize_t nblocks = (count + BLOCK - 1) // BLOCK
     if n < nblocks * 2:
-        raise _Corrupt("bitpack: payload too short for the value count")
+        raise corrupt("L4 bit-packing", "payload too short for the value count")
     out = PyBytes_FromStringAndSize(NULL, count * 8)
     cdef uint64_t *o = <uint64_t *>PyBytes_AS_STRING(out)
     cdef const uint8_t *p = &src[0]
@@ -322,7 +238,7 @@ def bitpack_decode(data, Py_ssize_t count):
             else:
                 mask = (<uint64_t>1 << w) - 1 if w < 64 else <uint64_t>0xFFFFFFFFFFFFFFFF
                 for j in range(cnt):
-                    blk[j] = base + read_bits(p + i, nb, <uint64_t>j * w, w, mask)
+                    blk[j] = base + bits_get(p + i, nb, <uint64_t>j * w, w)
                 nbits = (cnt * w) & 7
                 if nbits and (p[i + nb - 1] >> nbits):
                     err = 4  # non-zero padding bits
@@ -353,13 +269,13 @@ def bitpack_decode(data, Py_ssize_t count):
         if not err and i != n:
             err = 5
     if err == 1:
-        raise _Corrupt("bitpack: payload truncated")
+        raise corrupt("L4 bit-packing", "payload truncated")
     if err == 2:
-        raise _Corrupt("bitpack: invalid bit width")
+        raise corrupt("L4 bit-packing", "invalid bit width")
     if err == 3:
-        raise _Corrupt("bitpack: invalid exception list")
+        raise corrupt("L4 bit-packing", "invalid exception list")
     if err == 4:
-        raise _Corrupt("bitpack: non-zero padding in packed block")
+        raise corrupt("L4 bit-packing", "non-zero padding in packed block")
     if err == 5:
-        raise _Corrupt("bitpack: trailing bytes after payload")
+        raise corrupt("L4 bit-packing", "trailing bytes after payload")
     return out

@@ -36,10 +36,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
 import zlib
 
-try:
-    from cobol_codec.errors import CorruptFrameError as _Corrupt
-except Exception:  # pragma: no cover - standalone use
-    _Corrupt = ValueError
+from cobol_codec.codecs.common cimport corrupt
 
 cdef extern from *:
     uint64_t __builtin_bswap64(uint64_t) nogil
@@ -286,13 +283,13 @@ def huffman_decode(data, Py_ssize_t out_len):
     cdef const uint8_t[::1] src = memoryview(data).cast("B") if not isinstance(data, bytes) else data
     cdef Py_ssize_t n = src.shape[0]
     if out_len < 0:
-        raise _Corrupt("huffman: negative output size")
+        raise corrupt("L7 Huffman", "negative output size")
     if out_len == 0:
         if n != 0:
-            raise _Corrupt("huffman: payload for empty output")
+            raise corrupt("L7 Huffman", "payload for empty output")
         return b""
     if n < 33:
-        raise _Corrupt("huffman: truncated header")
+        raise corrupt("L7 Huffman", "truncated header")
     cdef uint8_t lens[256]
     cdef uint32_t codes[256]
     cdef int s, k = 0, l
@@ -301,30 +298,30 @@ def huffman_decode(data, Py_ssize_t out_len):
             k += 1
     cdef Py_ssize_t hdr = 32 + (k + 1) // 2
     if k == 0 or n < hdr:
-        raise _Corrupt("huffman: truncated header")
+        raise corrupt("L7 Huffman", "truncated header")
     k = 0
     for s in range(256):
         lens[s] = 0
         if src[s >> 3] & (1 << (s & 7)):
             l = (src[32 + (k >> 1)] >> (4 * (k & 1))) & 15
             if l == 0 or l > HMAX:
-                raise _Corrupt("huffman: invalid code length")
+                raise corrupt("L7 Huffman", "invalid code length")
             lens[s] = l
             k += 1
     if k & 1 and (src[32 + (k >> 1)] >> 4):
-        raise _Corrupt("huffman: non-zero header padding")
+        raise corrupt("L7 Huffman", "non-zero header padding")
     cdef int kraft = _canonical(lens, codes)
     if k == 1:
         s = 0
         while lens[s] == 0:
             s += 1
         if lens[s] != 1:
-            raise _Corrupt("huffman: invalid single-symbol code")
+            raise corrupt("L7 Huffman", "invalid single-symbol code")
     elif kraft != HTAB:
-        raise _Corrupt("huffman: code lengths are not a complete prefix code")
+        raise corrupt("L7 Huffman", "code lengths are not a complete prefix code")
     cdef Py_ssize_t plen = n - hdr
     if out_len > plen * 8:
-        raise _Corrupt("huffman: payload too short for output size")
+        raise corrupt("L7 Huffman", "payload too short for output size")
     # decode table: entry = sym << 4 | len, 0 = invalid
     cdef uint16_t table[HTAB]
     cdef uint32_t j, lo, hi
@@ -381,11 +378,11 @@ def huffman_decode(data, Py_ssize_t out_len):
                 bad = 2
                 break
     if bad == 1:
-        raise _Corrupt("huffman: invalid code in payload")
+        raise corrupt("L7 Huffman", "invalid code in payload")
     if bitpos > totbits:
-        raise _Corrupt("huffman: payload truncated")
+        raise corrupt("L7 Huffman", "payload truncated")
     if <Py_ssize_t>((bitpos + 7) >> 3) != plen:
-        raise _Corrupt("huffman: trailing bytes after payload")
+        raise corrupt("L7 Huffman", "trailing bytes after payload")
     return out
 
 
@@ -1305,18 +1302,18 @@ def cm_decode(data, Py_ssize_t out_len, level=2, prime=b""):
     cdef int lv = _level(level)
     cdef Py_ssize_t n = src.shape[0], np_ = pr.shape[0]
     if out_len < 0:
-        raise _Corrupt("cm: negative output size")
+        raise corrupt("L7 CM", "negative output size")
     if out_len == 0:
         if n != 0:
-            raise _Corrupt("cm: payload for empty output")
+            raise corrupt("L7 CM", "payload for empty output")
         return b""
     if n < 5:
-        raise _Corrupt("cm: truncated input")
+        raise corrupt("L7 CM", "truncated input")
     if n - 4 >= out_len + 4:
-        raise _Corrupt("cm: payload larger than the encoder ever emits")
+        raise corrupt("L7 CM", "payload larger than the encoder ever emits")
     # every coded bit costs at least -log2(4095/4096) bits: bound the output by the input
     if out_len > (n + 8) * 4096:
-        raise _Corrupt("cm: output size impossible for this payload size")
+        raise corrupt("L7 CM", "output size impossible for this payload size")
     cdef uint32_t crc = src[0] | (src[1] << 8) | (src[2] << 16) | (<uint32_t>src[3] << 24)
     cdef const uint8_t *inp = &src[4]
     cdef Py_ssize_t inlen = n - 4, ip = 0
@@ -1359,9 +1356,9 @@ def cm_decode(data, Py_ssize_t out_len, level=2, prime=b""):
                 break
     _model_release(snap, m)
     if ip > inlen + 3:
-        raise _Corrupt("cm: payload truncated")
+        raise corrupt("L7 CM", "payload truncated")
     if ip < inlen + 3:
-        raise _Corrupt("cm: trailing bytes after payload")
+        raise corrupt("L7 CM", "trailing bytes after payload")
     if (zlib.crc32(out) & 0xFFFFFFFF) != crc:
-        raise _Corrupt("cm: checksum mismatch (corrupt payload or wrong prime/level)")
+        raise corrupt("L7 CM", "checksum mismatch (corrupt payload or wrong prime/level)")
     return out

@@ -1,0 +1,1 @@
+"""The bitpack codec: see spec.md."""

@@ -1,0 +1,1 @@
+"""The delta codec: see spec.md."""

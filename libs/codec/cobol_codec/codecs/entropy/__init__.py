@@ -1,0 +1,1 @@
+"""The entropy codec: see spec.md."""

@@ -1,0 +1,1 @@
+"""The rle codec: see spec.md."""

@@ -1,0 +1,473 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""L2 model 1, line templates (logs, JSON lines): a template dictionary, a template id per
+line, numeric variables as int columns, alphanumeric ids as strings, exceptions verbatim.
+See spec.md."""
+from libc.stdint cimport int64_t, uint64_t, uint8_t
+from libc.string cimport memcpy, memchr
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.stdlib cimport malloc, free
+from libc.math cimport log2
+
+import zlib
+import numpy as np
+
+from cobol_codec.codecs.structure.shared import _VERSION, _Reader, _as_bytes, _i64, _ints_from
+from cobol_codec.codecs.structure.chars cimport PH_NUM, PH_STR, _copy_term, _isalnum, _isalpha, _isdig, _ishex, _put
+from cobol_codec.codecs.structure.shared import MODEL_LOG
+
+# =========================================================================== LOG model
+
+
+_MIN_NUM_COL = 48
+_MIN_STR_COL = 256
+
+
+def _log_scan(const uint8_t[::1] d, int64_t[::1] ls, int64_t[::1] le):
+    """Tokenize every line; returns (tids, templates, vk, vv, vs, vl)."""
+    cdef Py_ssize_t nl = ls.shape[0], li, i, j, a, b, L, nd, nruns, split, k, tl
+    cdef Py_ssize_t nv = 0, cap, saved, maxlen = 1, ds, dl
+    cdef bint allhex, dg, prevdg, bad
+    cdef uint64_t val
+    cdef uint8_t c
+    for li in range(nl):
+        if le[li] - ls[li] > maxlen:
+            maxlen = le[li] - ls[li]
+    cap = 1024 + d.shape[0] // 8
+    vk_a = np.empty(cap, np.int64); vv_a = np.empty(cap, np.int64)
+    vs_a = np.empty(cap, np.int64); vl_a = np.empty(cap, np.int64)
+    cdef int64_t[::1] vk = vk_a, vv = vv_a, vs = vs_a, vl = vl_a
+    tids_a = np.zeros(nl, np.int64)
+    cdef int64_t[::1] tids = tids_a
+    cdef uint8_t* tb = <uint8_t*>malloc(maxlen + 1)
+    if tb == NULL:
+        raise MemoryError()
+    tdict = {}
+    templates = []
+    try:
+        for li in range(nl):
+            a = ls[li]; b = le[li]
+            if nv + (b - a) + 2 > cap:
+                cap = 2 * cap + (b - a) + 2
+                vk_a = np.resize(vk_a, cap); vv_a = np.resize(vv_a, cap)
+                vs_a = np.resize(vs_a, cap); vl_a = np.resize(vl_a, cap)
+                vk = vk_a; vv = vv_a; vs = vs_a; vl = vl_a
+            saved = nv
+            tl = 0
+            bad = False
+            with nogil:
+                i = a
+                while i < b:
+                    c = d[i]
+                    if c < 3:
+                        bad = True
+                        break
+                    if not _isalnum(c):
+                        tb[tl] = c; tl += 1; i += 1
+                        continue
+                    j = i; nd = 0; nruns = 1; split = -1; allhex = True
+                    prevdg = _isdig(c)
+                    while j < b and _isalnum(d[j]):
+                        dg = _isdig(d[j])
+                        if dg:
+                            nd += 1
+                        if not _ishex(d[j]):
+                            allhex = False
+                        if j > i and dg != prevdg:
+                            nruns += 1
+                            if nruns == 2:
+                                split = j
+                        prevdg = dg
+                        j += 1
+                    L = j - i
+                    if nd == 0:
+                        memcpy(tb + tl, &d[i], L); tl += L
+                    elif nd == L or (nruns == 2 and not (allhex and L > 4)):
+                        # numeric part [ds, ds+dl); literal rest
+                        if nd == L:
+                            ds = i; dl = L
+                        elif _isdig(d[i]):
+                            ds = i; dl = split - i
+                        else:
+                            ds = split; dl = j - split
+                            memcpy(tb + tl, &d[i], split - i); tl += split - i
+                        val = 0
+                        if dl <= 18:
+                            for k in range(ds, ds + dl):
+                                val = val * 10 + (d[k] - 48)
+                        vs[nv] = ds; vl[nv] = dl
+                        if dl <= 18:
+                            vk[nv] = PH_NUM; vv[nv] = <int64_t>val
+                            tb[tl] = PH_NUM
+                        else:
+                            vk[nv] = PH_STR; vv[nv] = 0
+                            tb[tl] = PH_STR
+                        tl += 1; nv += 1
+                        if nd != L and _isdig(d[i]):
+                            memcpy(tb + tl, &d[split], j - split); tl += j - split
+                    else:
+                        vk[nv] = PH_STR; vv[nv] = 0; vs[nv] = i; vl[nv] = L
+                        nv += 1
+                        tb[tl] = PH_STR; tl += 1
+                    i = j
+            if bad:
+                nv = saved
+                tids[li] = 0
+                continue
+            key = PyBytes_FromStringAndSize(<char*>tb, tl)
+            t = tdict.get(key)
+            if t is None:
+                templates.append(key)
+                t = len(templates)
+                tdict[key] = t
+            tids[li] = t
+    finally:
+        free(tb)
+    return tids_a, templates, vk_a[:nv], vv_a[:nv], vs_a[:nv], vl_a[:nv]
+
+
+def _log_layout(templates, tcounts, int minnum, int minstr):
+    """Shared by encoder and decoder: map (template, slot) -> column -> stream.
+
+    A column is identified by the template text up to and including the placeholder,
+    so the leading fields common to many templates (timestamps, pids) share a column."""
+    T = len(templates)
+    colid = {}
+    col_kind = []
+    col_count = []
+    slotcol = []
+    soff = np.zeros(T + 2, np.int64)
+    for t in range(1, T + 1):
+        tb = templates[t - 1]
+        soff[t] = len(slotcol)
+        arr = np.frombuffer(tb, np.uint8)
+        pos = np.flatnonzero((arr == PH_NUM) | (arr == PH_STR))
+        prev = -1
+        last = 0
+        cnt = int(tcounts[t])
+        for p in pos.tolist():
+            key = (prev, tb[last:p + 1])
+            c = colid.get(key)
+            if c is None:
+                c = len(col_kind)
+                colid[key] = c
+                col_kind.append(tb[p])
+                col_count.append(0)
+            col_count[c] += cnt
+            slotcol.append(c)
+            prev = c
+            last = p + 1
+    soff[T + 1] = len(slotcol)
+    ncol = len(col_kind)
+    colstream = np.zeros(max(ncol, 1), np.int64)
+    nnum = 0
+    nstr = 0
+    for c in range(ncol):
+        if col_kind[c] == PH_NUM and col_count[c] >= minnum:
+            colstream[c] = nnum; nnum += 1
+        elif col_kind[c] == PH_STR and col_count[c] >= minstr:
+            colstream[c] = nstr; nstr += 1
+    for c in range(ncol):
+        if col_kind[c] == PH_NUM and col_count[c] < minnum:
+            colstream[c] = nnum
+        elif col_kind[c] == PH_STR and col_count[c] < minstr:
+            colstream[c] = nstr
+    return (np.asarray(slotcol, np.int64), soff, np.asarray(col_kind + [0], np.int64),
+            colstream, nnum + 1, nstr + 1, np.asarray(col_count + [0], np.int64))
+
+
+def _var_columns(int64_t[::1] tids, int64_t[::1] slotcol, int64_t[::1] soff, Py_ssize_t nv):
+    out = np.empty(nv, np.int64)
+    cdef int64_t[::1] o = out
+    cdef Py_ssize_t i, s, v = 0, t
+    for i in range(tids.shape[0]):
+        t = tids[i]
+        if t == 0:
+            continue
+        for s in range(soff[t], soff[t + 1]):
+            if v >= nv:
+                raise ValueError("internal: variable count mismatch")
+            o[v] = slotcol[s]
+            v += 1
+    if v != nv:
+        raise ValueError("internal: variable count mismatch")
+    return out
+
+
+def _gather(const uint8_t[::1] d, int64_t[::1] starts, int64_t[::1] lens, int64_t[::1] idx):
+    """Concatenate d[starts[k]:starts[k]+lens[k]] + b'\\n' for k in idx."""
+    cdef Py_ssize_t total = 0, i, k, p = 0
+    for i in range(idx.shape[0]):
+        total += lens[idx[i]] + 1
+    out = bytearray(total)
+    if total == 0:
+        return b""
+    cdef uint8_t[::1] o = out
+    with nogil:
+        for i in range(idx.shape[0]):
+            k = idx[i]
+            memcpy(&o[p], &d[starts[k]], lens[k])
+            p += lens[k]
+            o[p] = 10
+            p += 1
+    return bytes(out)
+
+
+def _analyze_log(data, starts, ends, final_nl):
+    cdef const uint8_t[::1] d = data
+    n = len(data)
+    tids, templates, vk, vv, vs, vl = _log_scan(d, starts, ends)
+    T = len(templates)
+    nl = len(tids)
+    tdict_bytes = b"\n".join(templates)
+    if len(tdict_bytes) > n // 2 or T > max(64, nl // 2):
+        return None
+    tcounts = np.bincount(tids, minlength=T + 1)
+    slotcol, soff, col_kind, colstream, nnum, nstr, col_count = _log_layout(
+        templates, tcounts, _MIN_NUM_COL, _MIN_STR_COL)
+    ncol = len(col_kind) - 1
+    vcol = _var_columns(tids, slotcol, soff, len(vk))
+    isnum = vk == PH_NUM
+    darr = np.frombuffer(data, np.uint8)
+    # width modes per numeric column
+    lz = isnum & (vl > 1) & (darr[np.minimum(vs, n - 1)] == 48) if len(vk) else np.zeros(0, bool)
+    has_lz = np.bincount(vcol[lz], minlength=ncol + 1) > 0 if len(vk) else np.zeros(ncol + 1, bool)
+    minlen = np.full(ncol + 1, 1 << 30, np.int64)
+    maxlen = np.zeros(ncol + 1, np.int64)
+    if isnum.any():
+        np.minimum.at(minlen, vcol[isnum], vl[isnum])
+        np.maximum.at(maxlen, vcol[isnum], vl[isnum])
+    mode = np.zeros(ncol + 1, np.int64)
+    width = np.zeros(ncol + 1, np.int64)
+    fixed = has_lz & (minlen == maxlen)
+    mode[fixed] = 1
+    width[fixed] = maxlen[fixed]
+    mode[has_lz & ~fixed] = 2
+    params = bytearray([_VERSION])
+    _put(params, final_nl)
+    _put(params, nl)
+    _put(params, T)
+    _put(params, _MIN_NUM_COL)
+    _put(params, _MIN_STR_COL)
+    _put(params, ncol)
+    for c in range(ncol):
+        if col_kind[c] == PH_NUM:
+            _put(params, mode[c])
+            if mode[c] == 1:
+                _put(params, width[c])
+    # exceptions
+    exc_idx = np.flatnonzero(tids == 0)
+    exc = _gather(d, starts, ends - starts, exc_idx)
+    vmode = mode[vcol] if len(vk) else np.zeros(0, np.int64)
+    widths = vl[isnum & (vmode == 2)]
+    streams = [("bytes", tdict_bytes), ("ints", _i64(tids)), ("bytes", exc), ("ints", _i64(widths))]
+    sid = colstream[vcol] if len(vk) else np.zeros(0, np.int64)
+    num_idx = np.flatnonzero(isnum)
+    nsid = sid[num_idx]
+    order = num_idx[np.argsort(nsid, kind="stable")]
+    bounds = np.searchsorted(np.sort(nsid), np.arange(nnum + 1))
+    vals_sorted = vv[order]
+    for s in range(nnum):
+        streams.append(("ints", _i64(vals_sorted[bounds[s]:bounds[s + 1]])))
+    str_idx = np.flatnonzero(~isnum)
+    ssid = sid[str_idx]
+    order = str_idx[np.argsort(ssid, kind="stable")]
+    bounds = np.searchsorted(np.sort(ssid), np.arange(nstr + 1))
+    for s in range(nstr):
+        streams.append(("bytes", _gather(d, vs, vl, order[bounds[s]:bounds[s + 1]])))
+    return MODEL_LOG, bytes(params), streams
+
+
+cdef int _put_num(uint8_t* out, Py_ssize_t* pos, Py_ssize_t out_len, int64_t v, int w) noexcept nogil:
+    cdef uint8_t tmp[24]
+    cdef int k = 0, i
+    cdef uint64_t u
+    if v < 0:
+        return -3
+    u = <uint64_t>v
+    while True:
+        tmp[k] = 48 + <uint8_t>(u % 10)
+        k += 1
+        u //= 10
+        if u == 0:
+            break
+    if w > k:
+        if w > 20:
+            return -3
+        while k < w:
+            tmp[k] = 48
+            k += 1
+    elif w > 0 and w < k:
+        return -3
+    if pos[0] + k > out_len:
+        return -1
+    for i in range(k):
+        out[pos[0] + i] = tmp[k - 1 - i]
+    pos[0] += k
+    return 0
+
+
+def _log_rebuild(int64_t[::1] tids, const uint8_t[::1] tbuf, int64_t[::1] toff,
+                 int64_t[::1] slotcol, int64_t[::1] soff, int64_t[::1] col_kind,
+                 int64_t[::1] colstream, int64_t[::1] colmode, int64_t[::1] colwidth,
+                 int64_t[::1] numvals, int64_t[::1] numcur, int64_t[::1] numend,
+                 const uint8_t[::1] strbuf, int64_t[::1] strcur, int64_t[::1] strend,
+                 int64_t[::1] widths, const uint8_t[::1] exc, int final_nl, Py_ssize_t out_len):
+    out = bytearray(out_len)
+    cdef uint8_t* o = NULL
+    cdef uint8_t dummy[1]
+    o = dummy
+    if out_len:
+        o = <uint8_t*>(<char*>out)
+    cdef Py_ssize_t pos = 0, i, nl = tids.shape[0], T = toff.shape[0] - 1
+    cdef int64_t t, p, pe, s, se, col, st, excur = 0, wcur = 0, w
+    cdef int err = 0
+    cdef uint8_t c
+    cdef const uint8_t* tb = &dummy[0]
+    cdef const uint8_t* sb = &dummy[0]
+    cdef const uint8_t* eb = &dummy[0]
+    cdef Py_ssize_t nwid = widths.shape[0], nexc = exc.shape[0]
+    cdef Py_ssize_t ncolk = min(col_kind.shape[0], colstream.shape[0], colmode.shape[0], colwidth.shape[0])
+    cdef Py_ssize_t nnumk = min(numcur.shape[0], numend.shape[0]), nstrk = min(strcur.shape[0], strend.shape[0])
+    cdef Py_ssize_t nslot = slotcol.shape[0]
+    if soff.shape[0] < T + 2 or tbuf.shape[0] < toff[T] - 1:
+        raise ValueError("log model: layout does not match the templates")
+    if tbuf.shape[0]:
+        tb = &tbuf[0]
+    if strbuf.shape[0]:
+        sb = &strbuf[0]
+    if nexc:
+        eb = &exc[0]
+    with nogil:
+        for i in range(nl):
+            t = tids[i]
+            if t < 0 or t > T:
+                err = -4; break
+            if t == 0:
+                err = _copy_term(o, &pos, out_len, eb, &excur, nexc)
+                if err:
+                    break
+            else:
+                p = toff[t - 1]; pe = toff[t] - 1
+                s = soff[t]; se = soff[t + 1]
+                if s < 0 or se > nslot:
+                    err = -4; break
+                while p < pe:
+                    c = tb[p]
+                    p += 1
+                    if c > 2:
+                        if pos >= out_len:
+                            err = -1; break
+                        o[pos] = c; pos += 1
+                        continue
+                    if s >= se:
+                        err = -4; break
+                    col = slotcol[s]; s += 1
+                    # A hostile template dictionary can disagree with the layout: check every index.
+                    if col < 0 or col >= ncolk or col_kind[col] != c:
+                        err = -4; break
+                    st = colstream[col]
+                    if st < 0 or st >= (nnumk if c == PH_NUM else nstrk):
+                        err = -4; break
+                    if c == PH_NUM:
+                        if numcur[st] >= numend[st]:
+                            err = -2; break
+                        w = 0
+                        if colmode[col] == 1:
+                            w = colwidth[col]
+                        elif colmode[col] == 2:
+                            if wcur >= nwid:
+                                err = -2; break
+                            w = widths[wcur]; wcur += 1
+                            if w < 1 or w > 20:
+                                err = -3; break
+                        err = _put_num(o, &pos, out_len, numvals[numcur[st]], <int>w)
+                        numcur[st] += 1
+                        if err:
+                            break
+                    else:
+                        err = _copy_term(o, &pos, out_len, sb, &strcur[st], strend[st])
+                        if err:
+                            break
+                if err:
+                    break
+            if i + 1 < nl or final_nl:
+                if pos >= out_len:
+                    err = -1; break
+                o[pos] = 10; pos += 1
+    if err == -1:
+        raise ValueError("log model: output exceeds expected size")
+    if err == -2:
+        raise ValueError("log model: a stream is truncated")
+    if err == -3:
+        raise ValueError("log model: impossible number or width")
+    if err == -4:
+        raise ValueError("log model: bad template id or slot")
+    if pos != out_len:
+        raise ValueError("log model: output shorter than expected")
+    for k in range(numcur.shape[0]):
+        if numcur[k] != numend[k]:
+            raise ValueError("log model: unused numeric values")
+    for k in range(strcur.shape[0]):
+        if strcur[k] != strend[k]:
+            raise ValueError("log model: unused string values")
+    if wcur != nwid or excur != nexc:
+        raise ValueError("log model: unused widths or exceptions")
+    return bytes(out)
+
+
+def _reconstruct_log(params, streams, out_len):
+    r = _Reader(params)
+    if r.varint() != _VERSION:
+        raise ValueError("log model: bad version")
+    final_nl = r.varint(1)
+    nl = r.varint(out_len + 1)
+    T = r.varint(out_len + 1)
+    minnum = r.varint(1 << 30)
+    minstr = r.varint(1 << 30)
+    ncol = r.varint(out_len + 1)
+    if len(streams) < 4:
+        raise ValueError("log model: missing streams")
+    tdict = _as_bytes(streams[0], "templates")
+    if len(tdict) > out_len + T:
+        raise ValueError("log model: template dictionary too large")
+    templates = tdict.split(b"\n") if T else []
+    if T and len(templates) != T or (T == 0 and tdict):
+        raise ValueError("log model: template count mismatch")
+    tids = _ints_from(streams[1], "template ids", out_len + 1)
+    if len(tids) != nl:
+        raise ValueError("log model: line count mismatch")
+    if nl and (tids.min() < 0 or tids.max() > T):
+        raise ValueError("log model: template id out of range")
+    tcounts = np.bincount(tids, minlength=T + 1)
+    slotcol, soff, col_kind, colstream, nnum, nstr, col_count = _log_layout(templates, tcounts, minnum, minstr)
+    if len(col_kind) - 1 != ncol:
+        raise ValueError("log model: column count mismatch")
+    colmode = np.zeros(ncol + 1, np.int64)
+    colwidth = np.zeros(ncol + 1, np.int64)
+    for c in range(ncol):
+        if col_kind[c] == PH_NUM:
+            m = r.varint(2)
+            colmode[c] = m
+            if m == 1:
+                colwidth[c] = r.varint(20)
+    r.end()
+    if len(streams) != 4 + nnum + nstr:
+        raise ValueError("log model: wrong number of streams")
+    exc = _as_bytes(streams[2], "exceptions")
+    widths = _ints_from(streams[3], "widths", out_len + 1)
+    nums = [_ints_from(streams[4 + k], "numbers", out_len + 1) for k in range(nnum)]
+    numcnt = np.array([len(x) for x in nums], np.int64)
+    numend = np.cumsum(numcnt)
+    numcur = numend - numcnt
+    numvals = np.concatenate(nums) if nums else np.zeros(0, np.int64)
+    strs = [_as_bytes(streams[4 + nnum + k], "strings") for k in range(nstr)]
+    strlen = np.array([len(x) for x in strs], np.int64)
+    strend = np.cumsum(strlen)
+    strcur = strend - strlen
+    strbuf = b"".join(strs)
+    tlens = np.array([len(t) + 1 for t in templates], np.int64)
+    toff = np.zeros(T + 1, np.int64)
+    toff[1:] = np.cumsum(tlens)
+    return _log_rebuild(np.ascontiguousarray(tids), tdict, toff, slotcol, soff, col_kind, colstream,
+                        colmode, colwidth, numvals, numcur, numend, strbuf, strcur, strend,
+                        np.ascontiguousarray(widths), exc, final_nl, out_len)

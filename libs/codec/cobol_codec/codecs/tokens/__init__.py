@@ -1,0 +1,1 @@
+"""The tokens codec: see spec.md."""

@@ -1,0 +1,2 @@
+"""Dictionary training: `train_patterns(samples, size)` (patterns.pyx)."""
+from .patterns import train_patterns  # noqa: F401
