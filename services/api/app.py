@@ -22,7 +22,7 @@ from .grpc_clients import MeshClients
 from .live import JobHub
 from .middleware import Audit, RefuseNul
 from .ratelimit import Limiter
-from .routes import apikeys, audit, auth, health, jobs, users, ws
+from .routes import analytics, apikeys, audit, auth, health, jobs, users, ws
 from .security import PasswordHasherBox
 from .stores.apikeys import ApiKeyStore
 from .stores.audit import AuditStore
@@ -30,7 +30,8 @@ from .stores.jobs import JobStore
 from .stores.sessions import SessionStore
 from .stores.users import UserStore
 
-ROUTERS = (auth.router, users.router, apikeys.router, audit.router, jobs.router, health.router, ws.router)
+ROUTERS = (auth.router, users.router, apikeys.router, audit.router, jobs.router, health.router, ws.router,
+           analytics.router)
 log = structlog.get_logger("cobol.api")
 
 
@@ -71,6 +72,8 @@ async def lifespan(app: FastAPI):
     finally:
         await ctx.hub.stop()
         await ctx.mesh.close()
+        if getattr(app.state, "analytics", None) is not None:
+            app.state.analytics.close()
         ctx.events.close()
         with contextlib.suppress(Exception):
             await redis.aclose()

@@ -26,7 +26,7 @@ def env(infra) -> dict[str, str]:
     return {"COBOL_PG_DSN": infra["postgres"]["dsn"], "COBOL_REDIS_URL": infra["redis"]["url"],
             # no mesh here: point the gRPC addresses at closed ports
             **{k: f"127.0.0.1:{h.free_port()}" for k in ("COBOL_INGEST_ADDR", "COBOL_COORDINATOR_ADDR",
-                                                       "COBOL_ARCHIVE_ADDR")}}
+                                                       "COBOL_ARCHIVE_ADDR", "COBOL_ANALYTICS_ADDR")}}
 
 
 @pytest.fixture(scope="module")
@@ -329,6 +329,9 @@ MATRIX = [
     ("DELETE", "/api/users/nobody-here", None, "admin"), ("POST", "/api/users/nobody-here/unlock", None, "admin"),
     ("PUT", "/api/users/admin/password", {"password": "x"}, "admin"),
     ("GET", "/api/audit", None, "admin"), ("GET", "/api/audit/1", None, "admin"),
+    ("GET", "/api/analytics/summary", None, "viewer"), ("GET", "/api/analytics/series", None, "viewer"),
+    ("GET", "/api/analytics/nodes", None, "viewer"), ("GET", "/api/analytics/layers", None, "viewer"),
+    ("GET", "/api/analytics/profiles", None, "viewer"), ("GET", "/api/analytics/replicas", None, "viewer"),
 ]
 PUBLIC = [("GET", "/api/health"), ("GET", "/api/live"), ("GET", "/api/ready"), ("GET", "/api/metrics"),
           ("GET", "/api/openapi.json")]
