@@ -137,8 +137,9 @@ async def series(user: Viewer, client: Analytics,
                  metric: Annotated[Metric | None, Query(description="copied to each point's `value`")] = None,
                  start: From = None, end: To = None, window: Window = None, step: Step = None):
     """Buckets of the range (default: the last hour) with data, one series per name."""
-    t0, t1 = time_range(start, end, window, 3600)
-    step = pick_step(t0, t1, step)
+    now = time.time()
+    t0, t1 = time_range(start, end, window, 3600, now)
+    step = pick_step(t0, t1, step, now)
     result = await ask(client.series, by, t0, t1, step)
     window_used = 60 if step % 60 == 0 else 10
     return {"by": by, "metric": metric, "range": Range(start=t0, end=t1, step=step), "window": window_used,
