@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from analytics_harness import (AnalyticsProc, check_exact, committed_input_offsets,  # noqa: E402
-                               count_committed_records, expected_progress, input_topic, make_feed,
+from analytics_harness import (ROOT, AnalyticsProc, check_exact, committed_input_offsets,  # noqa: E402
+                               count_committed_records, expected_progress, group_id, input_topic, make_feed,
                                produce, producer, progress, totals_now, wait_counted, wait_until)
 from cobol_mesh.analytics_client import AnalyticsError
 
@@ -68,6 +68,9 @@ def test_totals_series_and_bad_input_are_exact(kafka, tmp_path):
                 c.totals("../etc")
             check_exact(c, exp)                                   # bad queries changed nothing
         assert proc.stop() == 0
+        # faust's own files are under the configured data dir, never in the current directory
+        assert (tmp_path / "data" / group_id(proc)).is_dir()
+        assert not (ROOT / f"{group_id(proc)}-data").exists()
     finally:
         proc.stop()
 

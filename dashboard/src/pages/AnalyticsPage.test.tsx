@@ -47,6 +47,7 @@ describe("AnalyticsPage", () => {
     renderWith(<AnalyticsPage />, { services: makeServices(), me: VIEWER });
     expect(await screen.findByTestId("card-ratio")).toHaveProperty("textContent", "7.00×");
     expect(screen.getByTestId("card-frames").textContent).toBe("42");
+    expect(screen.getByTestId("card-MB/s").textContent).toBe("8.40");     // 4.2 MB in 0.5 s
     expect(screen.getByTestId("card-jobs done").textContent).toBe("5 (1 failed)");
     expect(screen.getByRole("img", { name: "Ratio over time, 1 series" })).toBeTruthy();
     expect(screen.getByRole("img", { name: "MB/s over time, 1 series" })).toBeTruthy();

@@ -28,7 +28,9 @@ export const REFRESH_MS = 10_000;
 const COLORS = ["#1e40af", "#b45309", "#047857", "#7c3aed", "#be123c", "#0e7490", "#4d7c0f", "#a16207"];
 
 const clock = (t: number) => new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-const mbps = (x: number) => `${x.toFixed(1)} MB/s`;
+/** MB/s with two decimals below 10 (a slow link or a small feed is not "0.0"). */
+export const rate = (x: number) => x.toFixed(x < 10 ? 2 : 1);
+const mbps = (x: number) => `${rate(x)} MB/s`;
 
 /** Rows for a chart: one per bucket time, one column per series name. */
 export function chartRows(page: SeriesPage, metric: "ratio" | "mb_per_s" | "bytes_in" | "bytes_out"): Record<string, number>[] {
@@ -120,7 +122,7 @@ function Breakdown({ title, items }: { title: string; items: Aggregate[] | undef
               <td className="px-3 py-2 text-right">{formatBytes(a.bytes_in)}</td>
               <td className="px-3 py-2 text-right">{formatBytes(a.bytes_out)}</td>
               <td className="px-3 py-2 text-right">{formatRatio(a.ratio)}</td>
-              <td className="px-3 py-2 text-right">{a.mb_per_s.toFixed(1)}</td>
+              <td className="px-3 py-2 text-right">{rate(a.mb_per_s)}</td>
               <td className="px-3 py-2 text-right">{(a.latency_p99 * 1000).toFixed(0)} ms</td>
             </tr>
           ))}
@@ -183,7 +185,7 @@ export default function AnalyticsPage() {
           <>
             <div className="grid grid-cols-2 gap-3 md:grid-cols-6">
               <Card label="ratio" value={formatRatio(s.all.ratio)} />
-              <Card label="MB/s" value={s.all.mb_per_s.toFixed(1)} />
+              <Card label="MB/s" value={rate(s.all.mb_per_s)} />
               <Card label="bytes in" value={formatBytes(s.all.bytes_in)} />
               <Card label="bytes out" value={formatBytes(s.all.bytes_out)} />
               <Card label="frames" value={s.all.count.toLocaleString()} />
