@@ -153,8 +153,10 @@ class AuthInterceptor(grpc.ServerInterceptor):
                               or f"http://127.0.0.1:{local_port(8000)}")
         self.audit_log: grpc_audit.AuditLog | None = None     # made at the first audited call
 
-    def check(self, method: str, context) -> str:
-        """The caller's principal, or aborts the call."""
+    def check(self, method: str, context, seen: dict | None = None) -> str:
+        """The caller's principal, or aborts the call. `seen["principal"]`: who the caller
+        turned out to be even when the call is refused (for the audit)."""
+        seen = {} if seen is None else seen
         peer = _peer_name(context)
         if peer is None:
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "a mesh client certificate is required")
@@ -162,6 +164,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
             return f"cert:{peer}"
         if peer in self.trusted:
             return f"service:{peer}"
+        seen["principal"] = f"service:{peer}" if peer in self.known else None
         md = {k.lower(): v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
         if peer in self.known:   # a mesh service that has no business here
             context.abort(grpc.StatusCode.PERMISSION_DENIED,
@@ -177,6 +180,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
             context.abort(grpc.StatusCode.UNAVAILABLE, "cannot check the credentials: the API is unreachable")
         if who is None:
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "the token or API key is invalid, expired or revoked")
+        seen["principal"] = f"user:{who.get('name')}"
         need = METHOD_ROLES.get(method, "admin")
         if ROLE_RANK.get(who.get("role"), 0) < ROLE_RANK[need]:
             context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{method} needs the {need} role "
@@ -216,23 +220,25 @@ class AuthInterceptor(grpc.ServerInterceptor):
                 return None
             if streaming_response:
                 def gen(request, context):
-                    principal = None
+                    principal, seen = None, {}
                     try:
-                        principal = check(method, context)
+                        principal = check(method, context, seen)
                         yield from fn(request, context)
                     except BaseException as exc:
-                        audit(method, principal, context, exc, None if streaming_request else request)
+                        audit(method, principal or seen.get("principal"), context, exc,
+                              None if streaming_request else request)
                         raise
                     audit(method, principal, context, None, None if streaming_request else request)
                 return gen
 
             def call(request, context):
-                principal = None
+                principal, seen = None, {}
                 try:
-                    principal = check(method, context)
+                    principal = check(method, context, seen)
                     reply = fn(request, context)
                 except BaseException as exc:
-                    audit(method, principal, context, exc, None if streaming_request else request)
+                    audit(method, principal or seen.get("principal"), context, exc,
+                          None if streaming_request else request)
                     raise
                 audit(method, principal, context, None, None if streaming_request else request, reply)
                 return reply
