@@ -185,6 +185,11 @@ class Analytics:
         recovery.active_offsets.clear()
         recovery.standby_offsets.clear()
         recovery.completed.clear()        # not ready (queries: UNAVAILABLE) until rebuilt
+        # The changelog records attached to records handled since the last commit: those
+        # records come again and are counted again from the rebuilt tables. Left in place,
+        # faust's next commit publishes them through a transactional producer that the
+        # rebalance ended ("Can't send messages while not in transaction": the worker crashed).
+        self.app._attachments._pending.clear()
 
     @property
     def input_topic(self) -> str:
