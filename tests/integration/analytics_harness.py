@@ -68,6 +68,7 @@ class AnalyticsProc:
             "COBOL_ANALYTICS_DATA_DIR": str(workdir / "data"),
         }
         self.proc: subprocess.Popen | None = None
+        self.restarts: list[int] = []        # exit codes of crashes restart_if_dead() restarted
         create_topics(bootstrap, [self.frames_topic, self.events_topic])
 
     def joining(self, port: int, metrics_port: int, name: str = "analytics-2") -> "AnalyticsProc":
@@ -82,6 +83,7 @@ class AnalyticsProc:
                                 "COBOL_RUN_DIR": str(other.workdir), "COBOL_INSTANCE": name,
                                 "COBOL_ANALYTICS_DATA_DIR": str(other.workdir / "data")}
         other.proc = None
+        other.restarts = []
         return other
 
     def start(self) -> None:
@@ -96,6 +98,17 @@ class AnalyticsProc:
                 raise AssertionError(f"analytics exited with {self.proc.returncode}:\n{self.log_tail()}")
             return health_status(self.addr) == "SERVING"
         wait_until("analytics SERVING", ready, timeout, 0.5)
+
+    def restart_if_dead(self) -> bool:
+        """Restart the worker if it exited, as the mesh's supervisor (scripts/mesh.py) would;
+        True if it did. faust's exactly-once commit can crash a worker at a rebalance on a
+        loaded machine (docs/analytics.md); a restart must still give exact totals."""
+        if self.proc is None or self.proc.poll() is None:
+            return False
+        self.restarts.append(self.proc.returncode)
+        self.start()
+        self.wait_ready()
+        return True
 
     def kill(self) -> None:
         os.kill(self.proc.pid, signal.SIGKILL)
@@ -299,11 +312,14 @@ def expected_progress(exp) -> tuple:
     return exp.frames, dict(exp.status), sum(v[0] for v in exp.by["replica"].values())
 
 
-def wait_counted(client, exp, timeout: float) -> None:
-    """Every frame counted, every JobOpened, end and ChunkArchived applied."""
+def wait_counted(client, exp, timeout: float, supervised: AnalyticsProc | None = None) -> None:
+    """Every frame counted, every JobOpened, end and ChunkArchived applied (restarting
+    `supervised` if it crashes meanwhile)."""
     want = expected_progress(exp)
-    wait_until("every record applied", lambda: progress(client) == want, timeout,
-               describe=lambda: f"got {progress(client)}, want {want}")
+    restart = supervised.restart_if_dead if supervised is not None else (lambda: False)
+    wait_until("every record applied", lambda: not restart() and progress(client) == want, timeout,
+               describe=lambda: f"got {progress(client)}, want {want}; restarts "
+                                f"{supervised.restarts if supervised else None}")
 
 
 # ---- the worker's own topics, read from outside -----------------------------------------

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from analytics_harness import (ROOT, AnalyticsProc, check_exact, committed_input_offsets,  # noqa: E402
-                               count_committed_records, expected_progress, group_id, input_topic, make_feed,
-                               produce, producer, progress, totals_now, wait_counted, wait_until)
+                               count_committed_records, group_id, input_topic, make_feed, produce,
+                               producer, totals_now, wait_counted, wait_until)
 from cobol_mesh.analytics_client import AnalyticsError
 
 pytestmark = pytest.mark.integration
@@ -103,7 +103,7 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(kafka, tmp_pa
             proc.wait_ready()
             feeder.join(300)
             assert not errors, errors
-            wait_counted(c, exp, 420)
+            wait_counted(c, exp, 420, supervised=proc)
             check_exact(c, exp)
         # the restarted worker restored its tables from the changelogs: it did not count the
         # whole input topic again (it would have reached the same totals from scratch)
@@ -128,14 +128,6 @@ def test_a_worker_joining_and_leaving_mid_stream_loses_nothing(kafka, tmp_path):
     recs, exp = make_feed(n_jobs=30, frames_per_job=20, t0_ms=t0_ms, span_ms=200_000, seed=11)
     stop = threading.Event()
     errors: list[BaseException] = []
-    restarts = []
-
-    def supervise(proc):
-        if proc.proc.poll() is not None:      # crashed: restart it, as scripts/mesh.py does
-            restarts.append(proc.proc.returncode)
-            proc.start()
-            proc.wait_ready()
-
     def feed():
         try:
             produce(producer(kafka), first, recs, rate=200, stop=stop)
@@ -153,14 +145,12 @@ def test_a_worker_joining_and_leaving_mid_stream_loses_nothing(kafka, tmp_path):
             second.wait_ready()            # the group now has two members, each with some partitions
             with second.client() as c2:
                 wait_until("the second worker counts its share",
-                           lambda: supervise(first) or (totals_now(c2, "all").get("all", {}).get("count", 0) or 0) > 0,
+                           lambda: first.restart_if_dead() or (totals_now(c2, "all").get("all", {}).get("count", 0) or 0) > 0,
                            180)
             assert second.stop() == 0      # and leaves: the first gets every partition back
             feeder.join(300)
             assert not errors, errors
-            want = expected_progress(exp)
-            wait_until("every record applied", lambda: supervise(first) or progress(c) == want, 420,
-                       describe=lambda: f"got {progress(c)}, want {want}; restarts {restarts}")
+            wait_counted(c, exp, 420, supervised=first)
             check_exact(c, exp)
     finally:
         stop.set()
