@@ -14,6 +14,7 @@ const DictionaryPage = lazy(() => import("./pages/DictionaryPage"));
 const FederationPage = lazy(() => import("./pages/FederationPage"));
 const UsersPage = lazy(() => import("./pages/UsersPage"));
 const AuditPage = lazy(() => import("./pages/AuditPage"));
+const ApiKeysPage = lazy(() => import("./pages/ApiKeysPage"));
 
 /** Sends the user to the login page when the session expires, remembering where they were. */
 function ExpiryWatcher() {
@@ -92,6 +93,7 @@ export function AppRoutes() {
           <Route path="/federation" element={lazyPage(<FederationPage />)} />
           <Route path="/admin/users" element={<RequireRole role="admin">{lazyPage(<UsersPage />)}</RequireRole>} />
           <Route path="/admin/audit" element={<RequireRole role="admin">{lazyPage(<AuditPage />)}</RequireRole>} />
+          <Route path="/admin/api-keys" element={<RequireRole role="admin">{lazyPage(<ApiKeysPage />)}</RequireRole>} />
           <Route path="*" element={<NotFound />} />
         </Route>
       </Routes>

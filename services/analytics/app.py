@@ -16,7 +16,9 @@ updates of one key must always come from one topic-partition to stay in order: `
 therefore reads one topic. `parse` forwards with `Topic.send` inside the agent, which
 faust publishes in the transaction that commits the source offsets (publish on commit).
 Both read read_committed: frames of an aborted compressor transaction are never counted.
-A record delivered twice anyway is counted once (stats.Aggregator dedupes by identity).
+A record delivered twice anyway is counted once (stats.Aggregator dedupes by identity), which
+holds only if the tables hold exactly the committed updates when records are delivered again:
+every rebalance therefore rebuilds them from their changelogs (`forget_local_state`).
 """
 from __future__ import annotations
 
@@ -24,10 +26,11 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import faust
 from cobol_mesh import logging as mlog
-from cobol_mesh.settings import settings
+from cobol_mesh.settings import ROOT, settings
 from prometheus_client import Counter, Gauge, Histogram
 
 from cobol_proto import mesh_pb2 as pb
@@ -55,13 +58,16 @@ class Config:
     partitions: int            # of both source topics, and so of the changelogs
     replication: int           # of the changelog topics
     windows: Windows = Windows()
+    data_dir: Path = ROOT / ".data" / "analytics"   # faust's own files (it writes some even with a memory store)
 
     @classmethod
     def from_settings(cls) -> "Config":
         partitions, brokers = cluster_facts(settings.topic_frames, settings.topic_events)
+        data_dir = Path(os.environ.get("COBOL_ANALYTICS_DATA_DIR") or ROOT / ".data" / "analytics")
         return cls(app_id=f"{settings.group_prefix}-analytics", brokers=settings.kafka_bootstrap,
                    frames_topic=settings.topic_frames, events_topic=settings.topic_events,
-                   partitions=partitions, replication=min(3, brokers))
+                   partitions=partitions, replication=min(3, brokers),
+                   data_dir=data_dir if data_dir.is_absolute() else ROOT / data_dir)
 
 
 def cluster_facts(*topics: str) -> tuple[int, int]:
@@ -86,9 +92,11 @@ class Analytics:
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
+        (cfg.data_dir / cfg.app_id).mkdir(parents=True, exist_ok=True)
         self.app = faust.App(
             cfg.app_id,
             broker=[f"kafka://{b.strip()}" for b in cfg.brokers.split(",")],
+            datadir=str(cfg.data_dir / cfg.app_id),     # never the current directory
             processing_guarantee="exactly_once",
             stream_publish_on_commit=True,     # Topic.send in an agent: sent with the commit
             store="memory://",                 # tables restore from their changelogs
@@ -149,6 +157,39 @@ class Analytics:
 
         self.app.agent(self.source, name="parse")(parse)
         self.app.agent(self.input, name="count")(count)
+
+        @self.app.on_partitions_revoked.connect
+        async def rebuild_after_rebalance(_app, revoked, **_kw) -> None:
+            self.forget_local_state()
+
+    def forget_local_state(self) -> None:
+        """At every rebalance: drop the tables' in-memory contents and make the recovery that
+        follows read every changelog partition from its start, so the tables hold exactly what
+        was committed, and nothing of the records processed since the last commit.
+
+        Why: faust keeps an in-memory table across a rebalance that gives a worker back the
+        partitions it had, and its recovery then replays only the changelog records written
+        since it last read (memory store, same assignment: nothing is 'revoked'). The records
+        `count` handled after the last commit are delivered again, but the table still holds
+        their updates for every key no replayed record overwrote — a new job's entry, its
+        `seen` sequence numbers — while a key that was overwritten (the partition's totals) is
+        back at its committed value. The dedupe then takes the redelivered record for one
+        already counted: it is lost from the totals. This was the kill test's lost record: a
+        restarted worker (or a loaded one that misses its heartbeats) rejoins the group while
+        the dead member's session runs out."""
+        for table in self.state.mappings():
+            store = table.data
+            store.clear()
+            getattr(store, "_key_partition", {}).clear()
+        recovery = self.app.tables.recovery
+        recovery.active_offsets.clear()
+        recovery.standby_offsets.clear()
+        recovery.completed.clear()        # not ready (queries: UNAVAILABLE) until rebuilt
+        # The changelog records attached to records handled since the last commit: those
+        # records come again and are counted again from the rebuilt tables. Left in place,
+        # faust's next commit publishes them through a transactional producer that the
+        # rebalance ended ("Can't send messages while not in transaction": the worker crashed).
+        self.app._attachments._pending.clear()
 
     @property
     def input_topic(self) -> str:

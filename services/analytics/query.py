@@ -70,3 +70,32 @@ def series(state: st.State, dim: str, start: float, end: float, step: int,
         for name, agg in out[t].items():
             by_name.setdefault(name, []).append((t, agg))
     return by_name
+
+
+def range_window(start: float, end: float, windows: st.Windows) -> int:
+    """The narrowest window whose retention covers [start, end): 10 s buckets for up to an
+    hour, 1 min buckets beyond (the widest window for anything longer than every retention)."""
+    span = end - start
+    for window, keep in sorted(windows.retention):
+        if span <= keep:
+            return window
+    return max(windows.sizes)
+
+
+def totals_between(state: st.State, dim: str, start: float, end: float,
+                   windows: st.Windows = st.Windows()) -> dict[str, dict]:
+    """Per name, the aggregates of the buckets that overlap [start, end)."""
+    check_dim(dim)
+    if not end > start:
+        raise QueryError("end must be after start")
+    window = range_window(start, end, windows)
+    first = int(start // window) * window
+    out: dict[str, dict] = {}
+    for key, starts in list(state.series.items()):
+        partition, w = json.loads(key)
+        if w != window:
+            continue
+        for b in starts or []:
+            if first <= b < end:
+                _sum_into(out, state.buckets.get(st.bucket_key(partition, window, b)), dim)
+    return out

@@ -46,7 +46,11 @@ class AnalyticsServicer(arpc.AnalyticsServicer):
             context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the query took too long")
 
     def Totals(self, request, context):
-        groups = self._on_loop(context, query.totals, request.dimension)
+        if request.end or request.start:
+            groups = self._on_loop(context, query.totals_between, request.dimension, request.start,
+                                   request.end, self.analytics.cfg.windows)
+        else:
+            groups = self._on_loop(context, query.totals, request.dimension)
         return apb.TotalsReply(groups=[aggregate(n, s) for n, s in sorted(groups.items())])
 
     def Series(self, request, context):

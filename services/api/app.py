@@ -25,7 +25,7 @@ from .grpc_clients import MeshClients
 from .live import JobHub
 from .middleware import Audit, RefuseNul
 from .ratelimit import Limiter
-from .routes import apikeys, audit, auth, cluster, dictionaries, federation, health, jobs, users, ws
+from .routes import analytics, apikeys, audit, auth, cluster, dictionaries, federation, health, jobs, users, ws
 from .security import PasswordHasherBox
 from .stores.apikeys import ApiKeyStore
 from .stores.audit import AuditStore
@@ -34,7 +34,7 @@ from .stores.sessions import SessionStore
 from .stores.users import UserStore
 
 ROUTERS = (auth.router, users.router, apikeys.router, audit.router, jobs.router, health.router, ws.router,
-           cluster.router, dictionaries.router, federation.router)
+           cluster.router, dictionaries.router, federation.router, analytics.router)
 log = structlog.get_logger("cobol.api")
 
 
@@ -79,6 +79,8 @@ async def lifespan(app: FastAPI):
         await ctx.hub.stop()
         await ctx.mesh.close()
         ctx.cluster.close()
+        if getattr(app.state, "analytics", None) is not None:
+            app.state.analytics.close()
         ctx.events.close()
         with contextlib.suppress(Exception):
             await redis.aclose()

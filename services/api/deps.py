@@ -12,6 +12,8 @@ import jwt
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
+from cobol_mesh.analytics_client import AnalyticsClient
+
 from .config import Settings
 from .db import Database
 from .enums import ROLE_RANK
@@ -154,3 +156,13 @@ def get_federator(ctx: Ctx):
 
 
 FederatorStub = Annotated[Any, Depends(get_federator)]
+def get_analytics(request: Request) -> AnalyticsClient:
+    """The client of the analytics service (COBOL_ANALYTICS_ADDR), made at first use and closed
+    with the app; it presents the API's mesh certificate."""
+    client = getattr(request.app.state, "analytics", None)
+    if client is None:
+        client = request.app.state.analytics = AnalyticsClient(timeout=5.0, ident="api")
+    return client
+
+
+Analytics = Annotated[AnalyticsClient, Depends(get_analytics)]

@@ -92,10 +92,12 @@ class ApiProcess:
 
 
 def start_api(tmp_dir: Path, *, extra_env: dict[str, str] | None = None, admin_password: str | None = "",
-              wait: bool = True, timeout: float = 60, port: int | None = None) -> ApiProcess:
-    """Start an API instance. admin_password="" picks a random one; None leaves it unset."""
+              wait: bool = True, timeout: float = 60, port: int | None = None,
+              schema: str | None = None) -> ApiProcess:
+    """Start an API instance. admin_password="" picks a random one; None leaves it unset.
+    `schema`: its PostgreSQL schema (default a fresh one), e.g. the one mesh services audit into."""
     port = port or free_port()
-    schema = "api_test_" + secrets.token_hex(6)
+    schema = schema or "api_test_" + secrets.token_hex(6)
     password = secrets.token_urlsafe(12) if admin_password == "" else admin_password
     env = base_env({
         "COBOL_API_PORT": str(port),
@@ -221,6 +223,8 @@ class MeshProcs:
             "COBOL_JOBS_CHANNEL": f"cobol:apitest:{tag}:jobs",
             "COBOL_GROUP_PREFIX": f"cobol-apitest-{tag}",
             "COBOL_LINGER_MS": "300",
+            # the services' gRPC audit rows go to the audit log of the API started with this schema
+            "COBOL_AUDIT_DB_SCHEMA": f"api_test_mesh_{tag}",
             "COBOL_TXN_TIMEOUT_MS": "10000",
             "COBOL_MAX_UPLOAD_BYTES": str(4 << 30),
         }

@@ -24,6 +24,7 @@ try:
     from . import api_harness as h  # type: ignore
 except ImportError:  # tests/integration is not a package
     import api_harness as h  # type: ignore
+from waiting import wait_until  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +99,8 @@ def api(api_env, mesh_state, import_root, tmp_path_factory):
     """The API the mesh services ask about gRPC callers (it listens on MeshProcs.api_port)."""
     procs, _ = mesh_state
     proc = h.start_api(tmp_path_factory.mktemp("api"), extra_env={**api_env, "COBOL_API_IMPORT_ROOT": str(import_root)},
-                       port=procs.api_port if procs is not None else None)
+                       port=procs.api_port if procs is not None else None,
+                       schema=procs.env["COBOL_AUDIT_DB_SCHEMA"] if procs is not None else None)
     yield proc
     h.stop_api(proc)
 
@@ -672,6 +674,24 @@ def test_grpc_services_require_mtls_and_the_rest_role(api, mesh, client):
         with pytest.raises(grpc.RpcError) as e:
             list(pb_grpc.ArchiveStub(ch).ReadOriginal(pb.ReadRequest(job_id=job_id), timeout=10))
         assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # every upload over gRPC is in the API's audit log, refused ones too: who, what, where, outcome
+    def audit(action):
+        return client.get("/api/audit", params={"action": action, "limit": 200}).json()["items"]
+
+    def uploads():
+        return {(e["who"], e["outcome"]) for e in audit("grpc:Ingest/Upload")}
+    want = {(viewer, "forbidden"), (operator, "ok"), ("service:api", "ok")}
+    wait_until("the gRPC uploads audited", lambda: want <= uploads(), 30, describe=uploads)
+    mine = [e for e in audit("grpc:Ingest/Upload") if e["who"] in (viewer, operator)]
+    assert all(e["method"] == "GRPC" and e["path"] == "/cobol.v1.Ingest/Upload" and e["client"] == "127.0.0.1"
+               and e["detail"]["cert"] == "client" for e in mine), mine
+    assert {e["status"] for e in mine} == {200, 403}
+    assert all(e["job_id"] for e in mine if e["outcome"] == "ok")
+    # a person's download over gRPC is audited (the API's own reads are audited by the API)
+    reads = lambda: {(e["who"], e["outcome"]) for e in audit("grpc:Archive/ReadOriginal")}  # noqa: E731
+    wait_until("the gRPC downloads audited", lambda: {("admin", "ok"), ("cert:client", "denied")} <= reads(), 30,
+               describe=reads)
+    assert not any(w == "service:api" for w, _o in reads())
 
 
 def test_jobs_are_isolated_by_owner(api, mesh, client):

@@ -26,7 +26,7 @@ def env(infra) -> dict[str, str]:
     return {"COBOL_PG_DSN": infra["postgres"]["dsn"], "COBOL_REDIS_URL": infra["redis"]["url"],
             # no mesh here: point the gRPC addresses at closed ports
             **{k: f"127.0.0.1:{h.free_port()}" for k in ("COBOL_INGEST_ADDR", "COBOL_COORDINATOR_ADDR",
-                                                       "COBOL_ARCHIVE_ADDR")}}
+                                                       "COBOL_ARCHIVE_ADDR", "COBOL_ANALYTICS_ADDR")}}
 
 
 @pytest.fixture(scope="module")
@@ -341,6 +341,9 @@ MATRIX = [
     ("POST", "/api/dictionaries/0123456789abcdef/promote", None, "admin"),
     ("POST", "/api/dictionaries/0123456789abcdef/rollback", None, "admin"),
     ("GET", "/api/federation/rounds", None, "viewer"), ("GET", "/api/federation/budget", None, "viewer"),
+    ("GET", "/api/analytics/summary", None, "viewer"), ("GET", "/api/analytics/series", None, "viewer"),
+    ("GET", "/api/analytics/nodes", None, "viewer"), ("GET", "/api/analytics/layers", None, "viewer"),
+    ("GET", "/api/analytics/profiles", None, "viewer"), ("GET", "/api/analytics/replicas", None, "viewer"),
 ]
 PUBLIC = [("GET", "/api/health"), ("GET", "/api/live"), ("GET", "/api/ready"), ("GET", "/api/metrics"),
           ("GET", "/api/openapi.json")]

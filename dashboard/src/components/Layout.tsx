@@ -16,6 +16,7 @@ export const NAV: NavItem[] = [
   { to: "/federation", label: "Federated rounds", role: "viewer" },
   { to: "/admin/users", label: "Users", role: "admin" },
   { to: "/admin/audit", label: "Audit log", role: "admin" },
+  { to: "/admin/api-keys", label: "API keys", role: "admin" },
 ];
 
 const LIVE_TEXT: Record<string, [string, string]> = {

@@ -3,6 +3,7 @@
     from cobol_mesh.analytics_client import AnalyticsClient
     with AnalyticsClient() as c:                       # 127.0.0.1:50055 + COBOL_PORT_OFFSET
         c.totals("node")                               # {"compressor-1": {...}, ...}
+        c.totals("layer", start, end)                  # summed over the buckets of [start, end)
         c.series("profile", start, end, step=60)       # {"fast": [(t, {...}), ...], ...}
 
 Each aggregate is a dict: count, bytes_in, bytes_out, codec_seconds, ratio, mb_per_s,
@@ -18,7 +19,8 @@ import grpc
 from cobol_proto import analytics_pb2 as apb
 from cobol_proto import analytics_pb2_grpc as arpc
 
-from .grpc_server import channel
+from . import grpc_auth
+from .grpc_server import OPTIONS
 from .settings import local_port
 
 DIMENSIONS = ("all", "node", "layer", "profile", "replica", "status")
@@ -45,11 +47,13 @@ def as_dict(a: apb.Aggregate) -> dict:
 
 
 class AnalyticsClient:
-    def __init__(self, addr: str | None = None, timeout: float = 10.0, metadata=None) -> None:
+    def __init__(self, addr: str | None = None, timeout: float = 10.0, metadata=None,
+                 ident: str | None = None) -> None:
         self.addr = addr or default_addr()
         self.timeout = timeout
-        self.metadata = metadata           # e.g. [("authorization", "Bearer ...")] once gRPC auth lands
-        self._channel = channel(self.addr)
+        self.metadata = metadata           # e.g. grpc_auth.bearer(token) for a non-mesh caller
+        # the mesh certificate presented: this process's (grpc_auth.identity()) unless named
+        self._channel = grpc_auth.channel(self.addr, ident, OPTIONS[:2])
         self._stub = arpc.AnalyticsStub(self._channel)
 
     def _call(self, method, request):
@@ -58,8 +62,9 @@ class AnalyticsClient:
         except grpc.RpcError as exc:
             raise AnalyticsError(exc.code(), exc.details() or "") from None
 
-    def totals(self, dimension: str = "all") -> dict[str, dict]:
-        reply = self._call(self._stub.Totals, apb.TotalsRequest(dimension=dimension))
+    def totals(self, dimension: str = "all", start: float = 0.0, end: float = 0.0) -> dict[str, dict]:
+        """All-time totals, or (end > start) the sums of the buckets overlapping [start, end)."""
+        reply = self._call(self._stub.Totals, apb.TotalsRequest(dimension=dimension, start=start, end=end))
         return {g.name: as_dict(g) for g in reply.groups}
 
     def series(self, dimension: str, start: float, end: float, step: int = 60) -> dict[str, list[tuple[float, dict]]]:

@@ -12,7 +12,8 @@ common name is the caller's identity:
   and the caller's role must be at least the role the REST call of the same effect needs
   (METHOD_ROLES; a method not listed needs admin).
 
-Health checks and reflection only need the mesh certificate.
+Health checks and reflection only need the mesh certificate. Calls that change state are
+written to the API's audit log (grpc_audit.py), refused attempts included.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from pathlib import Path
 import grpc
 import httpx
 
-from . import topology
+from . import grpc_audit, topology
 from .settings import ROOT, local_port
 
 TARGET_NAME = "cobol.mesh"            # every certificate names it; clients verify against it
@@ -54,6 +55,9 @@ METHOD_ROLES = {
     "/cobol.v1.Federator/FetchDictionary": "viewer",
     "/cobol.v1.Federator/Promote": "admin",
     "/cobol.v1.Federator/Rollback": "admin",
+    # GET /api/analytics/* (viewer): aggregates only, no job's bytes or names
+    "/cobol.v1.Analytics/Totals": "viewer",
+    "/cobol.v1.Analytics/Series": "viewer",
 }
 CACHE_SECONDS = 5.0
 
@@ -161,9 +165,12 @@ class AuthInterceptor(grpc.ServerInterceptor):
         self.known = set(topo.services)
         self.whoami = _Whoami(api_url or os.environ.get("COBOL_API_URL")
                               or f"http://127.0.0.1:{local_port(8000)}")
+        self.audit_log: grpc_audit.AuditLog | None = None     # made at the first audited call
 
-    def check(self, method: str, context) -> str:
-        """The caller's principal, or aborts the call."""
+    def check(self, method: str, context, seen: dict | None = None) -> str:
+        """The caller's principal, or aborts the call. `seen["principal"]`: who the caller
+        turned out to be even when the call is refused (for the audit)."""
+        seen = {} if seen is None else seen
         peer = _peer_name(context)
         if peer is None:
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "a mesh client certificate is required")
@@ -171,6 +178,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
             return f"cert:{peer}"
         if peer in self.trusted:
             return f"service:{peer}"
+        seen["principal"] = f"service:{peer}" if peer in self.known else None
         md = {k.lower(): v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
         if peer in self.known:   # a mesh service that has no business here
             context.abort(grpc.StatusCode.PERMISSION_DENIED,
@@ -186,36 +194,73 @@ class AuthInterceptor(grpc.ServerInterceptor):
             context.abort(grpc.StatusCode.UNAVAILABLE, "cannot check the credentials: the API is unreachable")
         if who is None:
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "the token or API key is invalid, expired or revoked")
+        seen["principal"] = f"user:{who.get('name')}"
         need = METHOD_ROLES.get(method, "admin")
         if ROLE_RANK.get(who.get("role"), 0) < ROLE_RANK[need]:
             context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{method} needs the {need} role "
                                                              f"(you are {who.get('role')})")
         return f"user:{who.get('name')}"
 
+    def audit(self, method: str, principal: str | None, context, exc: BaseException | None,
+              request=None, reply=None) -> None:
+        """One audit row for a call that changes state (or reads a job's bytes): grpc_audit.py.
+        Refused attempts are recorded too (principal None: the check itself refused)."""
+        if principal is None and method not in grpc_audit.MUTATING | grpc_audit.DOWNLOADS:
+            return
+        if principal is not None and not grpc_audit.audited(method, principal):
+            return
+        peer = _peer_name(context)
+        if principal is None:
+            who = f"cert:{peer}" if peer else "anonymous"
+        else:
+            who = principal.removeprefix("user:")
+        job_id = getattr(reply, "job_id", None) or getattr(request, "job_id", None)
+        if self.audit_log is None:
+            self.audit_log = grpc_audit.AuditLog()
+        self.audit_log.record(who=who, method=method, status=grpc_audit.status_of(context, exc),
+                              client=grpc_audit.peer_address(context),
+                              job_id=job_id if isinstance(job_id, str) else None,
+                              detail={"principal": principal, "cert": peer, "service": self.service})
+
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method
-        check = self.check
+        check, audit = self.check, self.audit
 
-        def guard(fn, streaming_response: bool):
+        def guard(fn, streaming_request: bool, streaming_response: bool):
             if fn is None:
                 return None
             if streaming_response:
                 def gen(request, context):
-                    check(method, context)
-                    yield from fn(request, context)
+                    principal, seen = None, {}
+                    try:
+                        principal = check(method, context, seen)
+                        yield from fn(request, context)
+                    except BaseException as exc:
+                        audit(method, principal or seen.get("principal"), context, exc,
+                              None if streaming_request else request)
+                        raise
+                    audit(method, principal, context, None, None if streaming_request else request)
                 return gen
 
             def call(request, context):
-                check(method, context)
-                return fn(request, context)
+                principal, seen = None, {}
+                try:
+                    principal = check(method, context, seen)
+                    reply = fn(request, context)
+                except BaseException as exc:
+                    audit(method, principal or seen.get("principal"), context, exc,
+                          None if streaming_request else request)
+                    raise
+                audit(method, principal, context, None, None if streaming_request else request, reply)
+                return reply
             return call
 
         return handler._replace(
-            unary_unary=guard(handler.unary_unary, False),
-            unary_stream=guard(handler.unary_stream, True),
-            stream_unary=guard(handler.stream_unary, False),
-            stream_stream=guard(handler.stream_stream, True),
+            unary_unary=guard(handler.unary_unary, False, False),
+            unary_stream=guard(handler.unary_stream, False, True),
+            stream_unary=guard(handler.stream_unary, True, False),
+            stream_stream=guard(handler.stream_stream, True, True),
         )

@@ -26,7 +26,9 @@ CORPUS = CORPORA / "loghub" / "Apache_2k.log"
 # pages whose errors are the point of the step (a refused token, a refused upload)
 # the API refuses passwords under 10 characters, common ones and ones containing the user name
 VIEWER_PASSWORD = "quartz-Heron-7141"
-EXPECTED_ERRORS = {"login-refused", "expiry", "viewer-api-probe"}
+# analytics: no analytics worker runs in this module, so the page's figures are a 503 (the page
+# says the service is unavailable); test_analytics_keys_browser.py renders it with a worker and data
+EXPECTED_ERRORS = {"login-refused", "expiry", "viewer-api-probe", "analytics"}
 
 
 def _port_taken(exc: Exception) -> bool:
@@ -123,7 +125,7 @@ def test_downloads_are_the_result_and_the_original(run):
 @pytest.mark.parametrize("page", ["cluster", "analytics", "dictionaries", "federation", "users", "audit", "not-found"])
 def test_every_page_renders(run, page):
     s = ok(run, f"page_{page}")
-    expected_missing = {"analytics": 1}
+    expected_missing: dict[str, int] = {}
     assert s["notAvailable"] == expected_missing.get(page, 0), s
     assert s["title"] == "Cobol Protocol"
 

@@ -269,3 +269,27 @@ def test_a_batch_writes_each_changed_key_once_to_its_partition():
     assert sorted(k for _, k, _ in tables[3].sent) == ["job-0", "job-2"]
     assert [p for p, k, _ in tables[3].sent if k == "job-2"] == [2]
     assert query.totals(st.State(*(t.data for t in tables)), "all")["all"]["n"] == 4
+
+
+# ---- totals over a time range ------------------------------------------------------------
+
+def test_totals_between_sum_the_buckets_of_the_range_per_partition():
+    s = st.State.in_memory()
+    agg = st.Aggregator(s)
+    now = 1_800_000_000
+    for i, (p, ts, worker) in enumerate([(0, now - 7200, "w1"), (1, now - 125, "w1"), (0, now - 61, "w2"),
+                                         (1, now - 5, "w2"), (0, now - 4, "w1")]):
+        agg.on_frame(p, float(ts), f"j{i}", 0, 100 + i, 10, worker, 0.001, [])
+    recent = query.totals_between(s, "node", now - 130, now)             # 10 s buckets
+    assert {k: (v["n"], v["in"]) for k, v in recent.items()} == {"w1": (2, 205), "w2": (2, 205)}
+    assert query.totals_between(s, "all", now - 10, now)["all"]["n"] == 2
+    day = query.totals_between(s, "all", now - 86400, now)               # 1 min buckets
+    assert day["all"]["n"] == 5 and day["all"]["in"] == sum(100 + i for i in range(5))
+    assert query.totals_between(s, "all", now + 10, now + 20) == {}
+    assert query.range_window(0, 3600, st.Windows()) == 10
+    assert query.range_window(0, 3601, st.Windows()) == 60
+    assert query.range_window(0, 10 * 86400, st.Windows()) == 60
+    for dim, a, b, msg in [("nodes", 0, 10, "unknown dimension"), ("all", 10, 10, "after start"),
+                           ("all", 10, 0, "after start")]:
+        with pytest.raises(query.QueryError, match=msg):
+            query.totals_between(s, dim, a, b)
