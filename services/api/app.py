@@ -7,6 +7,7 @@ import psycopg
 import redis.asyncio as aioredis
 import redis.exceptions
 import structlog
+from cobol_mesh import telemetry
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -94,6 +95,7 @@ def create_app() -> FastAPI:
     app.add_middleware(Audit)
     app.add_middleware(metrics.MetricsMiddleware)
     app.add_middleware(RefuseNul)
+    app.add_middleware(telemetry.AsgiTracing)     # outermost: one trace per request, sent on to the mesh
     for router in ROUTERS:
         app.include_router(router)
 

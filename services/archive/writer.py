@@ -53,13 +53,11 @@ class ArchiveWriter:
                 frame = pb.Frame.FromString(m.value() or b"")
                 ids.check_job_id(frame.job_id)
             except Exception as exc:          # not ours to crash on: skip, and say so
+                metrics.error("malformed_record")
                 log.warning("archive.bad_frame", partition=m.partition(), offset=m.offset(), error=str(exc))
                 metrics.CHUNKS.labels("archive", self.instance, "malformed").inc()
                 continue
-            parent = telemetry.context_from_kafka(m.headers())
-            with telemetry.tracer().start_as_current_span("archive.frame", context=parent) as span:
-                span.set_attribute("cobol.job_id", frame.job_id)
-                span.set_attribute("cobol.seq", frame.seq)
+            with telemetry.consumed(m, "archive.frame", job_id=frame.job_id, seq=frame.seq):
                 self.store.put(frame_key(frame.job_id, frame.seq), seal(frame.frame))
                 ev = pb.JobEvent(job_id=frame.job_id, at=time.time(), archived=pb.ChunkArchived(
                     seq=frame.seq, bytes_in=frame.bytes_in, bytes_out=len(frame.frame),

@@ -26,7 +26,7 @@ import redis
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, TopicPartition
 from google.protobuf.message import DecodeError
 
-from cobol_mesh import kafka, membership, metrics
+from cobol_mesh import kafka, membership, metrics, telemetry
 from cobol_mesh import logging as mlog
 from cobol_mesh.proto import pb
 from cobol_mesh.settings import group, settings
@@ -222,8 +222,9 @@ class Leader:
             if ev.HasField("archived") and not ev.archived.replica and who:
                 ev.archived.replica = who[:ledger.MAX_NAME]     # an archive that does not name itself
             try:
-                recs[ev.job_id] = ledger.apply(recs.get(ev.job_id), ev, min_replicas=self.cfg.min_replicas,
-                                               opened_by=who)
+                with telemetry.consumed(m, "coordinator.apply", job_id=ev.job_id, event=ev.WhichOneof("event")):
+                    recs[ev.job_id] = ledger.apply(recs.get(ev.job_id), ev, min_replicas=self.cfg.min_replicas,
+                                                   opened_by=who)
                 touched.add(ev.job_id)
             except Exception as exc:          # noqa: BLE001 - whatever it is, it must not stop the ledger
                 dead.append((m, f"cannot apply: {exc!r}"[:1024]))
