@@ -91,11 +91,11 @@ def create_app() -> FastAPI:
     app = FastAPI(title="Cobol Protocol API", version="0.2.0",
                   description="REST/WebSocket gateway of the Cobol Protocol compression mesh. Roles, "
                               "rate limits and the WebSocket protocol: docs/API.md.",
-                  openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None, lifespan=lifespan)
+                  openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None, lifespan=lifespan,
+                  telemetry=telemetry.fastapi_config())     # server spans, continued into the mesh
     app.add_middleware(Audit)
     app.add_middleware(metrics.MetricsMiddleware)
     app.add_middleware(RefuseNul)
-    app.add_middleware(telemetry.AsgiTracing)     # outermost: one trace per request, sent on to the mesh
     for router in ROUTERS:
         app.include_router(router)
 

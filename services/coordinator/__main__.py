@@ -26,7 +26,6 @@ def main() -> None:
     leader = Leader(lc.instance, state, cfg, lc.stopping)
     if membership.current is not None:        # our own load: the job-event partitions we read
         membership.current.track_consumer(leader.events)
-    metrics.watch_consumer(leader.events)
     metrics.on_scrape(lambda: metrics.node_samples(leader.table.nodes if leader.table else None))
     # Watch streams hold a thread each: room for all of them plus the unary calls
     server = Server(settings.coordinator_addr, max_workers=MAX_WATCHERS + 16)

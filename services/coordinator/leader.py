@@ -52,7 +52,7 @@ def assign_consumer(name: str) -> Consumer:
         "fetch.wait.max.ms": 100, "fetch.max.bytes": 4 * settings.kafka_max_bytes,
         "max.partition.fetch.bytes": settings.kafka_max_bytes,
         "receive.message.max.bytes": 4 * settings.kafka_max_bytes + 1024 * 1024,
-        "queued.max.messages.kbytes": 64 * 1024, "socket.keepalive.enable": True})
+        "queued.max.messages.kbytes": 64 * 1024, "socket.keepalive.enable": True} | metrics.lag_stats_config())
 
 
 def partitions(consumer: Consumer, topic: str) -> list[int]:
@@ -255,6 +255,7 @@ class Leader:
             kafka.produce(self.producer, membership.TOPIC_JOBS_DLQ, m.key() or b"", dl.SerializeToString(),
                           tracker=tracker)
             log.warning("coordinator.dead_letter", partition=m.partition(), offset=m.offset(), reason=reason)
+            metrics.error("dead_letter")
             metrics.JOBS.labels("coordinator", self.instance, "dead_letter").inc()
         kafka.flush_or_raise(self.producer, tracker)   # durable before the offset moves past them
 

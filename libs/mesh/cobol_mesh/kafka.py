@@ -78,7 +78,7 @@ def consumer(group: str, topics: list[str], *, on_assign: Callable | None = None
         "max.partition.fetch.bytes": settings.kafka_max_bytes,
         "receive.message.max.bytes": 4 * settings.kafka_max_bytes + MiB,
         "queued.max.messages.kbytes": 64 * 1024,
-    }
+    } | metrics.lag_stats_config()
     if settings.kafka_group_protocol not in ("classic", "consumer"):
         raise SystemExit(f"COBOL_KAFKA_GROUP_PROTOCOL must be classic or consumer, not {settings.kafka_group_protocol!r}")
     if settings.kafka_group_protocol == "consumer":
@@ -97,7 +97,6 @@ def consumer(group: str, topics: list[str], *, on_assign: Callable | None = None
     if on_lost or on_revoke:
         kwargs["on_lost"] = on_lost or on_revoke
     c.subscribe(topics, **kwargs)
-    metrics.watch_consumer(c)
     return c
 
 

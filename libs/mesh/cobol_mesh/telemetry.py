@@ -8,7 +8,7 @@ The hooks live here so that a service changes by a line:
   and records the record's queue time and the processing time (metrics.CHUNK_SECONDS);
 - gRPC: `ServerTracing` (every `grpc_server.Server`) continues the caller's trace;
   `client_interceptors()` / `aio_client_interceptors()` send it (grpc_auth's channels);
-- HTTP: `AsgiTracing` opens a server span per request of the API.
+- HTTP: the API uses FastAPI's own server spans, configured by `fastapi_config()`.
 
 Where spans go (OTLP, a JSON-lines file, nowhere) is `cobol_mesh.tracing`'s business.
 """
@@ -169,8 +169,12 @@ def aio_client_interceptors() -> list:
 
 
 class ServerTracing(grpc.ServerInterceptor):
-    """Continues the caller's trace (from the `traceparent` metadata) for every RPC, times it
-    (metrics.RPC_SECONDS) and counts a failed call as an error of kind grpc_<status>."""
+    """Continues the caller's trace (from the `traceparent` metadata), times every RPC
+    (metrics.RPC_SECONDS) and counts a failed call as an error of kind grpc_<status>.
+
+    A call that arrives without a trace starts one only when it streams requests (an upload:
+    where a job begins). Timers' polls (GetRound, ListJobs...) would otherwise each make a
+    one-span trace, many a second, that nobody follows."""
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
@@ -183,6 +187,7 @@ class ServerTracing(grpc.ServerInterceptor):
                    if k in ("traceparent", "tracestate") and isinstance(v, str)}
         parent = propagate.extract(carrier)
         svc = metrics._me["service"]
+        traced = bool(carrier) or handler.request_streaming
 
         def finish(span, context, t0, exc=None):
             metrics.RPC_SECONDS.labels(svc, name).observe(time.perf_counter() - t0)
@@ -195,6 +200,11 @@ class ServerTracing(grpc.ServerInterceptor):
                 span.set_attribute("rpc.grpc.status_code", cname)
                 span.set_status(trace.StatusCode.ERROR, cname)
 
+        def span():
+            if traced:
+                return tracer().start_as_current_span(name, kind=trace.SpanKind.SERVER)
+            return contextlib.nullcontext(trace.INVALID_SPAN)
+
         def wrap(fn, streaming_response: bool):
             if fn is None:
                 return None
@@ -204,13 +214,13 @@ class ServerTracing(grpc.ServerInterceptor):
                     token = otel_context.attach(parent)
                     t0 = time.perf_counter()
                     try:
-                        with tracer().start_as_current_span(name, kind=trace.SpanKind.SERVER) as span:
+                        with span() as span_:
                             try:
                                 yield from fn(request, context)
                             except BaseException as exc:
-                                finish(span, context, t0, exc)
+                                finish(span_, context, t0, exc)
                                 raise
-                            finish(span, context, t0)
+                            finish(span_, context, t0)
                     finally:
                         otel_context.detach(token)
                 return gen
@@ -219,13 +229,13 @@ class ServerTracing(grpc.ServerInterceptor):
                 token = otel_context.attach(parent)
                 t0 = time.perf_counter()
                 try:
-                    with tracer().start_as_current_span(name, kind=trace.SpanKind.SERVER) as span:
+                    with span() as span_:
                         try:
                             reply = fn(request, context)
                         except BaseException as exc:
-                            finish(span, context, t0, exc)
+                            finish(span_, context, t0, exc)
                             raise
-                        finish(span, context, t0)
+                        finish(span_, context, t0)
                         return reply
                 finally:
                     otel_context.detach(token)
@@ -239,42 +249,14 @@ class ServerTracing(grpc.ServerInterceptor):
         )
 
 
-# ---- HTTP (ASGI) ---------------------------------------------------------------------------
+# ---- HTTP (the API) --------------------------------------------------------------------------
 
-class AsgiTracing:
-    """A SERVER span per HTTP request (continuing an incoming `traceparent`), named after the
-    matched route; WebSockets and the constantly polled paths are left out."""
+def _quiet(scope) -> bool:
+    return scope.get("type") != "http" or scope.get("path", "").startswith(QUIET_PATHS)
 
-    def __init__(self, app) -> None:
-        self.app = app
 
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope.get("path", "").startswith(QUIET_PATHS):
-            return await self.app(scope, receive, send)
-        carrier = {}
-        for k, v in scope.get("headers") or ():
-            if k in (b"traceparent", b"tracestate"):
-                carrier[k.decode()] = v.decode("latin-1")
-        token = otel_context.attach(propagate.extract(carrier))
-        status = {"code": 0}
-
-        async def send_wrapper(message):
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        try:
-            with tracer().start_as_current_span(f"HTTP {scope['method']}", kind=trace.SpanKind.SERVER) as span:
-                span.set_attribute("http.request.method", scope["method"])
-                try:
-                    await self.app(scope, receive, send_wrapper)
-                finally:
-                    route = scope.get("route")
-                    if getattr(route, "path", None):
-                        span.update_name(f"{scope['method']} {route.path}")
-                        span.set_attribute("http.route", route.path)
-                    span.set_attribute("http.response.status_code", status["code"])
-                    if status["code"] >= 500:
-                        span.set_status(trace.StatusCode.ERROR)
-        finally:
-            otel_context.detach(token)
+def fastapi_config() -> dict:
+    """`FastAPI(telemetry=...)`: FastAPI's own OpenTelemetry server spans (continuing an
+    incoming `traceparent`; the provider is the one `setup` installs), without the constantly
+    polled paths and WebSockets, and without a span per dependency and serialization step."""
+    return {"exclude": _quiet, "operation_spans": False, "metrics": False, "logs": False}

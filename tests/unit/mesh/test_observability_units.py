@@ -193,12 +193,13 @@ def test_grpc_interceptors_carry_the_trace_and_count_failures(tmp_path):
             with pytest.raises(grpc.RpcError) as err:
                 rpc(b"fail", timeout=5)
         assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert rpc(b"poll", timeout=5) == b"poll"      # no caller trace, not an upload: no server span
         ch.close()
     finally:
         server.stop(None)
         p.shutdown()
     want = format(caller.get_span_context().trace_id, "032x")
-    assert echo.seen == [want, want]
+    assert echo.seen[:2] == [want, want] and echo.seen[2] != want
     spans = [s for s in _lines(path) if s["name"] == "/cobol.v1.Test/Echo"]
     assert len(spans) == 2 and all(s["trace_id"] == want for s in spans)
     assert _sample("cobol_errors_total", kind="grpc_failed_precondition", instance="coordinator-9") == before + 1
@@ -256,3 +257,20 @@ def test_every_listed_name_is_defined():
             defined.add(fam.name + ("_total" if fam.type == "counter" else ""))
     assert set(metrics.NAMES) <= defined
     assert all(metrics.NAMES.values())
+
+
+def test_consumer_lag_comes_from_the_consumers_statistics():
+    metrics.identify("archive", "archive-7")
+    stats = {"name": "cobol-archive-7#consumer-1", "topics": {"cobol.frames": {"partitions": {
+        "0": {"fetch_state": "active", "ls_offset": 10, "app_offset": 4, "consumer_lag": 9},
+        "1": {"fetch_state": "none", "ls_offset": 99, "app_offset": 0},          # not ours
+        "2": {"fetch_state": "active", "ls_offset": 5, "app_offset": -1001, "consumer_lag": 2},
+        "-1": {"fetch_state": "active", "consumer_lag": 50}}}}}          # librdkafka's UA partition
+    metrics.lag_stats_config()["stats_cb"](json.dumps(stats))
+    before = _sample("cobol_errors_total", kind="kafka_stats", instance="archive-7")
+    metrics.lag_stats_config()["stats_cb"]("{not json")
+    text = generate_latest().decode()
+    assert 'cobol_consumer_lag{instance="archive-7",partition="0",service="archive",topic="cobol.frames"} 6.0' in text
+    assert 'cobol_consumer_lag{instance="archive-7",partition="2",service="archive",topic="cobol.frames"} 2.0' in text
+    assert 'partition="1"' not in text and 'partition="-1"' not in text
+    assert _sample("cobol_errors_total", kind="kafka_stats", instance="archive-7") == before + 1
