@@ -144,3 +144,7 @@ coverage: $(STAMP) build ## line+branch coverage of tests/unit (COVERAGE_ALL=1: 
 
 report: $(STAMP) ## reports/README.md + PNG plots from the figures in $(FIGURES): promises beside measurements
 	$(PY) scripts/report.py --figures $(FIGURES) --out reports
+
+.PHONY: soak
+soak: up ## steady load through the running mesh for SOAK_MINUTES (30): RSS, open files, lag over time, growth verdict
+	$(PY) loadtests/soak.py --minutes $${SOAK_MINUTES:-30} --json $(FIGURES)
