@@ -26,8 +26,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "libs" / "mesh"), str(ROOT / "libs" / "codec"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "libs" / "mesh"), str(ROOT / "libs" / "codec"), str(ROOT),
+                str(ROOT / "scripts")]
 
+import figures  # noqa: E402
 import httpx  # noqa: E402
 
 import api_harness as h  # noqa: E402
@@ -57,6 +59,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=30, help="length of each attack (default 30)")
     ap.add_argument("--vegeta", default=str(ROOT / ".cache" / "go" / "bin" / "vegeta"),
                     help="the vegeta binary (make loadtest-api installs it)")
+    ap.add_argument("--json", metavar="OUT", help="append the figures to this JSON-lines file (scripts/figures.py)")
     args = ap.parse_args()
     binary = args.vegeta if Path(args.vegeta).exists() else shutil.which("vegeta")
     if not binary:
@@ -92,6 +95,10 @@ def main() -> int:
             ms = lambda k: lat[k] / 1e6  # noqa: E731
             print(f"{name:<16}{rep['requests']:>9}{rep['success'] * 100:>7.1f}%{ms('50th'):>9.1f}{ms('90th'):>9.1f}"
                   f"{ms('99th'):>9.1f}{ms('max'):>9.1f}{cpu * 1000 / ok:>15.2f}", flush=True)
+            for pct, key in (("p50", "50th"), ("p90", "90th"), ("p99", "99th"), ("p100", "max")):
+                figures.append(args.json, source="loadtests/api_latency.py", name="api.latency_ms", value=ms(key),
+                               unit="ms", peer="cobol api (vegeta)", percentile=pct, endpoint=name, rate=args.rate,
+                               success=round(rep["success"], 4))
             if rep["success"] < 1:
                 print(f"   status codes: {rep['status_codes']}; errors: {rep.get('errors', [])[:3]}")
     finally:

@@ -25,8 +25,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "libs" / "mesh"), str(ROOT / "libs" / "codec"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "libs" / "mesh"), str(ROOT / "libs" / "codec"), str(ROOT),
+                str(ROOT / "scripts")]
 
+import figures  # noqa: E402
 import redis  # noqa: E402
 
 import api_harness as h  # noqa: E402
@@ -78,12 +80,17 @@ def client_proc(port: int, token: str, n: int, job_ids: list[str], ready, out) -
     asyncio.run(main())
 
 
+def pct_of(xs: list[float], q: float) -> float:
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=1000)
     ap.add_argument("--events", type=int, default=20, help="job updates to publish")
     ap.add_argument("--procs", type=int, default=4, help="client processes")
     ap.add_argument("--gap", type=float, default=0.5, help="seconds between updates")
+    ap.add_argument("--json", metavar="OUT", help="append the figures to this JSON-lines file (scripts/figures.py)")
     args = ap.parse_args()
     raise_fd_limit()
     tmp = Path(tempfile.mkdtemp(prefix="ws-fanout-"))
@@ -123,6 +130,12 @@ def main() -> int:
         print(f"delivered {len(lat)}/{expected} updates; latency publish->client p50 {pct(0.50):.1f} ms, "
               f"p99 {pct(0.99):.1f} ms, max {lat[-1] if lat else float('nan'):.1f} ms")
         failed = sum(res["failed"] for res in results)
+        fig = dict(source="loadtests/ws_fanout.py", peer="cobol api (WebSocket)", clients=args.clients)
+        figures.append(args.json, name="api.concurrent_users", value=held,
+                       unit="count", delivered=len(lat), expected=expected, **fig)
+        for pct, q in (("p50", 0.50), ("p99", 0.99), ("p100", 1.0)):
+            if lat:
+                figures.append(args.json, name="ws.latency_ms", value=pct_of(lat, q), unit="ms", percentile=pct, **fig)
         if failed:
             print(f"{failed} client(s) failed: {[e for res in results for e in res['errors']][:3]}")
             print("API log, last warnings:", *[ln[:300] for ln in api.log().splitlines()
