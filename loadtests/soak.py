@@ -222,10 +222,12 @@ def main(argv: list[str] | None = None) -> int:
         load.stop.set()
         for t in threads:
             t.join(150)
-    return report(a, data, pids, load, time.monotonic() - t0)
+    return report(a, data, pids, load, time.monotonic() - t0,
+                  run=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - (time.monotonic() - t0))))
 
 
-def report(a, data, pids, load: Load, secs: float) -> int:
+def report(a, data, pids, load: Load, secs: float, run: str = "") -> int:
+    """Print the table and verdict; append the figures (labelled with the run's start)."""
     print(f"\n{'instance':15} {'RSS MiB start→end':>19} {'MiB/h':>8} {'fds start→end':>14} {'fds/h':>7} "
           f"{'lag mean/max':>13} {'lag/h':>8}  verdict")
     growing = []
@@ -241,7 +243,7 @@ def report(a, data, pids, load: Load, secs: float) -> int:
         for kind, s, unit, scale in (("rss", rss, "MiB/h", MiB), ("fds", fds, "count/h", 1), ("lag", lag, "records/h", 1)):
             if len(s.v) >= 3:
                 figures.append(a.json, source=SOURCE, name=f"soak.{kind}_slope", value=slope_per_hour(s) / scale,
-                               unit=unit, peer="cobol mesh", instance=name, minutes=round(secs / 60, 1))
+                               unit=unit, peer="cobol mesh", instance=name, minutes=round(secs / 60, 1), run=run)
     restarted = sorted(pids.get("_restarted", ()))
     print(f"\nload: {load.jobs_done} jobs done, {load.jobs_failed} failed, {load.records_sent} device records "
           f"in {secs / 60:.1f} min" + (f"; last error: {load.error}" if load.error else ""))
@@ -251,7 +253,7 @@ def report(a, data, pids, load: Load, secs: float) -> int:
                "GROWTH: " + ", ".join(f"{n} {k}" for n, k in growing))
     print(f"verdict: {verdict}")
     figures.append(a.json, source=SOURCE, name="soak.growing", value=len(growing), unit="count", peer="cobol mesh",
-                   minutes=round(secs / 60, 1), jobs_done=load.jobs_done, jobs_failed=load.jobs_failed)
+                   minutes=round(secs / 60, 1), jobs_done=load.jobs_done, jobs_failed=load.jobs_failed, run=run)
     if load.jobs_done == 0 or load.jobs_failed:
         print("soak: the load itself failed (see above)", file=sys.stderr)
         return 1

@@ -63,10 +63,23 @@ def test_report_writes_figures_and_exit_status(tmp_path, capsys):
         json = str(tmp_path / "f.jsonl")
     data = {"archive-1": {"rss": series([100 * MiB + i * 2 * MiB for i in range(30)]),
                           "fds": series([30] * 30), "lag": series([0] * 30)}}
-    assert soak.report(A, data, {}, Load, 1800) == 3
+    assert soak.report(A, data, {}, Load, 1800, run="2026-11-30T03:00:00Z") == 3
     out = capsys.readouterr().out
     assert "GROWTH: archive-1 rss" in out
     figs = [json.loads(x) for x in Path(A.json).read_text().splitlines()]
     rss = next(f for f in figs if f["name"] == "soak.rss_slope")
     assert rss["value"] == pytest.approx(120.0) and rss["unit"] == "MiB/h" and rss["labels"]["instance"] == "archive-1"
     assert next(f for f in figs if f["name"] == "soak.growing")["value"] == 1
+
+
+def test_the_report_puts_the_newest_soak_beside_its_promise(tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import report
+    figs = []
+    for run, growing, slope in (("2026-11-30T01:00:00Z", 1, 90.0), ("2026-11-30T03:00:00Z", 0, 2.5)):
+        figs.append(report.figures.make(source="loadtests/soak.py", name="soak.rss_slope", value=slope, unit="MiB/h",
+                                        peer="cobol mesh", instance="api-1", run=run) | {"time": run})
+        figs.append(report.figures.make(source="loadtests/soak.py", name="soak.growing", value=growing, unit="count",
+                                        peer="cobol mesh", minutes=30, run=run) | {"time": run})
+    measured, met, _src = report.m_soak(figs)
+    assert met and "0 growing" in measured and "+2.5 MiB/h (api-1)" in measured
