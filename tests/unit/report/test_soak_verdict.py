@@ -83,3 +83,12 @@ def test_the_report_puts_the_newest_soak_beside_its_promise(tmp_path):
                                         peer="cobol mesh", minutes=30, run=run) | {"time": run})
     measured, met, _src = report.m_soak(figs)
     assert met and "0 growing" in measured and "+2.5 MiB/h (api-1)" in measured
+
+
+def test_a_short_run_flags_only_what_it_saw_grow():
+    # five minutes, +3 files and +5 MiB after the warm-up: steep per hour, but within the noise
+    short = dict(step=10.0)
+    assert not soak.grows("fds", series([43] * 8 + [44] * 10 + [46] * 12, **short))
+    assert not soak.grows("rss", series([90 * MiB + i * MiB // 6 for i in range(30)], **short))
+    # the same minutes with a real leak (+1 MiB per 10 s)
+    assert soak.grows("rss", series([90 * MiB + i * MiB for i in range(30)], **short))
