@@ -95,25 +95,57 @@ def test_no_exporter_configured_means_no_export():
     assert tracing.exporter_from_env({}) is None
 
 
-def test_otlp_http_json_reaches_the_receiver():
-    """OTLP/HTTP with the JSON encoding, posted to a plain HTTP receiver on 127.0.0.1."""
-    got: list[tuple[str, dict, dict]] = []
+class _Receiver:
+    """A plain HTTP server on 127.0.0.1 that keeps what OTLP exporters post to it."""
 
-    class H(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            got.append((self.path, dict(self.headers), json.loads(body)))
-            self.send_response(200)
-            self.end_headers()
+    def __init__(self):
+        got = self.got = []
 
-        def log_message(self, *a):
-            pass
+        class H(BaseHTTPRequestHandler):
+            def do_POST(self):
+                got.append((self.path, dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
 
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
+            def log_message(self, *a):
+                pass
+        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.srv.server_port
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def test_otlp_default_protocol_posts_protobuf(monkeypatch):
+    """No protocol named: OpenTelemetry's own OTLP/HTTP exporter (protobuf), to <endpoint>/v1/traces."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    rx = _Receiver()
     try:
-        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{srv.server_port}",
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{rx.port}"}
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)          # the official exporter reads os.environ itself
+        p = tracing.provider("cobol-archive", "archive-1", env=env)
+        with p.get_tracer("t").start_as_current_span("archive.frame"):
+            pass
+        p.shutdown()
+    finally:
+        rx.close()
+    assert len(rx.got) == 1
+    path, headers, body = rx.got[0]
+    assert path == "/v1/traces" and {k.lower(): v for k, v in headers.items()}["content-type"] == "application/x-protobuf"
+    req = ExportTraceServiceRequest.FromString(body)
+    rs = req.resource_spans[0]
+    assert any(a.key == "service.name" and a.value.string_value == "cobol-archive" for a in rs.resource.attributes)
+    assert rs.scope_spans[0].spans[0].name == "archive.frame"
+
+
+def test_otlp_http_json_reaches_the_receiver():
+    """OTLP/HTTP with the JSON encoding (needs no exporter package)."""
+    rx = _Receiver()
+    try:
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{rx.port}",
                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json", "OTEL_EXPORTER_OTLP_HEADERS": "x-token=a%20b"}
         exporter = tracing.exporter_from_env(env)
         assert isinstance(exporter, tracing.OtlpJsonExporter)
@@ -123,10 +155,10 @@ def test_otlp_http_json_reaches_the_receiver():
             pass
         p.shutdown()
     finally:
-        srv.shutdown()
-        srv.server_close()
-    assert len(got) == 1
-    path, headers, body = got[0]
+        rx.close()
+    assert len(rx.got) == 1
+    path, headers, raw = rx.got[0]
+    body = json.loads(raw)
     assert path == "/v1/traces" and headers["x-token"] == "a b"
     assert headers["Content-Type"] == "application/json"
     rs = body["resourceSpans"][0]
