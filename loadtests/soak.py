@@ -190,7 +190,7 @@ class Load:
         while not self.stop.wait(max(0.0, next_at - time.monotonic())):
             next_at += 1.0
             for _ in range(self.records):
-                p.produce(settings.topic_raw, key=streams[i % len(streams)].encode(), value=b"t=%d v=%d\n" % (i, i % 97))
+                p.produce(settings.topic_raw, key=streams[i % len(streams)].encode(), value=b"t=%d v=%d" % (i, i % 97))
                 i += 1
             p.poll(0)
             self.records_sent = i

@@ -152,7 +152,7 @@ def test_every_service_serves_its_metrics(traced_mesh, job, infra):
         p.produce(topic, key=b"x", value=b"\xff\xff not a protobuf message of this topic")
     stream = f"dev-{uuid.uuid4().hex[:8]}"
     for i in range(20):
-        p.produce("cobol.ingest.raw", key=stream.encode(), value=b"temp=%d\n" % i)
+        p.produce("cobol.ingest.raw", key=stream.encode(), value=b"temp=%d" % i)     # a record is one line
     assert p.flush(30) == 0
     _upload_without_start()
     topo = topology.load()
@@ -173,5 +173,7 @@ def test_every_service_serves_its_metrics(traced_mesh, job, infra):
                describe=missing)
     leader = "".join(_scrape(port) for port in ports["coordinator"])
     assert re.search(r'cobol_nodes\{role="compressor",status="alive"\} 2\.0', leader), leader
-    assert re.search(r'cobol_errors_total\{[^}]*kind="grpc_invalid_argument"[^}]*service="ingest"', _scrape(ports["ingest"][0]))
+    ingest = _scrape(ports["ingest"][0])
+    assert re.search(r'cobol_errors_total\{[^}]*kind="grpc_invalid_argument"[^}]*service="ingest"', ingest)
+    assert re.search(r'cobol_records_total\{[^}]*outcome="accepted"\} [1-9]', ingest)
     assert "cobol_api_requests_total" in httpx.get(f"{API}/metrics", timeout=10).text
