@@ -10,7 +10,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 import pytest
-from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from prometheus_client import generate_latest
 
@@ -205,11 +204,10 @@ class _Echo(grpc.GenericRpcHandler):
         return grpc.unary_unary_rpc_method_handler(call)
 
 
-def test_grpc_interceptors_carry_the_trace_and_count_failures(tmp_path):
+def test_grpc_interceptors_carry_the_trace_and_count_failures(tmp_path, monkeypatch):
     path = tmp_path / "t.jsonl"
     p = _provider("cobol-coordinator", path)
-    trace.set_tracer_provider(p)           # the server side's tracer() (set once per process)
-    telemetry._tracer = p.get_tracer("cobol.coordinator")
+    monkeypatch.setattr(telemetry, "_tracer", p.get_tracer("cobol.coordinator"))   # the server side's tracer()
     metrics.identify("coordinator", "coordinator-9")
     echo = _Echo()
     server = grpc.server(futures.ThreadPoolExecutor(2), interceptors=[telemetry.ServerTracing()],
