@@ -31,9 +31,12 @@ QUIET_PATHS = ("/metrics", "/api/health", "/healthz", "/readyz")   # polled cons
 
 
 def setup(service: str, instance: str, exporter: str = "none") -> trace.Tracer:
-    """Install this process's tracer provider (exporter="console" adds stderr output)."""
+    """Install this process's tracer provider (exporter="console" adds stderr output); once:
+    OpenTelemetry keeps the first provider of a process (the API's main and lifespan both ask)."""
     global _tracer, _instance, _provider
     from . import tracing
+    if _provider is not None:
+        return tracer()
     _instance = instance
     _provider = tracing.provider(f"cobol-{service}", instance, console=exporter == "console")
     trace.set_tracer_provider(_provider)
