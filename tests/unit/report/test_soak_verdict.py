@@ -83,6 +83,8 @@ def test_the_report_puts_the_newest_soak_beside_its_promise(tmp_path):
                                         peer="cobol mesh", minutes=30, run=run) | {"time": run})
     measured, met, _src = report.m_soak(figs)
     assert met and "0 growing" in measured and "+2.5 MiB/h (api-1)" in measured
+    short = [f | {"labels": f["labels"] | {"minutes": 5}} for f in figs]
+    assert report.m_soak(short)[1] is False          # five quiet minutes do not make the promise
 
 
 def test_a_short_run_flags_only_what_it_saw_grow():
