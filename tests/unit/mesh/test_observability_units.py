@@ -117,22 +117,26 @@ class _Receiver:
         self.srv.server_close()
 
 
+def _post_one_span(provider, name: str, rx: _Receiver) -> tuple[str, dict, bytes]:
+    """End one span on `provider`, shut it down (exports), and return the one POST rx got."""
+    try:
+        with provider.get_tracer("t").start_as_current_span(name):
+            pass
+        provider.shutdown()
+    finally:
+        rx.close()
+    assert len(rx.got) == 1
+    return rx.got[0]
+
+
 def test_otlp_default_protocol_posts_protobuf(monkeypatch):
     """No protocol named: OpenTelemetry's own OTLP/HTTP exporter (protobuf), to <endpoint>/v1/traces."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
     rx = _Receiver()
-    try:
-        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{rx.port}"}
-        for k, v in env.items():
-            monkeypatch.setenv(k, v)          # the official exporter reads os.environ itself
-        p = tracing.provider("cobol-archive", "archive-1", env=env)
-        with p.get_tracer("t").start_as_current_span("archive.frame"):
-            pass
-        p.shutdown()
-    finally:
-        rx.close()
-    assert len(rx.got) == 1
-    path, headers, body = rx.got[0]
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{rx.port}"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)          # the official exporter reads os.environ itself
+    path, headers, body = _post_one_span(tracing.provider("cobol-archive", "archive-1", env=env), "archive.frame", rx)
     assert path == "/v1/traces" and {k.lower(): v for k, v in headers.items()}["content-type"] == "application/x-protobuf"
     req = ExportTraceServiceRequest.FromString(body)
     rs = req.resource_spans[0]
@@ -143,20 +147,13 @@ def test_otlp_default_protocol_posts_protobuf(monkeypatch):
 def test_otlp_http_json_reaches_the_receiver():
     """OTLP/HTTP with the JSON encoding (needs no exporter package)."""
     rx = _Receiver()
-    try:
-        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{rx.port}",
-               "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json", "OTEL_EXPORTER_OTLP_HEADERS": "x-token=a%20b"}
-        exporter = tracing.exporter_from_env(env)
-        assert isinstance(exporter, tracing.OtlpJsonExporter)
-        p = tracing.provider("cobol-federator", "federator-1", env={})
-        p.add_span_processor(SimpleSpanProcessor(exporter))
-        with p.get_tracer("t").start_as_current_span("round"):
-            pass
-        p.shutdown()
-    finally:
-        rx.close()
-    assert len(rx.got) == 1
-    path, headers, raw = rx.got[0]
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{rx.port}",
+           "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json", "OTEL_EXPORTER_OTLP_HEADERS": "x-token=a%20b"}
+    exporter = tracing.exporter_from_env(env)
+    assert isinstance(exporter, tracing.OtlpJsonExporter)
+    p = tracing.provider("cobol-federator", "federator-1", env={})
+    p.add_span_processor(SimpleSpanProcessor(exporter))
+    path, headers, raw = _post_one_span(p, "round", rx)
     body = json.loads(raw)
     assert path == "/v1/traces" and headers["x-token"] == "a b"
     assert headers["Content-Type"] == "application/json"
