@@ -31,7 +31,9 @@ PIPELINE = ("cobol-api", "cobol-ingest", "cobol-compressor", "cobol-archive", "c
 @pytest.fixture(scope="module")
 def traced_mesh(infra, tmp_path_factory):
     trace_file = tmp_path_factory.mktemp("traces") / "traces.jsonl"
-    env = os.environ | {"COBOL_TRACE_FILE": str(trace_file), "OTEL_BSP_SCHEDULE_DELAY": "200"}
+    # a busy machine can take minutes to start faust (analytics): the start wait is a deadline
+    env = os.environ | {"COBOL_TRACE_FILE": str(trace_file), "OTEL_BSP_SCHEDULE_DELAY": "200",
+                        "COBOL_MESH_TIMEOUT": os.environ.get("COBOL_MESH_TIMEOUT", "300")}
     subprocess.run([*MESH, "down", "--keep-infra"], cwd=ROOT, capture_output=True, env=env)
     up = subprocess.run([*MESH, "up"], cwd=ROOT, capture_output=True, text=True, env=env)
     try:
