@@ -61,8 +61,8 @@ bench-memory: $(STAMP) build ## a 2 GiB stream through cobol compress/decompress
 	$(PY) bench/stream_memory.py --gib $${GIB:-2}
 
 loadtest: up ## mesh figures: 256 MiB job with 1 and 2 compressors, record->frame latency at 1,000/s
-	$(PY) loadtests/mesh_throughput.py --mib $${MIB:-256} --verify
-	$(PY) loadtests/record_latency.py --rate $${RATE:-1000} --seconds $${LOAD_SECONDS:-20}
+	$(PY) loadtests/mesh_throughput.py --mib $${MIB:-256} --verify --json $(FIGURES)
+	$(PY) loadtests/record_latency.py --rate $${RATE:-1000} --seconds $${LOAD_SECONDS:-20} --json $(FIGURES)
 
 VEGETA := .cache/go/bin/vegeta
 $(VEGETA):
@@ -79,8 +79,8 @@ bench-federation: setup ## federated dictionaries: loghub over 4 and 8 nodes at 
 	$(PY) loadtests/federation_bench.py
 
 loadtest-api: setup $(VEGETA) ## API figures: p50/p99 at 200 req/s (vegeta), 1,000 WebSocket clients
-	$(PY) loadtests/api_latency.py --rate $${RATE:-200} --seconds $${LOAD_SECONDS:-30}
-	$(PY) loadtests/ws_fanout.py --clients $${WS_CLIENTS:-1000}
+	$(PY) loadtests/api_latency.py --rate $${RATE:-200} --seconds $${LOAD_SECONDS:-30} --json $(FIGURES)
+	$(PY) loadtests/ws_fanout.py --clients $${WS_CLIENTS:-1000} --json $(FIGURES)
 
 fuzz: $(STAMP) build ## coverage-guided fuzzing of the decoder (FUZZ_SECONDS, default 60); findings in fuzz/findings
 	mkdir -p fuzz/findings
@@ -153,3 +153,7 @@ coverage: $(STAMP) build ## line+branch coverage of tests/unit (COVERAGE_ALL=1: 
 
 report: $(STAMP) ## reports/README.md + PNG plots from the figures in $(FIGURES): promises beside measurements
 	$(PY) scripts/report.py --figures $(FIGURES) --out reports
+
+.PHONY: soak
+soak: up ## steady load through the running mesh for SOAK_MINUTES (30): RSS, open files, lag over time, growth verdict
+	$(PY) loadtests/soak.py --minutes $${SOAK_MINUTES:-30} --json $(FIGURES)

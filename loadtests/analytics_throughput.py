@@ -23,12 +23,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests" / "integration")]
+sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "tests"), str(ROOT / "scripts")]
 
+import figures  # noqa: E402
 from analytics_harness import (AnalyticsProc, make_feed, produce, producer, totals_now,  # noqa: E402
                                wait_until)
 from cobol_mesh.proto import pb  # noqa: E402
 from cobol_mesh.settings import settings  # noqa: E402
+
+
+SOURCE = "loadtests/analytics_throughput.py"
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -41,6 +45,7 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=20000, help="records in the backlog run (about)")
     ap.add_argument("--rate", type=int, default=300, help="records/s of the steady run")
     ap.add_argument("--seconds", type=int, default=20, help="length of the steady run")
+    ap.add_argument("--json", metavar="OUT", help="append the figures to this JSON-lines file (scripts/figures.py)")
     a = ap.parse_args()
     bootstrap = settings.kafka_bootstrap
     with tempfile.TemporaryDirectory(prefix="analytics-load-") as tmp:
@@ -66,6 +71,8 @@ def main() -> None:
             took = time.monotonic() - t0
             print(f"backlog: {len(recs)} records ({exp.frames} frames) applied in {took:.1f} s "
                   f"= {len(recs) / took:.0f} records/s sustained", flush=True)
+            figures.append(a.json, source=SOURCE, name="analytics.backlog_throughput", value=len(recs) / took,
+                           unit="records/s", peer="cobol analytics (faust)", records=len(recs))
 
             # 2. steady load with probes
             steady, _ = make_feed(n_jobs=max(1, a.rate * a.seconds // 130), frames_per_job=40,
@@ -94,6 +101,9 @@ def main() -> None:
                   f"{len(lags)} probes: p50 {1000 * statistics.median(lags):.0f} ms, "
                   f"p90 {1000 * pct(lags, 0.9):.0f} ms, p99 {1000 * pct(lags, 0.99):.0f} ms, "
                   f"max {1000 * max(lags):.0f} ms", flush=True)
+            for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
+                figures.append(a.json, source=SOURCE, name="analytics.latency_ms", value=1000 * pct(lags, q), unit="ms",
+                               peer="cobol analytics (faust)", percentile=name, rate=a.rate)
             c.close()
         finally:
             proc.stop()

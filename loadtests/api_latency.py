@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "libs" / "mesh"), str(ROOT / "libs" / "codec"), str(ROOT),
                 str(ROOT / "scripts")]
 
+import figures  # noqa: E402
 import httpx  # noqa: E402
 
 import api_harness as h  # noqa: E402
@@ -108,6 +109,7 @@ def main() -> int:
     ap.add_argument("--json", default=None, help="append the figures to this JSON-lines file")
     ap.add_argument("--vegeta", default=str(ROOT / ".cache" / "go" / "bin" / "vegeta"),
                     help="the vegeta binary (make loadtest-api installs it)")
+    ap.add_argument("--json", metavar="OUT", help="append the figures to this JSON-lines file (scripts/figures.py)")
     args = ap.parse_args()
     binary = args.vegeta if Path(args.vegeta).exists() else shutil.which("vegeta")
     if not binary:

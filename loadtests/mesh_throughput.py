@@ -3,7 +3,7 @@
 compressor workers, beside the codec run in-process on the same bytes. Figures only.
 
     .venv/bin/python loadtests/mesh_throughput.py [--mib 256] [--kind text|mixed|random]
-        [--profile fast] [--workers 1,2] [--verify]
+        [--profile fast] [--workers 1,2] [--verify] [--json OUT]
 
 "End to end" runs from the first byte uploaded over gRPC to the coordinator's `done`
 (chunked, compressed, archived, ledger updated). The in-process figure is `encode_frame`
@@ -21,9 +21,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "libs" / "mesh"), str(ROOT / "libs" / "codec")]
+sys.path[:0] = [str(ROOT / "libs" / "mesh"), str(ROOT / "libs" / "codec"), str(ROOT / "scripts")]
 
 
+import figures  # noqa: E402
 from cobol_codec import encode_frame  # noqa: E402
 from cobol_mesh.grpc_auth import channel  # noqa: E402  (mTLS, as the API: it plays its part)
 from cobol_mesh.proto import pb, pb_grpc  # noqa: E402
@@ -97,12 +98,15 @@ def main() -> None:
     ap.add_argument("--profile", default="fast", choices=["fast", "balanced", "max"])
     ap.add_argument("--workers", default="1,2", help="compressor counts to run, e.g. 1,2")
     ap.add_argument("--verify", action="store_true", help="read each job back and compare sha256")
+    ap.add_argument("--json", metavar="OUT", help="append the figures to this JSON-lines file (scripts/figures.py)")
     a = ap.parse_args()
     data = pieces(a.mib, a.kind)             # generated up front: not part of any timing
     secs, out = in_process(data, a.profile)
     base = a.mib / secs
     print(f"{a.mib} MiB of {a.kind}, profile {a.profile}, {os.cpu_count()} cores")
     print(f"  in-process codec, 1 process:  {base:6.1f} MiB/s  ratio {a.mib * (1 << 20) / out:.2f}")
+    fig = dict(source="loadtests/mesh_throughput.py", kind=a.kind, profile=a.profile, mib=a.mib)
+    figures.append(a.json, name="mesh.in_process_throughput", value=base, unit="MiB/s", peer="cobol codec, 1 process", **fig)
     for n in (int(x) for x in a.workers.split(",")):
         set_compressors(n)
         t_up, t_done, j = run_job(data, f"throughput-{n}w", a.profile, a.verify)
@@ -110,6 +114,9 @@ def main() -> None:
         print(f"  mesh, {n} compressor(s):       {mibs:6.1f} MiB/s  ({100 * mibs / base:.0f}% of in-process; "
               f"upload {t_up:.1f} s, done after {t_done:.1f} s, status {j.status}, "
               f"ratio {j.bytes_in / max(j.bytes_out, 1):.2f})")
+        if j.status == "done":
+            figures.append(a.json, name="mesh.throughput", value=mibs, unit="MiB/s", peer="cobol mesh",
+                           workers=n, nodes=1, **fig)
     set_compressors(2)
 
 

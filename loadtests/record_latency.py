@@ -2,7 +2,7 @@
 """Latency from a device record produced to `cobol.ingest.raw` to its frame committed on
 `cobol.frames`, at a steady rate, against a running mesh (`make up`). Figures only.
 
-    .venv/bin/python loadtests/record_latency.py [--rate 1000] [--seconds 20] [--devices 20]
+    .venv/bin/python loadtests/record_latency.py [--rate 1000] [--seconds 20] [--devices 20] [--json OUT]
 
 Each record carries its send time; a read_committed consumer of the frames topic decodes
 every frame and takes, per record, (time the frame was read) - (time the record was sent).
@@ -17,8 +17,9 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "libs" / "mesh"), str(ROOT / "libs" / "codec")]
+sys.path[:0] = [str(ROOT / "libs" / "mesh"), str(ROOT / "libs" / "codec"), str(ROOT / "scripts")]
 
+import figures  # noqa: E402
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 
 from cobol_codec import FILE_HEADER, decompress  # noqa: E402
@@ -46,6 +47,7 @@ def main() -> None:
     ap.add_argument("--devices", type=int, default=20, help="stream ids the records are spread over")
     ap.add_argument("--until", choices=["frames", "chunks"], default="frames",
                     help="measure to the frame committed (default), or only to ingest's chunk committed")
+    ap.add_argument("--json", metavar="OUT", help="append the figures to this JSON-lines file (scripts/figures.py)")
     a = ap.parse_args()
     run = uuid.uuid4().hex[:8]
     topic = settings.topic_frames if a.until == "frames" else settings.topic_chunks
@@ -98,6 +100,9 @@ def main() -> None:
     print(f"latency record->{a.until[:-1]} committed: p50 {q(0.50):.0f} ms, p90 {q(0.90):.0f} ms, "
           f"p99 {q(0.99):.0f} ms, max {latencies[-1]:.0f} ms, mean {statistics.fmean(latencies):.0f} ms "
           f"(COBOL_LINGER_MS={settings.linger_ms})")
+    for pct, v in (("p50", q(0.50)), ("p90", q(0.90)), ("p99", q(0.99)), ("p99.9", q(0.999)), ("p100", latencies[-1])):
+        figures.append(a.json, source="loadtests/record_latency.py", name="record.latency_ms", value=v, unit="ms",
+                       peer="cobol mesh", percentile=pct, rate=a.rate, until=a.until, linger_ms=settings.linger_ms)
 
 
 if __name__ == "__main__":

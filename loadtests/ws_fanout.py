@@ -85,6 +85,10 @@ def client_proc(port: int, token: str, n: int, job_ids: list[str], ready, out, o
     asyncio.run(main())
 
 
+def pct_of(xs: list[float], q: float) -> float:
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=1000)

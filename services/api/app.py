@@ -9,6 +9,7 @@ import redis.exceptions
 import structlog
 from cobol_mesh import settings as mesh_settings
 from cobol_mesh.cluster_client import ClusterClient
+from cobol_mesh import telemetry
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -100,7 +101,8 @@ def create_app() -> FastAPI:
     app = FastAPI(title="Cobol Protocol API", version="0.2.0",
                   description="REST/WebSocket gateway of the Cobol Protocol compression mesh. Roles, "
                               "rate limits and the WebSocket protocol: docs/API.md.",
-                  openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None, lifespan=lifespan)
+                  openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None, lifespan=lifespan,
+                  telemetry=telemetry.fastapi_config())     # server spans, continued into the mesh
     app.add_middleware(Audit)
     app.add_middleware(metrics.MetricsMiddleware)
     app.add_middleware(RefuseNul)

@@ -26,3 +26,7 @@ def setup(instance: str, level: str = "info") -> None:
         )
         structlog.contextvars.bind_contextvars(instance=instance)
     structlog.contextvars.bind_contextvars(service="api")
+    if mesh_logging is not None:              # traces (COBOL_TRACE_FILE / OTLP) and error counts
+        from cobol_mesh import metrics, telemetry
+        telemetry.setup("api", instance)
+        metrics.identify("api", instance)

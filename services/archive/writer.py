@@ -56,13 +56,11 @@ class ArchiveWriter:
                 frame = pb.Frame.FromString(m.value() or b"")
                 ids.check_job_id(frame.job_id)
             except Exception as exc:          # not ours to crash on: skip, and say so
+                metrics.error("malformed_record")
                 log.warning("archive.bad_frame", partition=m.partition(), offset=m.offset(), error=str(exc))
                 metrics.CHUNKS.labels("archive", self.instance, "malformed").inc()
                 continue
-            parent = telemetry.context_from_kafka(m.headers())
-            with telemetry.tracer().start_as_current_span("archive.frame", context=parent) as span:
-                span.set_attribute("cobol.job_id", frame.job_id)
-                span.set_attribute("cobol.seq", frame.seq)
+            with telemetry.consumed(m, "archive.frame", job_id=frame.job_id, seq=frame.seq):
                 if not self.tombs.store_frame(frame.job_id, frame.seq, seal(frame.frame)):
                     # a frame of a deleted job (late, or re-consumed): never stored again
                     log.info("archive.frame_of_deleted_job", job_id=frame.job_id, seq=frame.seq)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import services  # noqa: F401  (library paths)
-from cobol_mesh import service
+from cobol_mesh import metrics, service
 from cobol_mesh.lifecycle import run_thread
 
 from .dictionaries import Dictionaries
@@ -12,6 +12,7 @@ from .worker import Compressor
 def main() -> None:
     lc = service.boot("compressor")
     dicts = Dictionaries(lc.instance, lc.stopping)
+    metrics.on_scrape(lambda: metrics.dictionary_samples(dicts.state))
     worker = Compressor(lc.instance, lc.stopping, dicts)
     threads = [run_thread("compressor", worker.run, lc), run_thread("dictionaries", dicts.run, lc)]
     lc.ready()

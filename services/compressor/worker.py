@@ -154,12 +154,10 @@ class Compressor:
             chunk = pb.Chunk.FromString(m.value() or b"")
             ids.check_job_id(chunk.job_id)
         except Exception as exc:              # not a usable chunk: dead-lettered, never a crash loop
+            metrics.error("malformed_record")
             log.warning("compressor.bad_chunk", partition=m.partition(), offset=m.offset(), error=str(exc))
             return _Out([self._dead_letter(m, f"not a Chunk message: {exc}")], "malformed")
-        parent = telemetry.context_from_kafka(m.headers())
-        with telemetry.tracer().start_as_current_span("compress.chunk", context=parent) as span:
-            span.set_attribute("cobol.job_id", chunk.job_id)
-            span.set_attribute("cobol.seq", chunk.seq)
+        with telemetry.consumed(m, "compress.chunk", job_id=chunk.job_id, seq=chunk.seq):
             error = None
             for attempt in range(1, max(1, settings.codec_attempts) + 1):
                 t0 = time.perf_counter()
@@ -170,6 +168,7 @@ class Compressor:
                     break
                 except Exception as exc:
                     error = exc
+                    metrics.error("codec")
                     log.warning("compressor.codec_failed", job_id=chunk.job_id, seq=chunk.seq,
                                 attempt=attempt, error=repr(exc)[:300])
             if error is not None:
@@ -189,6 +188,7 @@ class Compressor:
         metrics.CODEC_SECONDS.labels(self.instance).observe(secs)
         metrics.BYTES_IN.labels("compressor", self.instance).inc(len(chunk.data))
         metrics.BYTES_OUT.labels("compressor", self.instance).inc(len(frame))
+        metrics.CHUNK_RATIO.labels(self.instance).observe(len(chunk.data) / max(1, len(frame)))
         return _Out([(settings.topic_frames, chunk.job_id, out.SerializeToString(), headers)], "ok")
 
     def _dead_letter(self, m, reason: str):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import services  # noqa: F401  (library paths)
-from cobol_mesh import membership, service
+from cobol_mesh import membership, metrics, service
 from cobol_mesh.grpc_server import Server
 from cobol_mesh.lifecycle import run_thread
 from cobol_mesh.proto import pb, pb_grpc
@@ -26,6 +26,7 @@ def main() -> None:
     leader = Leader(lc.instance, state, cfg, lc.stopping)
     if membership.current is not None:        # our own load: the job-event partitions we read
         membership.current.track_consumer(leader.events)
+    metrics.on_scrape(lambda: metrics.node_samples(leader.table.nodes if leader.table else None))
     # Watch streams hold a thread each: room for all of them plus the unary calls
     server = Server(settings.coordinator_addr, max_workers=MAX_WATCHERS + 16)
     server.add(pb_grpc.add_CoordinatorServicer_to_server, CoordinatorServicer(state, cfg),

@@ -26,7 +26,7 @@ import redis
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, TopicPartition
 from google.protobuf.message import DecodeError
 
-from cobol_mesh import kafka, membership, metrics
+from cobol_mesh import kafka, membership, metrics, telemetry
 from cobol_mesh import logging as mlog
 from cobol_mesh.proto import pb
 from cobol_mesh.settings import group, settings
@@ -52,7 +52,7 @@ def assign_consumer(name: str) -> Consumer:
         "fetch.wait.max.ms": 100, "fetch.max.bytes": 4 * settings.kafka_max_bytes,
         "max.partition.fetch.bytes": settings.kafka_max_bytes,
         "receive.message.max.bytes": 4 * settings.kafka_max_bytes + 1024 * 1024,
-        "queued.max.messages.kbytes": 64 * 1024, "socket.keepalive.enable": True})
+        "queued.max.messages.kbytes": 64 * 1024, "socket.keepalive.enable": True} | metrics.lag_stats_config())
 
 
 def partitions(consumer: Consumer, topic: str) -> list[int]:
@@ -237,8 +237,9 @@ class Leader:
             if ev.HasField("archived") and not ev.archived.replica and who:
                 ev.archived.replica = who[:ledger.MAX_NAME]     # an archive that does not name itself
             try:
-                recs[ev.job_id] = ledger.apply(recs.get(ev.job_id), ev, min_replicas=self.cfg.min_replicas,
-                                               opened_by=who)
+                with telemetry.consumed(m, "coordinator.apply", job_id=ev.job_id, event=ev.WhichOneof("event")):
+                    recs[ev.job_id] = ledger.apply(recs.get(ev.job_id), ev, min_replicas=self.cfg.min_replicas,
+                                                   opened_by=who)
                 touched.add(ev.job_id)
             except Exception as exc:          # noqa: BLE001 - whatever it is, it must not stop the ledger
                 dead.append((m, f"cannot apply: {exc!r}"[:1024]))
@@ -277,6 +278,7 @@ class Leader:
             kafka.produce(self.producer, membership.TOPIC_JOBS_DLQ, m.key() or b"", dl.SerializeToString(),
                           tracker=tracker)
             log.warning("coordinator.dead_letter", partition=m.partition(), offset=m.offset(), reason=reason)
+            metrics.error("dead_letter")
             metrics.JOBS.labels("coordinator", self.instance, "dead_letter").inc()
         kafka.flush_or_raise(self.producer, tracker)   # durable before the offset moves past them
 

@@ -10,7 +10,7 @@ import os
 import services  # noqa: F401  (library paths)
 from cobol_federation import config, messages
 from cobol_federation.proto import fpb_grpc
-from cobol_mesh import grpc_server, service
+from cobol_mesh import grpc_server, metrics, service
 from cobol_mesh import logging as mlog
 from cobol_mesh.lifecycle import run_thread
 from cobol_mesh.settings import settings
@@ -44,6 +44,7 @@ def main() -> None:
     identity = messages.load_identity(cfg.key_dir / f"{lc.instance}.key")
     fed = Federation(store, cfg, identity, bc, log)
     fed.recover()
+    metrics.on_scrape(lambda: metrics.budget_samples(fed.budget()))
     bc(fed.current_state())              # the compacted topic always holds the served state
 
     srv = grpc_server.Server(cfg.federator_addr)

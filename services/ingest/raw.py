@@ -188,7 +188,8 @@ class RawConsumer:
     def _produce_job(self, w: _Window, stream: str, s: _Stream) -> dict:
         p = self.producer
         job_id = ids.device_job_id(w.partition, s.first_offset)     # a namespace clients cannot use
-        hdrs = telemetry.kafka_headers()
+        with telemetry.tracer().start_as_current_span("ingest.device_job", attributes={"cobol.job_id": job_id}):
+            hdrs = telemetry.kafka_headers()       # the job's trace: every chunk's span descends from it
         kafka.produce(p, settings.topic_events, job_id, events.opened(job_id, "kafka", stream, PROFILE), headers=hdrs)
         data = bytes(s.data)
         seq = 0

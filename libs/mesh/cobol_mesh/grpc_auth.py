@@ -107,12 +107,17 @@ def _options(options) -> list:
 
 
 def channel(addr: str, ident: str | None = None, options=None) -> grpc.Channel:
-    """A blocking channel to a mesh service, presenting this process's certificate."""
-    return grpc.secure_channel(addr, channel_credentials(ident), options=_options(options))
+    """A blocking channel to a mesh service, presenting this process's certificate (and
+    sending the caller's trace context)."""
+    from . import telemetry
+    return grpc.intercept_channel(grpc.secure_channel(addr, channel_credentials(ident), options=_options(options)),
+                                  *telemetry.client_interceptors())
 
 
 def aio_channel(addr: str, ident: str | None = None, options=None) -> grpc.aio.Channel:
-    return grpc.aio.secure_channel(addr, channel_credentials(ident), options=_options(options))
+    from . import telemetry
+    return grpc.aio.secure_channel(addr, channel_credentials(ident), options=_options(options),
+                                   interceptors=telemetry.aio_client_interceptors())
 
 
 def bearer(token: str) -> list[tuple[str, str]]:

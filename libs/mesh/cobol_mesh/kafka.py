@@ -8,6 +8,10 @@
   within about the session timeout. The brokers allow it (group.min.session.timeout.ms=1000
   in scripts/infra/server.properties.template; Kafka's default minimum is 6 s).
 All sized for 16 MiB messages (COBOL_KAFKA_MAX_BYTES).
+
+Observability hooks: `produce()` sends the current trace context as record headers when the
+caller gives none; every `consumer()` has its lag exported (metrics.CONSUMER_LAG); consume
+and commit errors are counted (metrics.ERRORS, kinds kafka_consume / kafka_commit).
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from typing import Callable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from . import membership
+from . import membership, metrics, telemetry
 from .settings import settings
 
 MiB = 1024 * 1024
@@ -74,7 +78,7 @@ def consumer(group: str, topics: list[str], *, on_assign: Callable | None = None
         "max.partition.fetch.bytes": settings.kafka_max_bytes,
         "receive.message.max.bytes": 4 * settings.kafka_max_bytes + MiB,
         "queued.max.messages.kbytes": 64 * 1024,
-    }
+    } | metrics.lag_stats_config()
     if settings.kafka_group_protocol not in ("classic", "consumer"):
         raise SystemExit(f"COBOL_KAFKA_GROUP_PROTOCOL must be classic or consumer, not {settings.kafka_group_protocol!r}")
     if settings.kafka_group_protocol == "consumer":
@@ -118,8 +122,11 @@ class DeliveryTracker:
 
 def produce(p: Producer, topic: str, key: str | bytes, value: bytes, *,
             tracker: DeliveryTracker | None = None, headers=None) -> None:
-    """produce(), waiting for queue room instead of failing when the local queue is full."""
+    """produce(), waiting for queue room instead of failing when the local queue is full.
+    Without `headers`, the current trace context (if any) goes along."""
     cb = tracker.callback if tracker else None
+    if headers is None:
+        headers = telemetry.trace_headers() or None
     while True:
         try:
             if tracker:
@@ -150,6 +157,7 @@ def consume_batch(consumer: Consumer, n: int, timeout: float, log, what: str) ->
     for m in msgs:
         if m.error():
             if m.error().code() != KafkaError._PARTITION_EOF:
+                metrics.error("kafka_consume")
                 log.warning(f"{what}.consume_error", error=str(m.error()))
             continue
         out.append(m)
@@ -198,6 +206,7 @@ def commit(consumer: Consumer, msgs, log=None) -> bool:
     except KafkaException as exc:
         if is_fatal(exc):
             raise
+        metrics.error("kafka_commit")
         if log is not None:
             log.warning("kafka.commit_failed", error=str(exc))
         return False

@@ -11,11 +11,13 @@ def boot(kind: str) -> Lifecycle:
     instance = settings.instance if settings.instance != "dev-1" else f"{kind}-1"
     mlog.configure(instance, settings.log_level)
     telemetry.setup(kind, instance, settings.otel_exporter)
+    metrics.identify(kind, instance)
     port = metrics.serve(metrics_port_for(instance), "0.0.0.0" if settings.bind_public else "127.0.0.1")
     metrics.UP.labels(kind, instance).set(1)
     mlog.get("cobol.boot").info("starting", service=kind, metrics_port=port,
                                 kafka=settings.kafka_bootstrap)
     lc = Lifecycle(instance)
+    lc.on_stop(telemetry.shutdown)          # runs last: export the spans still batched
     if membership.start(kind, instance) is not None:   # heartbeats to the coordinator
         lc.on_stop(membership.current.stop)
     return lc
