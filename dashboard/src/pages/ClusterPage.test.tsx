@@ -17,6 +17,17 @@ function server(nodes = [clusterNode(), clusterNode({ instance: "archive-1", rol
   };
 }
 
+function agg(name: string, count: number, bytes_in: number, bytes_out: number) {
+  return { name, count, bytes_in, bytes_out, codec_seconds: 0, ratio: 0, mb_per_s: 0, latency_mean: 0,
+    latency_p50: 0, latency_p99: 0, latency_max: 0 };
+}
+
+/** /api/analytics/series for the edge rates: one minute of complete 10 s buckets */
+function series(by: string, name: string, count: number, bytesIn: number, bytesOut: number) {
+  return { by, metric: null, window: 10, range: { start: 1000, end: 1060, step: 10 },
+    series: [{ name, points: [{ t: 1020, value: null, aggregate: agg(name, count, bytesIn, bytesOut) }] }] };
+}
+
 function row(instance: string) {
   return screen.getAllByTestId("node-row").find((r) => r.getAttribute("data-instance") === instance)!;
 }
@@ -100,6 +111,48 @@ describe("ClusterPage", () => {
     fakeFetch(server([]));
     renderWith(<ClusterPage />, { services: makeServices(), me: VIEWER });
     expect(await screen.findByText("No node has reported yet")).toBeTruthy();
+  });
+
+  it("labels the topology's edges with the rates analytics measured, and the rest with no data", async () => {
+    const { calls } = fakeFetch({
+      ...server(),
+      "GET /api/analytics/series": (req: Request) => {
+        const by = new URL(req.url).searchParams.get("by");
+        return json(by === "node" ? series("node", "compressor-1", 120, 61440 * 60, 6144 * 60)
+          : series("replica", "archive-1", 60, 61440 * 30, 6144 * 30));
+      },
+    });
+    renderWith(<ClusterPage />, { services: makeServices(), me: VIEWER });
+    const label = async (edge: string) => {
+      await waitFor(() => expect(document.querySelector(`[data-testid="edge-rate"][data-edge="${edge}"]`)
+        ?.getAttribute("data-measured")).toBe("yes"));
+      return document.querySelector(`[data-testid="edge-rate"][data-edge="${edge}"]`)!.textContent;
+    };
+    expect(await label("cobol.chunks->compressor")).toBe("60.0 KiB/s2.00 chunks/s · lag 7");
+    expect(await label("compressor->cobol.frames")).toBe("6.00 KiB/s2.00 frames/s");
+    expect(await label("cobol.frames->archive")).toBe("3.00 KiB/s1.00 chunks/s");
+    expect(await label("cobol.frames->analytics")).toBe("6.00 KiB/s2.00 frames/s");
+    const ingest = document.querySelector('[data-testid="edge-rate"][data-edge="ingest->cobol.chunks"]')!;
+    expect([ingest.textContent, ingest.getAttribute("data-measured")]).toEqual(["no data", "no"]);
+    const asked = calls.filter((c) => new URL(c.url).pathname === "/api/analytics/series")
+      .map((c) => Object.fromEntries(new URL(c.url).searchParams));
+    expect(asked).toEqual(expect.arrayContaining([{ by: "node", window: "60s", step: "10" },
+      { by: "replica", window: "60s", step: "10" }]));
+  });
+
+  it("shows no data on the measured edges while analytics is unavailable", async () => {
+    fakeFetch({
+      ...server(),
+      "GET /api/analytics/series": () => json({ detail: "the analytics service is unavailable (UNAVAILABLE: x); retry shortly" }, 503),
+    });
+    renderWith(<ClusterPage />, { services: makeServices(), me: VIEWER });
+    await waitFor(() => expect(document.querySelector('[data-testid="edge-rate"][data-edge="cobol.chunks->compressor"]')
+      ?.textContent).toBe("no data"));
+    const edge = document.querySelector('[data-edge="cobol.chunks->compressor"][data-kind="data"]')!;
+    expect(edge.querySelector("title")!.textContent).toContain("analytics unavailable");
+    expect(document.querySelectorAll('[data-testid="edge-rate"][data-measured="yes"]')).toHaveLength(0);
+    // the rest of the page still works
+    expect(screen.getAllByTestId("node-row")).toHaveLength(2);
   });
 
   it("derives each service's health from its instances", () => {

@@ -1,7 +1,8 @@
 /**
  * The cluster: every node (role, status, last heartbeat, CPU, memory, partitions, lag), the
- * topology with each service's health, Kafka's replica health, and alerts — loaded from
- * /api/cluster/* and kept live by the WebSocket's `nodes`, `kafka` and `alert` messages.
+ * topology with each service's health and the live rates on its edges, Kafka's replica health,
+ * and alerts — loaded from /api/cluster/* and kept live by the WebSocket's `nodes`, `kafka` and
+ * `alert` messages; the edge rates from /api/analytics/series, asked for every 10 s.
  * Read-only: every role may see it, and it offers no control but reloading.
  */
 import { useCallback, useEffect, useState } from "react";
@@ -13,7 +14,9 @@ import { StatusBadge } from "../components/StatusBadge";
 import { Table } from "../components/Table";
 import { TopologyPicture, type TopoService } from "../components/TopologyPicture";
 import { useServices } from "../context";
+import { compressorLag, edgeRates, FLOW, type SeriesPage } from "../lib/edgeRates";
 import { formatBytes, formatDate } from "../lib/format";
+import { usePolling } from "../lib/usePolling";
 import { useResource } from "../lib/useResource";
 import type { LiveMessage } from "../live/connection";
 
@@ -32,6 +35,10 @@ export interface Alert {
 
 const MAX_ALERTS = 50;
 const NODE_LIMIT = 1000;
+/** edge rates: the last minute in 10 s buckets, asked for again every 10 s */
+const RATE_WINDOW = "60s";
+const RATE_STEP = 10;
+const RATE_POLL_MS = 10_000;
 
 function partitionsText(n: ClusterNode): string {
   if (!n.partitions.length) return "—";
@@ -149,6 +156,15 @@ export default function ClusterPage() {
   const replicas = useResource<ReplicaReport>(async () => unwrap(await client.GET("/api/cluster/replicas", {
     params: { query: { limit: 20 } } })), "replicas");
   const leader = useResource(async () => unwrap(await client.GET("/api/cluster/leader")), "leader");
+  const seriesOf = (by: "node" | "replica") => async () => unwrap(await client.GET("/api/analytics/series", {
+    params: { query: { by, window: RATE_WINDOW, step: RATE_STEP } } })) as SeriesPage;
+  const nodeRates = useResource<SeriesPage>(seriesOf("node"), "rates-node");
+  const replicaRates = useResource<SeriesPage>(seriesOf("replica"), "rates-replica");
+  const reloadRates = useCallback(() => {
+    nodeRates.reload();
+    replicaRates.reload();
+  }, [nodeRates.reload, replicaRates.reload]);
+  usePolling(reloadRates, RATE_POLL_MS);
   const [alerts, setAlerts] = useState<Alert[]>([]);
   const setNodes = nodes.setData;
   const setReplicas = replicas.setData;
@@ -174,6 +190,12 @@ export default function ClusterPage() {
 
   const nodeList = nodes.data ?? [];
   const services = serviceHealth(staticTopology.services as TopoService[], nodeList);
+  // the last answer stays on screen while the next is on its way; an error replaces it
+  const rates = edgeRates({
+    nodes: nodeRates.error ? nodeRates.error : nodeRates.data,
+    replicas: replicaRates.error ? replicaRates.error : replicaRates.data,
+    chunkLag: compressorLag(nodeList),
+  });
 
   return (
     <div>
@@ -195,7 +217,7 @@ export default function ClusterPage() {
       <section aria-labelledby="topo-h" className="mb-8">
         <h2 id="topo-h" className="mb-2 text-base font-semibold">Topology</h2>
         <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white p-4">
-          <TopologyPicture services={services} />
+          <TopologyPicture services={services} flow={FLOW} rates={rates} />
         </div>
       </section>
       <section aria-labelledby="kafka-h">
