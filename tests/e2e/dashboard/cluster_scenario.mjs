@@ -6,6 +6,8 @@
 //   node -> python  {"step": "down", "ok", "after_ms"}     the row said down (deadline: killed_at + 5 s)
 //   python -> node  {"restarted_at": <unix ms>}
 //   node -> python  {"step": "alive", "ok", "after_ms"}
+//   python -> node  {"job_done_at": <unix ms>}             a job went through the mesh
+//   node -> python  {"step": "rates", "ok", "labels"}      the topology's edges show its rates
 // The page is never reloaded: every change arrives over the WebSocket. Screenshots and the
 // console errors go to the results line {"step": "done", ...}.
 //
@@ -23,6 +25,8 @@ const cfg = JSON.parse(readFileSync(process.argv[2], "utf8"));
 mkdirSync(cfg.artifacts, { recursive: true });
 const DOWN_DEADLINE_MS = 5_000;       // the "down within 5 s"
 const ALIVE_DEADLINE_MS = 60_000;     // a restarted process boots, joins Kafka and beats
+// a job's frames reach the analytics tables, their 10 s bucket closes, the page asks again (every 10 s)
+const RATES_DEADLINE_MS = 90_000;
 const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 const say = (o) => process.stdout.write(JSON.stringify(o) + "\n");
 const hear = async () => JSON.parse((await lines.next()).value);
@@ -36,6 +40,12 @@ async function waitStatus(page, want, deadline) {
     await page.waitForTimeout(50);
   }
   return null;
+}
+
+/** Every edge label of the topology picture: {"a->b": {text, measured}}. */
+async function edgeLabels(page) {
+  return page.locator('[data-testid="edge-rate"]').evaluateAll((els) => Object.fromEntries(els.map((e) =>
+    [e.getAttribute("data-edge"), { text: e.textContent, measured: e.getAttribute("data-measured") }])));
 }
 
 const browser = await launch();
@@ -66,6 +76,22 @@ try {
   await page.screenshot({ path: path.join(cfg.artifacts, "cluster-alive-again.png"), fullPage: true });
   say({ step: "alive", ok: aliveAt !== null, after_ms: aliveAt && aliveAt - restarted_at,
         alerts: await page.getByTestId("alert").allTextContents() });
+
+  const { job_done_at } = await hear();
+  let labels = {};
+  let ok = false;
+  while (Date.now() < job_done_at + RATES_DEADLINE_MS) {
+    labels = await edgeLabels(page);
+    const chunks = labels["cobol.chunks->compressor"];
+    if (chunks && chunks.measured === "yes" && !chunks.text.startsWith("0 B/s")) {
+      ok = true;
+      break;
+    }
+    await page.waitForTimeout(250);
+  }
+  await page.getByTestId("topology").scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(cfg.artifacts, "cluster-rates.png"), fullPage: true });
+  say({ step: "rates", ok, labels });
   say({ step: "done", consoleErrors });
 } catch (err) {
   say({ step: "error", error: String(err?.stack || err), consoleErrors });

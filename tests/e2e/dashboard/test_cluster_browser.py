@@ -1,6 +1,7 @@
 """The Cluster page in headless Chromium against the real mesh and API: SIGKILL a compressor
 and the page (never reloaded, live over the WebSocket) shows it `down` within 5 s of the kill,
-then `alive` again after a restart. Screenshots in .run/artifacts/dashboard-cluster/.
+then `alive` again after a restart; after a job has run, the topology picture's edges show the
+rates the analytics worker measured. Screenshots in .run/artifacts/dashboard-cluster/.
 
 The test mesh's coordinator declares a node down 3.5 s after its last heartbeat
 (COBOL_DOWN_AFTER_S; the default is 4.5 s, within the issue's "down within 5 s of the last
@@ -22,11 +23,16 @@ from corpora import ROOT
 
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 import api_harness as h  # noqa: E402
+from mesh_analytics import start_mesh_analytics  # noqa: E402
+from waiting import wait_until  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 HERE = ROOT / "tests" / "e2e" / "dashboard"
 ARTIFACTS = ROOT / ".run" / "artifacts" / "dashboard-cluster"
 VICTIM = "compressor-1"
+# a few chunks' worth of log lines (the harness's chunk size is the default 1 MiB)
+EDGE_JOB = b"".join(b"2026-11-30T04:%02d:%02d INFO edge-rate request id=%06d served in %d ms\n"
+                    % (i // 60 % 60, i % 60, i, i % 997) for i in range(40_000))
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +42,13 @@ def stack(infra, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dashboard-cluster")
     mesh = h.MeshProcs(infra, tmp / "mesh")
     mesh.env.update({"COBOL_SUSPECT_AFTER_S": "2", "COBOL_DOWN_AFTER_S": "3.5"})
-    api = None
+    api = analytics = None
     try:
         mesh.start_all()
-        env = {"COBOL_PG_DSN": infra["postgres"]["dsn"], "COBOL_REDIS_URL": infra["redis"]["url"]}
+        analytics = start_mesh_analytics(mesh, tmp / "analytics", port=50173, metrics_port=9673)
+        analytics.wait_ready()
+        env = {"COBOL_PG_DSN": infra["postgres"]["dsn"], "COBOL_REDIS_URL": infra["redis"]["url"],
+               "COBOL_ANALYTICS_ADDR": analytics.addr}
         env.update({k: v for k, v in mesh.env.items() if k.endswith("_ADDR") or k.startswith("COBOL_TOPIC_")
                     or k in ("COBOL_JOBS_CHANNEL", "COBOL_KAFKA_BOOTSTRAP")})
         api = h.start_api(tmp, extra_env=env)
@@ -47,6 +56,8 @@ def stack(infra, tmp_path_factory):
     finally:
         if api is not None:
             h.stop_api(api)
+        if analytics is not None:
+            analytics.stop()
         mesh.stop_all()
 
 
@@ -107,11 +118,28 @@ def test_a_killed_compressor_shows_down_within_5s_then_alive_after_a_restart(sta
         alive = b.read("alive", 120)
         assert alive["ok"], alive
         assert any(VICTIM in a and "alive again" in a for a in alive["alerts"]), alive["alerts"]
+
+        # a job through the mesh: its chunks and frames show up as rates on the picture's edges
+        with api.client(api.token()) as c:
+            r = c.post("/api/jobs", files={"file": ("edges.log", EDGE_JOB)}, data={"profile": "fast"})
+            assert r.status_code == 202, r.text
+            job = r.json()["id"]
+            wait_until(f"job {job} done", lambda: c.get(f"/api/jobs/{job}").json()["status"] in ("done", "failed"),
+                       120, 0.5)
+            assert c.get(f"/api/jobs/{job}").json()["status"] == "done"
+        b.tell({"job_done_at": int(time.time() * 1000)})
+        rates = b.read("rates", 120)
+        assert rates["ok"], rates
+        chunks, frames = rates["labels"]["cobol.chunks->compressor"], rates["labels"]["compressor->cobol.frames"]
+        assert chunks["measured"] == "yes" and "chunks/s" in chunks["text"] and not chunks["text"].startswith("0 B/s"), rates
+        assert frames["measured"] == "yes" and "frames/s" in frames["text"], rates
+        # nothing measures what ingest writes: said so, never a number
+        assert rates["labels"]["ingest->cobol.chunks"] == {"text": "no data", "measured": "no"}, rates
         done = b.read("done", 60)
         print(f"cluster page: {VICTIM} shown down {down['after_ms']} ms after the kill, "
               f"alive {alive['after_ms']} ms after the restart")
         assert done["consoleErrors"] == []
         assert {p.name for p in ARTIFACTS.glob("*.png")} >= {"cluster-alive.png", "cluster-down.png",
-                                                             "cluster-alive-again.png"}
+                                                             "cluster-alive-again.png", "cluster-rates.png"}
     finally:
         b.close()

@@ -18,6 +18,7 @@ from corpora import CORPORA, ROOT
 
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 import api_harness as h  # noqa: E402
+from mesh_analytics import start_mesh_analytics  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 HERE = Path(__file__).parent
@@ -26,9 +27,9 @@ CORPUS = CORPORA / "loghub" / "Apache_2k.log"
 # pages whose errors are the point of the step (a refused token, a refused upload)
 # the API refuses passwords under 10 characters, common ones and ones containing the user name
 VIEWER_PASSWORD = "quartz-Heron-7141"
-# analytics: no analytics worker runs in this module, so the page's figures are a 503 (the page
-# says the service is unavailable); test_analytics_keys_browser.py renders it with a worker and data
-EXPECTED_ERRORS = {"login-refused", "expiry", "viewer-api-probe", "analytics"}
+# (an analytics worker runs on this module's mesh: the analytics page and the cluster page's edge
+# rates load without errors; test_analytics_keys_browser.py checks the analytics figures themselves)
+EXPECTED_ERRORS = {"login-refused", "expiry", "viewer-api-probe"}
 
 
 def _port_taken(exc: Exception) -> bool:
@@ -44,16 +45,22 @@ def stack(infra, tmp_path_factory):
     # meshes one can be taken in between. Only that is retried, with fresh ports.
     for attempt in range(3):
         mesh = h.MeshProcs(infra, tmp / f"mesh-{attempt}")
-        api = None
+        api = analytics = None
         try:
             mesh.start_all()
-            env = {"COBOL_PG_DSN": infra["postgres"]["dsn"], "COBOL_REDIS_URL": infra["redis"]["url"]}
+            # the analytics and cluster pages (edge rates) ask /api/analytics/*: a worker on the mesh's topics
+            analytics = start_mesh_analytics(mesh, tmp / f"analytics-{attempt}", port=50175, metrics_port=9675)
+            analytics.wait_ready()
+            env = {"COBOL_PG_DSN": infra["postgres"]["dsn"], "COBOL_REDIS_URL": infra["redis"]["url"],
+                   "COBOL_ANALYTICS_ADDR": analytics.addr}
             env.update({k: v for k, v in mesh.env.items() if k.endswith("_ADDR") or k == "COBOL_JOBS_CHANNEL"})
             api = h.start_api(tmp, extra_env=env, wait=False)
             h.wait_ready(api)
         except RuntimeError as exc:
             if api is not None:
                 h.stop_api(api)
+            if analytics is not None:
+                analytics.stop()
             mesh.stop_all()
             if attempt == 2 or not _port_taken(exc):
                 raise
@@ -62,6 +69,7 @@ def stack(infra, tmp_path_factory):
             yield api
         finally:
             h.stop_api(api)
+            analytics.stop()
             mesh.stop_all()
         return
 
