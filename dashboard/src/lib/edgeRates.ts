@@ -112,7 +112,7 @@ function measuredEdge(e: FlowEdge, source: SeriesPage | string | undefined, fiel
   const per = Object.entries(r.per).map(([n, x]) => `${n}: ${formatRate(x.bytes)}, ${formatCount(x.records, unit)}`);
   return {
     ...e, measured: true,
-    lines: [formatRate(r.bytes), [formatCount(r.records, unit), ...extra].join(" · ")],
+    lines: [formatRate(r.bytes), formatCount(r.records, unit), ...extra],
     title: [`${what} over the last ${r.seconds} s`, ...per].join("\n"),
   };
 }

@@ -128,7 +128,7 @@ describe("ClusterPage", () => {
         ?.getAttribute("data-measured")).toBe("yes"));
       return document.querySelector(`[data-testid="edge-rate"][data-edge="${edge}"]`)!.textContent;
     };
-    expect(await label("cobol.chunks->compressor")).toBe("60.0 KiB/s2.00 chunks/s · lag 7");
+    expect(await label("cobol.chunks->compressor")).toBe("60.0 KiB/s2.00 chunks/slag 7");
     expect(await label("compressor->cobol.frames")).toBe("6.00 KiB/s2.00 frames/s");
     expect(await label("cobol.frames->archive")).toBe("3.00 KiB/s1.00 chunks/s");
     expect(await label("cobol.frames->analytics")).toBe("6.00 KiB/s2.00 frames/s");
