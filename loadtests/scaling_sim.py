@@ -312,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     if not a.corpora.is_dir():
         ap.error(f"--corpora {a.corpora}: not a folder")
     chunks = corpus_chunks(a.corpora, a.mib)
+    # SIGTERM unwinds like Ctrl-C, so the `finally`s below stop the broker and remove the namespaces.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     cores = os.cpu_count() or 1
     sample = chunks[::max(1, len(chunks) // 8)][:8]
     w_cpu, ratio = codec_speed(sample, a.profile)
