@@ -42,3 +42,26 @@ def test_refuses_bad_arguments():
         r = subprocess.run([sys.executable, str(ROOT / "loadtests" / "scaling_sim.py"), *args],
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 2 and "error" in r.stderr, (args, r.stderr)
+
+
+def test_sigterm_mid_run_stops_the_broker_and_removes_the_namespaces():
+    proc = subprocess.Popen([sys.executable, str(ROOT / "loadtests" / "scaling_sim.py"), "--workers", "1,2",
+                             "--mib", "4", "--partitions", "4", "--rate-mbit", "8"],
+                            stdout=subprocess.PIPE, text=True, env=os.environ)
+    try:
+        for line in proc.stdout:  # the broker is up and holds the chunks: stop the run now
+            if "preloaded" in line:
+                break
+        else:
+            raise AssertionError(f"the run ended before its broker was up ({proc.wait()})")
+        proc.terminate()
+        assert proc.wait(timeout=120) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    offset = int(os.environ.get("COBOL_PORT_OFFSET", "0"))
+    assert SimNet(offset=offset, nodes=1, rate_mbit=1).leftovers() == []
+    assert not (ROOT / ".data" / "scaling-sim").exists()
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "scaling_sim.py worker" not in ps and str(ROOT / ".data" / "scaling-sim") not in ps
