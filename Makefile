@@ -49,7 +49,7 @@ compose: $(STAMP) ## regenerate compose/docker-compose.yml from topology.yaml
 	$(PY) compose/generate.py
 
 test: setup ## run the whole suite: unit, integration (real Kafka/Redis/PostgreSQL), e2e
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/scaling_sim tests
 
 test-unit: $(STAMP) build ## unit tests only (no services)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
@@ -157,3 +157,8 @@ report: $(STAMP) ## reports/README.md + PNG plots from the figures in $(FIGURES)
 .PHONY: soak
 soak: up ## steady load through the running mesh for SOAK_MINUTES (30): RSS, open files, lag over time, growth verdict
 	$(PY) loadtests/soak.py --minutes $${SOAK_MINUTES:-30} --json $(FIGURES)
+
+.PHONY: scaling-sim
+scaling-sim: setup ## scaling model vs N workers in network namespaces behind tc-limited veths, one real Kafka (root; WORKERS=1,2,4 RATE_MBIT=40 MIB=48)
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit/scaling tests/scaling_sim
+	$(PY) loadtests/scaling_sim.py --workers $${WORKERS:-1,2,4} --rate-mbit $${RATE_MBIT:-40} --mib $${MIB:-48} --json $(FIGURES)

@@ -50,6 +50,27 @@ def model(nodes: int, cores: int, w_low: float, w_high: float, ratio: float, par
             "low_mbs": low, "high_mbs": high, "brokers": brokers, "broker_bytes_per_input": per_input}
 
 
+def sim_prediction(workers: int, partitions: int, w_cpu: float, link_mbit: float, ratio: float,
+                   cores: int) -> dict:
+    """What the model predicts for `loadtests/scaling_sim.py`: `workers` processes on one host of
+    `cores` cores, each behind a link of `link_mbit` Mbit/s each way, reading raw chunks and
+    writing frames (1/ratio of them) through Kafka on the host.
+
+    Per worker the least of its codec speed `w_cpu` (MB/s on one core) and its link, whose busier
+    direction carries max(1, 1/ratio) bytes per input byte; the partition split; and the host's
+    cores, shared by all workers (the broker's own CPU is not counted, so this is an upper bound).
+    Returns the figure in MB/s, which bound gives it and whether the split idles workers.
+    """
+    if min(workers, partitions, cores) < 1 or min(w_cpu, link_mbit, ratio) <= 0:
+        raise ValueError("workers, partitions, cores >= 1; w_cpu, link_mbit, ratio > 0")
+    w_net = link_mbit / 8 / max(1.0, 1 / ratio)
+    w_eff = effective_workers(workers, partitions)
+    bounds = {"network": w_eff * w_net, "cpu": min(w_eff, cores) * w_cpu}
+    bound = min(bounds, key=bounds.get)
+    return {"mbs": bounds[bound], "bound": bound, "per_worker_net": w_net, "effective_workers": w_eff,
+            "partition_limited": w_eff < workers}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nodes", default="1,10,100")
