@@ -114,6 +114,42 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(kafka, tmp_pa
         proc.stop()
 
 
+def test_sigterm_mid_stream_exits_0_and_the_restart_loses_nothing(kafka, tmp_path):
+    """A clean stop while records flow: the worker commits once, exits 0, and what it
+    handled after that last commit is counted by the restarted worker, exactly once
+    (app.StopCommitsOnce: a second commit used to go through ended transactions and hang)."""
+    proc = AnalyticsProc(kafka, tmp_path, port=50172, metrics_port=9672)
+    t0_ms = (int(time.time()) - 300) * 1000
+    recs, exp = make_feed(n_jobs=30, frames_per_job=20, t0_ms=t0_ms, span_ms=200_000, seed=13)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def feed():
+        try:
+            produce(producer(kafka), proc, recs, rate=300, stop=stop)
+        except BaseException as exc:      # reported by the test thread
+            errors.append(exc)
+    feeder = threading.Thread(target=feed, daemon=True)
+    try:
+        proc.start()
+        proc.wait_ready()
+        feeder.start()
+        with proc.client() as c:
+            wait_until("a first part counted",
+                       lambda: (totals_now(c, "all").get("all", {}).get("count", 0) or 0) > exp.frames // 5, 180)
+            assert proc.stop() == 0
+            proc.start()
+            proc.wait_ready()
+            feeder.join(300)
+            assert not errors, errors
+            wait_counted(c, exp, 420)
+            check_exact(c, exp)
+        assert proc.stop() == 0
+    finally:
+        stop.set()
+        proc.stop()
+
+
 @pytest.mark.fault_full      # `make chaos`: slow, and under heavy load faust may crash at the rebalance
 def test_a_worker_joining_and_leaving_mid_stream_loses_nothing(kafka, tmp_path):
     """Two rebalances while records flow: the first worker gives up half its partitions and
