@@ -22,6 +22,7 @@ every rebalance therefore rebuilds them from their changelogs (`forget_local_sta
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -87,13 +88,53 @@ def cluster_facts(*topics: str) -> tuple[int, int]:
     return counts[topics[0]], len(meta.brokers)
 
 
+class StopCommitsOnce(faust.App):
+    """faust.App whose stop commits once, then never again.
+
+    On stop, faust commits from two places: `App._stop_consumer` waits for the streams and
+    commits with `start_new_transaction=False` (every transaction it commits is ended,
+    none begun), and then the consumer's own `on_stop` runs the same wait-and-commit again,
+    while the consumer's commit timer keeps firing until the consumer is stopped. An offset
+    acked after the first of these commits read its offsets (a commit takes seconds on a
+    loaded broker) is committed by the second or by the timer, which publishes its
+    attached table updates through a transactional producer whose transaction was just
+    ended: aiokafka raises "Can't send messages while not in transaction" inside the
+    consumer's stop, and the worker never exits. So from the start of the stop, the timer
+    and the stream-wait loop commit nothing, the first ending commit is the last, and
+    anything acked after it stays uncommitted: its table updates are never published, and
+    a restart processes it again from the committed offsets (exactly once still holds)."""
+
+    async def _stop_consumer(self) -> None:
+        if self._consumer is not None:
+            commit_once_more(self._consumer)
+        await super()._stop_consumer()
+
+
+def commit_once_more(consumer) -> None:
+    """From now on, `consumer` commits only once, the transaction-ending commit."""
+    commit = consumer.commit
+    done = False
+
+    async def last_commit(topics=None, start_new_transaction: bool = True) -> bool:
+        nonlocal done
+        if done or start_new_transaction:
+            return False
+        done = True
+        while consumer._commit_fut is not None:     # a timer commit under way: let it end,
+            await asyncio.wait([consumer._commit_fut])  # else this one would be skipped
+        did = await commit(topics, start_new_transaction=False)
+        log.info("stop.last_commit", committed=bool(did))
+        return did
+    consumer.commit = last_commit        # the instance's: the timer and on_stop call self.commit
+
+
 class Analytics:
     """The faust app, its tables, and the two agents that feed them."""
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         (cfg.data_dir / cfg.app_id).mkdir(parents=True, exist_ok=True)
-        self.app = faust.App(
+        self.app = StopCommitsOnce(
             cfg.app_id,
             broker=[f"kafka://{b.strip()}" for b in cfg.brokers.split(",")],
             datadir=str(cfg.data_dir / cfg.app_id),     # never the current directory

@@ -11,6 +11,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -280,6 +281,33 @@ def produce(p: Producer, proc: AnalyticsProc, recs, rate: float | None = None, s
                 time.sleep(ahead)         # pacing a load generator, not synchronising a test
     if p.flush(60):
         raise AssertionError("records left unsent after 60 s")
+
+
+class Feeder:
+    """`produce` in a background thread; `stop()` ends it early, `join()` waits for it and
+    raises what it raised in the test's thread."""
+
+    def __init__(self, bootstrap: str, proc: AnalyticsProc, recs, rate: float) -> None:
+        self._stop = threading.Event()
+        self.errors: list[BaseException] = []
+
+        def feed():
+            try:
+                produce(producer(bootstrap), proc, recs, rate=rate, stop=self._stop)
+            except BaseException as exc:      # reported by the test thread
+                self.errors.append(exc)
+        self.thread = threading.Thread(target=feed, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float) -> None:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), f"the feed did not end in {timeout:.0f}s"
+        assert not self.errors, self.errors
 
 
 def totals_now(client: AnalyticsClient, dim: str) -> dict:

@@ -2,12 +2,11 @@
 mid-stream after which the totals are still exact (nothing lost, nothing counted twice)."""
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
-from analytics_harness import (ROOT, AnalyticsProc, check_exact, committed_input_offsets,  # noqa: E402
+from analytics_harness import (ROOT, AnalyticsProc, Feeder, check_exact, committed_input_offsets,  # noqa: E402
                                count_committed_records, group_id, input_topic, make_feed, produce,
                                producer, totals_now, wait_counted, wait_until)
 from cobol_mesh.analytics_client import AnalyticsError
@@ -79,15 +78,7 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(kafka, tmp_pa
     proc = AnalyticsProc(kafka, tmp_path, port=50167, metrics_port=9667)
     t0_ms = (int(time.time()) - 300) * 1000
     recs, exp = make_feed(n_jobs=40, frames_per_job=30, t0_ms=t0_ms, span_ms=200_000, seed=9)
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def feed():
-        try:
-            produce(producer(kafka), proc, recs, rate=300, stop=stop)
-        except BaseException as exc:      # reported by the test thread
-            errors.append(exc)
-    feeder = threading.Thread(target=feed, daemon=True)
+    feeder = Feeder(kafka, proc, recs, rate=300)
     try:
         proc.start()
         proc.wait_ready()
@@ -102,7 +93,6 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(kafka, tmp_pa
             proc.start()
             proc.wait_ready()
             feeder.join(300)
-            assert not errors, errors
             wait_counted(c, exp, 420, supervised=proc)
             check_exact(c, exp)
         # the restarted worker restored its tables from the changelogs: it did not count the
@@ -110,7 +100,34 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(kafka, tmp_pa
         handled = proc.metric("cobol_analytics_events_total")
         assert 0 < handled < count_committed_records(kafka, input_topic(proc)), handled
     finally:
-        stop.set()
+        feeder.stop()
+        proc.stop()
+
+
+def test_sigterm_mid_stream_exits_0_and_the_restart_loses_nothing(kafka, tmp_path):
+    """A clean stop while records flow: the worker commits once, exits 0, and what it
+    handled after that last commit is counted by the restarted worker, exactly once
+    (app.StopCommitsOnce: a second commit used to go through ended transactions and hang)."""
+    proc = AnalyticsProc(kafka, tmp_path, port=50172, metrics_port=9672)
+    t0_ms = (int(time.time()) - 300) * 1000
+    recs, exp = make_feed(n_jobs=30, frames_per_job=20, t0_ms=t0_ms, span_ms=200_000, seed=13)
+    feeder = Feeder(kafka, proc, recs, rate=300)
+    try:
+        proc.start()
+        proc.wait_ready()
+        feeder.start()
+        with proc.client() as c:
+            wait_until("a first part counted",
+                       lambda: (totals_now(c, "all").get("all", {}).get("count", 0) or 0) > exp.frames // 5, 180)
+            assert proc.stop() == 0
+            proc.start()
+            proc.wait_ready()
+            feeder.join(300)
+            wait_counted(c, exp, 420)
+            check_exact(c, exp)
+        assert proc.stop() == 0
+    finally:
+        feeder.stop()
         proc.stop()
 
 
@@ -126,14 +143,7 @@ def test_a_worker_joining_and_leaving_mid_stream_loses_nothing(kafka, tmp_path):
     second = first.joining(port=50169, metrics_port=9669)
     t0_ms = (int(time.time()) - 300) * 1000
     recs, exp = make_feed(n_jobs=30, frames_per_job=20, t0_ms=t0_ms, span_ms=200_000, seed=11)
-    stop = threading.Event()
-    errors: list[BaseException] = []
-    def feed():
-        try:
-            produce(producer(kafka), first, recs, rate=200, stop=stop)
-        except BaseException as exc:      # reported by the test thread
-            errors.append(exc)
-    feeder = threading.Thread(target=feed, daemon=True)
+    feeder = Feeder(kafka, first, recs, rate=200)
     try:
         first.start()
         first.wait_ready()
@@ -149,10 +159,9 @@ def test_a_worker_joining_and_leaving_mid_stream_loses_nothing(kafka, tmp_path):
                            180)
             assert second.stop() == 0      # and leaves: the first gets every partition back
             feeder.join(300)
-            assert not errors, errors
             wait_counted(c, exp, 420, supervised=first)
             check_exact(c, exp)
     finally:
-        stop.set()
+        feeder.stop()
         second.stop()
         first.stop()
