@@ -26,6 +26,11 @@ except ImportError:  # tests/integration is not a package
     import api_harness as h  # type: ignore
 from waiting import wait_until  # noqa: E402
 
+try:
+    from .analytics_harness import AnalyticsProc  # type: ignore
+except ImportError:
+    from analytics_harness import AnalyticsProc  # type: ignore
+
 pytestmark = pytest.mark.integration
 
 CORPUS = (h.ROOT / ".." / "shared" / "corpora").resolve()
@@ -95,9 +100,30 @@ def import_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def api(api_env, mesh_state, import_root, tmp_path_factory):
+def analytics_addr(mesh_state, tmp_path_factory):
+    """An analytics worker on the mesh's own topics, so /api/analytics/* answers (schemathesis
+    counts a 503 as a server error); None when the mesh did not start."""
+    procs, _ = mesh_state
+    if procs is None:
+        yield None
+        return
+    worker = AnalyticsProc(procs.env["COBOL_KAFKA_BOOTSTRAP"], tmp_path_factory.mktemp("analytics"),
+                           port=50177, metrics_port=9677)
+    worker.env.update({k: procs.env[k] for k in ("COBOL_TOPIC_FRAMES", "COBOL_TOPIC_EVENTS", "COBOL_GROUP_PREFIX")})
+    worker.start()
+    try:
+        worker.wait_ready()
+        yield worker.addr
+    finally:
+        worker.stop()
+
+
+@pytest.fixture(scope="module")
+def api(api_env, mesh_state, analytics_addr, import_root, tmp_path_factory):
     """The API the mesh services ask about gRPC callers (it listens on MeshProcs.api_port)."""
     procs, _ = mesh_state
+    if analytics_addr:
+        api_env = {**api_env, "COBOL_ANALYTICS_ADDR": analytics_addr}
     proc = h.start_api(tmp_path_factory.mktemp("api"), extra_env={**api_env, "COBOL_API_IMPORT_ROOT": str(import_root)},
                        port=procs.api_port if procs is not None else None,
                        schema=procs.env["COBOL_AUDIT_DB_SCHEMA"] if procs is not None else None)
