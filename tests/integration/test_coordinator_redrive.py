@@ -30,7 +30,7 @@ def test_stalled_job_is_redriven_to_done(infra, tmp_path):
         assert p.flush(30) == 0
         m.start_service("compressor-1")          # starts at the end: it never sees those chunks
         c = m.client()
-        wait_until("compressor assigned", lambda: any(x.count for x in c.node("compressor-1").partitions), 60)
+        wait_until("compressor assigned", lambda: any(x.partition >= 0 or x.count for x in c.node("compressor-1").partitions), 60)
         events = [pb.JobEvent(job_id=job_id, at=opened_at, opened=pb.JobOpened(source="grpc", name="s", profile="fast")),
                   pb.JobEvent(job_id=job_id, at=time.time(),
                               sealed=pb.JobSealed(chunk_count=2, bytes_in=len(data), sha256=sha(data)))]
