@@ -164,9 +164,8 @@ class IngestServicer(pb_grpc.IngestServicer):
         if not opened:
             context.abort(grpc.StatusCode.ALREADY_EXISTS, f"job {job_id} already exists")
 
-        # "" (the current dictionary) is resolved by the federator's hook; "none" means none.
-        dict_id = "" if dictionary in ("", "none") else dictionary
-        job = _Job(self, job_id, profile, layers, dict_id)
+        # Passed on as given: "" is the current dictionary, "none" none (compressor/dictionaries.py).
+        job = _Job(self, job_id, profile, layers, dictionary)
         log.info("upload.open", job_id=job_id, name=name, source=source, profile=profile, layers=layers or None)
         try:
             # Opened is durable before the first chunk, so the ledger knows the job first.

@@ -412,6 +412,8 @@ def test_layers_travel_with_the_job_and_its_chunks(mesh):
     chunks = [c for c in (pb.Chunk.FromString(m.value()) for m in read_topic(mesh, mesh.topics["chunks"], chunks_start))
               if c.job_id == job_id]
     assert chunks and {c.layers for c in chunks} == {"1-4"}
+    # "none" reaches the compressor as "none" ("" would mean the current dictionary)
+    assert {c.dictionary_id for c in chunks} == {"none"}
     with pytest.raises(grpc.RpcError) as e:
         mesh.stub("ingest").Upload(iter([pb.UploadRequest(start=pb.UploadStart(layers="0-9"))]), timeout=30)
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "layers" in e.value.details()
