@@ -6,6 +6,7 @@ it never reads another test's frames and never disturbs a `make up` mesh.
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -262,15 +263,21 @@ def producer(bootstrap: str) -> Producer:
 
 def produce(p: Producer, proc: AnalyticsProc, recs, rate: float | None = None, stop=None) -> None:
     """Produces the records in order (per job key: one partition, so per-job order holds),
-    at `rate` records/s if given."""
+    at `rate` records/s if given. Raises if any record was not delivered: a record the
+    brokers never took would read as one the worker lost."""
     t_start = time.monotonic()
+    failed: list[str] = []
+
+    def delivered(err, msg) -> None:
+        if err is not None:
+            failed.append(f"{msg.topic()} key={msg.key()!r}: {err}")
     for n, r in enumerate(recs):
         if stop is not None and stop.is_set():
             break
         topic = proc.frames_topic if r.topic == "frames" else proc.events_topic
         while True:
             try:
-                p.produce(topic, key=r.key.encode(), value=r.value, timestamp=r.ts_ms)
+                p.produce(topic, key=r.key.encode(), value=r.value, timestamp=r.ts_ms, on_delivery=delivered)
                 break
             except BufferError:
                 p.poll(0.05)
@@ -281,6 +288,8 @@ def produce(p: Producer, proc: AnalyticsProc, recs, rate: float | None = None, s
                 time.sleep(ahead)         # pacing a load generator, not synchronising a test
     if p.flush(60):
         raise AssertionError("records left unsent after 60 s")
+    if failed:
+        raise AssertionError(f"{len(failed)} records not delivered, first: {failed[0]}")
 
 
 class Feeder:
@@ -340,14 +349,18 @@ def expected_progress(exp) -> tuple:
     return exp.frames, dict(exp.status), sum(v[0] for v in exp.by["replica"].values())
 
 
-def wait_counted(client, exp, timeout: float, supervised: AnalyticsProc | None = None) -> None:
+def wait_counted(client, exp, timeout: float, supervised: AnalyticsProc | None = None,
+                 proc: AnalyticsProc | None = None) -> None:
     """Every frame counted, every JobOpened, end and ChunkArchived applied (restarting
-    `supervised` if it crashes meanwhile)."""
+    `supervised` if it crashes meanwhile). `proc` (or `supervised`): whose topics to read
+    for the diagnosis when a total stays short."""
+    proc = proc or supervised
     want = expected_progress(exp)
     restart = supervised.restart_if_dead if supervised is not None else (lambda: False)
     wait_until("every record applied", lambda: not restart() and progress(client) == want, timeout,
                describe=lambda: f"got {progress(client)}, want {want}; restarts "
-                                f"{supervised.restarts if supervised else None}")
+                                f"{supervised.restarts if supervised else None}"
+                                + ("" if proc is None else f"; {archived_at_each_hop(proc)}"))
 
 
 # ---- the worker's own topics, read from outside -----------------------------------------
@@ -370,8 +383,8 @@ def committed_input_offsets(proc: AnalyticsProc) -> int:
     return sum(max(0, tp.offset) for tp in result.topic_partitions)
 
 
-def count_committed_records(bootstrap: str, topic: str, timeout: float = 120) -> int:
-    """How many records (not transaction markers, not aborted records) `topic` holds."""
+def committed_values(bootstrap: str, topic: str, timeout: float = 120) -> list[bytes]:
+    """The values of the records (not transaction markers, not aborted records) `topic` holds."""
     from confluent_kafka import Consumer, TopicPartition
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"count-{uuid.uuid4().hex}",
                   "isolation.level": "read_committed", "enable.auto.commit": False,
@@ -380,7 +393,7 @@ def count_committed_records(bootstrap: str, topic: str, timeout: float = 120) ->
         tps = [TopicPartition(topic, p, 0) for p in range(PARTITIONS)]
         ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in range(PARTITIONS)}
         c.assign(tps)
-        n, done = 0, {p for p, end in ends.items() if end == 0}
+        out, done = [], {p for p, end in ends.items() if end == 0}
         deadline = time.monotonic() + timeout
         while len(done) < PARTITIONS:
             if time.monotonic() > deadline:
@@ -393,7 +406,35 @@ def count_committed_records(bootstrap: str, topic: str, timeout: float = 120) ->
                     if c.position([TopicPartition(topic, msg.partition())])[0].offset >= ends[msg.partition()]:
                         done.add(msg.partition())
                 continue
-            n += 1
-        return n
+            out.append(msg.value())
+        return out
     finally:
         c.close()
+
+
+def count_committed_records(bootstrap: str, topic: str, timeout: float = 120) -> int:
+    """How many records (not transaction markers, not aborted records) `topic` holds."""
+    return len(committed_values(bootstrap, topic, timeout))
+
+
+def archived_at_each_hop(proc: AnalyticsProc) -> str:
+    """Distinct ChunkArchived identities (job, seq, replica) in the source events topic and in
+    the worker's input topic: when a total is short, says which hop lost the record."""
+    try:
+        src = set()
+        for v in committed_values(proc.bootstrap, proc.events_topic, 60):
+            try:
+                e = pb.JobEvent.FromString(v)
+            except Exception:
+                continue
+            if e.WhichOneof("event") == "archived":
+                src.add((e.job_id, e.archived.seq, e.archived.replica))
+        fwd = set()
+        for v in committed_values(proc.bootstrap, input_topic(proc), 60):
+            s = json.loads(v)
+            if s.get("k") == "archived":
+                fwd.add((s["job"], s["seq"], s["replica"]))
+        return (f"archived in the source topic {len(src)}, forwarded to the input topic {len(fwd)}, "
+                f"missing there {sorted(src - fwd)[:5]}")
+    except Exception as exc:            # a diagnosis must not hide the assertion it explains
+        return f"(could not read the topics: {exc})"

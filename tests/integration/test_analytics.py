@@ -36,7 +36,7 @@ def test_totals_series_and_bad_input_are_exact(kafka, tmp_path):
         with proc.client() as c:
             assert c.totals("node") == {}
             produce(producer(kafka), proc, recs)
-            wait_counted(c, exp, 120)
+            wait_counted(c, exp, 120, proc=proc)
             check_exact(c, exp)
             layers = c.totals("layer")
             assert "unreadable" in layers and any(k.startswith("L") for k in layers)
@@ -105,9 +105,9 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(kafka, tmp_pa
 
 
 def test_sigterm_mid_stream_exits_0_and_the_restart_loses_nothing(kafka, tmp_path):
-    """A clean stop while records flow: the worker commits once, exits 0, and what it
-    handled after that last commit is counted by the restarted worker, exactly once
-    (app.StopCommitsOnce: a second commit used to go through ended transactions and hang)."""
+    """A clean stop while records flow: the worker exits 0 without committing (app.StopsLikeAKill),
+    and what it handled after its last timer commit is counted by the restarted worker,
+    exactly once."""
     proc = AnalyticsProc(kafka, tmp_path, port=50172, metrics_port=9672)
     t0_ms = (int(time.time()) - 300) * 1000
     recs, exp = make_feed(n_jobs=30, frames_per_job=20, t0_ms=t0_ms, span_ms=200_000, seed=13)
@@ -123,7 +123,7 @@ def test_sigterm_mid_stream_exits_0_and_the_restart_loses_nothing(kafka, tmp_pat
             proc.start()
             proc.wait_ready()
             feeder.join(300)
-            wait_counted(c, exp, 420)
+            wait_counted(c, exp, 420, proc=proc)
             check_exact(c, exp)
         assert proc.stop() == 0
     finally:
