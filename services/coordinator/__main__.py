@@ -20,7 +20,7 @@ from .watch import MAX_WATCHERS, WatchHub
 def main() -> None:
     cfg = config.load()
     lc = service.boot("coordinator")
-    state = RedisState(settings.redis_url, settings.redis_prefix, channel=settings.jobs_channel)
+    state = RedisState(settings.redis_url, settings.redis_prefix)
     membership.ensure_topics(list(membership.TOPIC_SPECS))
     hub = WatchHub(lc.stopping)
     leader = Leader(lc.instance, state, cfg, lc.stopping)

@@ -283,15 +283,11 @@ class Leader:
         kafka.flush_or_raise(self.producer, tracker)   # durable before the offset moves past them
 
     def _publish(self, recs, statuses: dict | None = None) -> None:
-        """The new JobStatus of each touched job: to cobol.jobs.status (Watch streams) and, for
-        the API's current live view, to the Redis channel COBOL_JOBS_CHANNEL."""
+        """The new JobStatus of each touched job, to cobol.jobs.status (Watch streams; the
+        API's WebSocket reads them through Cluster.Watch)."""
         for rec in recs:
             st = (statuses or {}).get(rec.job_id) or ledger.to_status(rec, self.cfg.min_replicas)
             kafka.produce(self.producer, membership.TOPIC_JOB_STATUS, rec.job_id, st.SerializeToString())
-            try:
-                self.state.announce(st)
-            except TRANSIENT as exc:
-                log.warning("coordinator.publish_failed", error=str(exc))
         self.producer.poll(0)
 
     def _emit_finished(self, job_ids, recs=None) -> None:

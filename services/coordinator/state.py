@@ -102,9 +102,6 @@ class State(ABC):
     @abstractmethod
     def ping(self) -> None: ...
 
-    def announce(self, status) -> None:
-        """Tell live views about a job's new JobStatus outside Kafka (RedisState: the API's
-        current live view); nothing by default."""
 
 
 class MemoryState(State):

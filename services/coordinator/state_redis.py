@@ -14,7 +14,6 @@ callers (the coordinator's loops) retry with a backoff instead of dying.
 """
 from __future__ import annotations
 
-import json
 
 import redis
 
@@ -66,8 +65,7 @@ def offset_field(topic: str, partition: int) -> bytes:
 
 
 class RedisState(State):
-    def __init__(self, url: str, prefix: str, timeout: float = 3.0, channel: str = "") -> None:
-        self.channel = channel
+    def __init__(self, url: str, prefix: str, timeout: float = 3.0) -> None:
         self.r = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                       health_check_interval=5, retry_on_timeout=False)
         self.keys = [prefix + LAYOUT + k for k in KEYS]
@@ -172,13 +170,3 @@ class RedisState(State):
 
     def ping(self):
         self.r.ping()
-
-    def announce(self, st) -> None:
-        """The JSON the API's live view reads from COBOL_JOBS_CHANNEL today; it goes once the
-        API's WebSocket uses Cluster.Watch."""
-        if self.channel:
-            self.r.publish(self.channel, json.dumps({
-                "job_id": st.job_id, "status": st.status, "progress": st.progress, "bytes_in": st.bytes_in,
-                "bytes_out": st.bytes_out, "chunk_count": st.chunk_count, "chunks_archived": st.chunks_archived,
-                "name": st.name, "source": st.source, "profile": st.profile, "reason": st.reason,
-                "created_at": st.created_at, "finished_at": st.finished_at}))
