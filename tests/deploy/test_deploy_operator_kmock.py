@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -24,6 +23,7 @@ import pytest
 
 from deploy_support import ROOT
 from kube_emulator import Emulator
+from waiting import wait_until
 
 NS = "cobol-test"
 NAME = "prod"
@@ -101,16 +101,13 @@ SEEN: list = []      # the last cluster status the test saw (printed when a wait
 
 
 def wait(what: str, check, operator: subprocess.Popen, log: Path):
-    deadline = time.monotonic() + DEADLINE
-    last = None
-    while time.monotonic() < deadline:
+    """wait_until, failing at once if the operator exits; the timeout names the last cluster
+    status seen and the operator's log tail."""
+    def step():
         assert operator.poll() is None, f"the operator exited ({operator.returncode}):\n{log.read_text()[-3000:]}"
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}; last status seen: {SEEN[-1:]}\n"
-                f"operator log tail:\n{log.read_text()[-3000:]}")
+        return check()
+    return wait_until(what, step, DEADLINE, 0.5,
+                      describe=lambda: f"last status seen: {SEEN[-1:]}\noperator log tail:\n{log.read_text()[-3000:]}")
 
 
 def make_pod(k: Kubectl, service: str, image: str, serial: int) -> str:
