@@ -109,7 +109,7 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(kafka, tmp_pa
 
 
 def test_sigterm_mid_stream_exits_0_and_the_restart_loses_nothing(kafka, tmp_path):
-    """A clean stop while records flow: the worker exits 0 without committing (app.StopsLikeAKill),
+    """A clean stop while records flow: the worker exits 0 without committing (app.AnalyticsApp),
     and what it handled after its last timer commit is counted by the restarted worker,
     exactly once."""
     proc = AnalyticsProc(kafka, tmp_path, port=50172, metrics_port=9672)
