@@ -80,3 +80,12 @@ def test_golden_set_covers_every_layer_and_model():
     # input, and a stage had to shrink the stream); the decoder path is tested in test_l3_delta.
     assert {4, 5, 6, 7} <= seen_layers
     assert {2, 3} <= seen_coders           # context mixing, Huffman per L6 sub-stream
+
+
+def test_golden_l7v2_pins_the_compact_huffman_coders():
+    """golden/v1-l7v2 (session 16's encoder) holds frames of L7 coders 4 and 5, and no coder 3."""
+    coders = set()
+    for entry in json.loads((GOLDEN / "v1-l7v2" / "manifest.json").read_text()):
+        for _split, _model, stages in _walk((GOLDEN / "v1-l7v2" / entry["file"]).read_bytes()):
+            coders |= {params[0] for layer, params in stages if layer == 7}
+    assert {4, 5} <= coders and 3 not in coders
