@@ -277,8 +277,11 @@ def _fixed_period(data):
     import math
     cand = []
     scb = None
+    # _period_ratio refuses a period with fewer than 8 rows in `raw`, so longer lags need no
+    # score: on a 4 KiB frame this halves the autocorrelation, on 32 KiB and more it is moot
+    scan = min(maxp, n // 8)
     for src in (raw, hi):
-        sc = _autocorr_fast(src, maxp, m)
+        sc = _autocorr_fast(src, scan, m)
         if scb is None:
             scb = sc.copy()
         sc[:3] = -1
