@@ -258,40 +258,53 @@ def _csv_parse(const uint8_t[::1] d, int64_t[::1] ls, int64_t[::1] le, int delim
     return rowkind_a, vals_a, codes_a, ts_a, tl_a, nr, res_a
 
 
-def _csv_types(const uint8_t[::1] d, starts, ends, int delim, int ncols, int crlf):
-    """Pick a type and scale per column from a sample of rows."""
-    cdef Py_ssize_t m = min(len(starts), 2000), r, c
-    cdef int64_t v
-    cdef const uint8_t* p
-    cdef int code
-    nts = np.zeros(ncols, np.int64); nnum = np.zeros(ncols, np.int64)
-    maxs = np.zeros(ncols, np.int64); tot = 0
-    hist = np.zeros((ncols, 20), np.int64)
-    cdef int64_t rv
-    for r in range(m):
-        a = starts[r]; b = ends[r]
-        if crlf and b > a and d[b - 1] == 13:
-            b -= 1
-        cells = bytes(d[a:b]).split(bytes([delim]))
-        if len(cells) != ncols:
-            continue
-        tot += 1
-        for c in range(ncols):
-            cell = cells[c]
-            if not cell:
+def _csv_types(const uint8_t[::1] d, int64_t[::1] starts, int64_t[::1] ends, int delim, int ncols, int crlf):
+    """Pick a type and scale per column from a sample of rows (rows with the wrong number of
+    cells are skipped). The counting is one C pass: it runs on every delimited frame."""
+    cdef Py_ssize_t m = min(starts.shape[0], 2000), r, c, a, b, i, cs, k
+    cdef int64_t v, rv
+    cdef int code, tot = 0
+    if ncols > 256:
+        raise ValueError("too many columns")
+    nts_a = np.zeros(ncols, np.int64)
+    nnum_a = np.zeros(ncols, np.int64)
+    maxs = np.zeros(ncols, np.int64)
+    hist_a = np.zeros((ncols, 20), np.int64)
+    cdef int64_t[::1] nts = nts_a
+    cdef int64_t[::1] nnum = nnum_a
+    cdef int64_t[:, ::1] hist = hist_a
+    with nogil:
+        for r in range(m):
+            a = starts[r]
+            b = ends[r]
+            if crlf and b > a and d[b - 1] == 13:
+                b -= 1
+            k = 1
+            for i in range(a, b):
+                if d[i] == delim:
+                    k += 1
+            if k != ncols:
                 continue
-            p = cell
-            if _parse_ts(p, len(cell), &v):
-                nts[c] += 1
-            code = _parse_dec(p, len(cell), -1, &v, &rv)
-            if code:
-                nnum[c] += 1
-                hist[c, max(code - 2, 0)] += 1
+            tot += 1
+            c = 0
+            cs = a
+            for i in range(a, b + 1):
+                if i < b and d[i] != delim:
+                    continue
+                if i > cs:
+                    if _parse_ts(&d[cs], i - cs, &v):
+                        nts[c] += 1
+                    code = _parse_dec(&d[cs], i - cs, -1, &v, &rv)
+                    if code:
+                        nnum[c] += 1
+                        hist[c, code - 2 if code > 2 else 0] += 1
+                c += 1
+                cs = i + 1
     ctype = np.zeros(ncols, np.int64)
     if tot == 0:
         return ctype, maxs, 0
     for c in range(ncols):
-        cum = np.cumsum(hist[c])
+        cum = np.cumsum(hist_a[c])
         if cum[-1]:
             maxs[c] = int(np.searchsorted(cum, 0.5 * cum[-1]))
         if nts[c] >= 0.8 * tot:
