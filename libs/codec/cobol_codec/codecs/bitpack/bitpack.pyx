@@ -42,7 +42,8 @@ cdef void sort_i64(int64_t *a, int n) noexcept nogil:
 cdef Py_ssize_t block_cost(const uint64_t *v, int cnt, uint64_t base, int *best_w) noexcept nogil:
     """Smallest encoded size of a block for ``base`` (without the base varint); sets the width."""
     cdef int hist[65]
-    cdef int i, w, b, ne
+    cdef int bs[65]
+    cdef int i, w, b, ne, k, nb = 0
     cdef Py_ssize_t cost, best = -1, exc_cost
     cdef int maxb = 0
     memset(hist, 0, sizeof(hist))
@@ -51,15 +52,21 @@ cdef Py_ssize_t block_cost(const uint64_t *v, int cnt, uint64_t base, int *best_
         hist[b] += 1
         if b > maxb:
             maxb = b
+    for b in range(maxb + 1):        # the bit lengths present: a block has only a few
+        if hist[b]:
+            bs[nb] = b
+            nb += 1
     best_w[0] = 64
     # widths above the largest offset never pay off
     for w in range(maxb, -1, -1):
         exc_cost = 0
         ne = 0
-        for b in range(w + 1, maxb + 1):
-            if hist[b]:
-                ne += hist[b]
-                exc_cost += hist[b] * (1 + (b - w + 6) // 7)
+        for k in range(nb - 1, -1, -1):
+            b = bs[k]
+            if b <= w:
+                break
+            ne += hist[b]
+            exc_cost += hist[b] * (1 + (b - w + 6) // 7)
         if w == 64 or ne <= 255:
             cost = (cnt * w + 7) // 8 + exc_cost + (1 if w == 64 else 2)
             if best < 0 or cost <= best:
