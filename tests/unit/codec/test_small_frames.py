@@ -10,8 +10,7 @@ import pytest
 
 from cobol_codec import FILE_HEADER, CodecError, CorruptFrameError, decompress, encode_frame
 from cobol_codec import stages, varint
-from cobol_codec.frame import parse_header
-from cobol_codec.varint import Cursor
+from frame_walk import walk
 
 
 def _log(n: int) -> bytes:
@@ -65,22 +64,7 @@ def test_small_frames_round_trip_max(kind):
 
 def _l7_coders(frame: bytes) -> list[int]:
     """The L7 coder of every stream of a frame."""
-    h = parse_header(frame)
-    body = Cursor(frame[h.size:h.size + h.body_len], "body")
-    body.u8()
-    body.take(body.varint())
-    coders = []
-    for _ in range(body.varint()):
-        body.u8()
-        body.varint()
-        for _ in range(body.u8()):
-            layer = body.u8()
-            params = body.take(body.varint())
-            body.varint()
-            if layer == 7:
-                coders.append(params[0])
-        body.take(body.varint())
-    return coders
+    return [params[0] for _split, _model, stages in walk(frame, header=False) for layer, params in stages if layer == 7]
 
 
 @pytest.mark.parametrize("kind", ["log", "csv", "json", "ebcdic"])
