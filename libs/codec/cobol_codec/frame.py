@@ -66,9 +66,9 @@ class Stats:
 
 # ---- encoding ---------------------------------------------------------------------------
 
-def _code_stream(data: bytes, chain: tuple[Stage, ...], dictionary: bytes, stats: Stats):
+def _code_stream(data: bytes, chain: tuple[Stage, ...], dictionary: bytes, rows: list):
     """Runs one chain over a stream: returns (records, payload) where records are the stages
-    that ran as (layer id, params, input length)."""
+    that ran as (layer id, params, input length); `rows` gets the chain's Stats rows."""
     records = []
     cur = data
     for stage in chain:
@@ -76,25 +76,31 @@ def _code_stream(data: bytes, chain: tuple[Stage, ...], dictionary: bytes, stats
         res = stage.encode(cur, dictionary)
         dt = time.perf_counter() - t0
         if res is None or len(res[0]) >= len(cur) * stage.keep_below:
-            stats.add(stage.name + " (declined)", len(cur), len(cur), dt)
+            rows.append((stage.name + " (declined)", len(cur), len(cur), dt))
             continue
         payload, params = res
-        stats.add(stage.name, len(cur), len(payload), dt)
+        rows.append((stage.name, len(cur), len(payload), dt))
         records.append((stage.layer, params, len(cur)))
         cur = payload
     return records, cur
 
 
+# an empty stream: no stage can shrink it (kind, raw_len 0, no stages, payload_len 0)
+_EMPTY_STREAM = {kind: bytes([kind, 0, 0, 0]) for kind in KIND_NAMES}
+
+
 def _encode_stream(kind: int, data: bytes, profile: Profile, dictionary: bytes, stats: Stats) -> bytes:
+    if not data:
+        return _EMPTY_STREAM[kind]
     chains = profile.ints_chains if kind == KIND_INTS else profile.bytes_chains
-    records, payload, best_stats = [], data, None
+    records, payload, best_rows = [], data, None
     for chain in chains:
-        trial = Stats()
-        r, p = _code_stream(data, chain, dictionary, trial)
+        rows = []
+        r, p = _code_stream(data, chain, dictionary, rows)
         if len(p) < len(payload):
-            records, payload, best_stats = r, p, trial
-    if best_stats is not None:
-        stats.merge(best_stats)
+            records, payload, best_rows = r, p, rows
+    for row in best_rows or ():
+        stats.add(*row)
     out = bytearray([kind])
     out += varint.encode(len(data))
     out.append(len(records))

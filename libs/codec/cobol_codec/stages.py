@@ -13,7 +13,13 @@ from . import codecs, varint
 from .errors import CorruptFrameError
 from .varint import Cursor
 
-HUFFMAN, CM_FAST, CM_MAX, HUFFMAN_LZ = 0, 1, 2, 3
+HUFFMAN, CM_FAST, CM_MAX, HUFFMAN_LZ = 0, 1, 2, 3   # L7 coders of format version 1
+# L7 format version 2 (session 16): the compact Huffman table (runs of absent symbols instead
+# of a 32-byte bitmap) and a tighter sub-stream framing; small frames gain most.
+HUFFMAN_COMPACT, HUFFMAN_LZ2 = 4, 5
+L7_CODERS = (HUFFMAN, CM_FAST, CM_MAX, HUFFMAN_LZ, HUFFMAN_COMPACT, HUFFMAN_LZ2)
+_SUB_STORED, _SUB_HUFF, _SUB_COMPACT = 0, 1, 2
+MIN_SUBSTREAM = 8     # shorter L6 sub-streams are stored: a Huffman table cannot pay
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,8 @@ def _lz_dec(payload, params, out_len, dictionary):
 
 def _huffman_lz_enc(data: bytes) -> bytes | None:
     """Huffman-codes each sub-stream of an L6 payload with its own table (literals, run
-    lengths, offsets and lengths have very different statistics)."""
+    lengths, offsets and lengths have very different statistics); coder 5's framing:
+    count, then per sub-stream varint(raw_len << 2 | mode) [varint(coded_len)] bytes."""
     l6, l7 = codecs.load(6), codecs.load(7)
     try:
         parts = l6.split_streams(data)
@@ -88,24 +95,35 @@ def _huffman_lz_enc(data: bytes) -> bytes | None:
         return None                     # L6 declined upstream: not an L6 payload
     out = bytearray(varint.encode(len(parts)))
     for part in parts:
-        coded = l7.huffman_encode(part) if len(part) > 64 else None
-        body = part if coded is None else coded
-        out += bytes([0 if coded is None else 1]) + varint.encode(len(part)) + varint.encode(len(body)) + body
+        coded = l7.huffman_encode_smallest(part) if len(part) >= MIN_SUBSTREAM else None
+        if coded is None:
+            out += varint.encode(len(part) << 2 | _SUB_STORED) + part
+        else:
+            out += varint.encode(len(part) << 2 | (_SUB_COMPACT if coded[0] else _SUB_HUFF))
+            out += varint.encode(len(coded[1])) + coded[1]
     return bytes(out)
 
 
-def _huffman_lz_dec(payload: bytes, out_len: int) -> bytes:
+def _huffman_lz_dec(payload: bytes, out_len: int, v2: bool) -> bytes:
+    """Coder 3 (v1 framing: mode byte, raw and coded lengths) or coder 5 (v2, above)."""
     l6, l7 = codecs.load(6), codecs.load(7)
     cur = Cursor(payload, "L7 sub-streams")
     parts = []
     for _ in range(cur.varint(8)):
-        mode = cur.u8()
-        n = cur.varint(out_len)
-        body = cur.take(cur.varint(cur.remaining()))
-        if mode == 0 and len(body) == n:
+        if v2:
+            head = cur.varint(4 * out_len + 3)
+            n, mode = head >> 2, head & 3
+            body = cur.take(n if mode == _SUB_STORED else cur.varint(cur.remaining()))
+        else:
+            mode = cur.u8()
+            n = cur.varint(out_len)
+            body = cur.take(cur.varint(cur.remaining()))
+            if mode == _SUB_STORED and len(body) != n:
+                raise CorruptFrameError("L7 sub-stream header is malformed")
+        if mode == _SUB_STORED:
             parts.append(body)
-        elif mode == 1:
-            parts.append(l7.huffman_decode(body, n))
+        elif mode == _SUB_HUFF or (v2 and mode == _SUB_COMPACT):
+            parts.append(l7.huffman_decode(body, n, mode == _SUB_COMPACT))
         else:
             raise CorruptFrameError("L7 sub-stream header is malformed")
     if cur.remaining():
@@ -119,23 +137,23 @@ def _entropy(variant: int):
         if variant == HUFFMAN_LZ:
             out = _huffman_lz_enc(data)
             if out is not None:
-                return out, bytes([HUFFMAN_LZ, 0])
+                return out, bytes([HUFFMAN_LZ2, 0])
         if variant in (HUFFMAN, HUFFMAN_LZ):
-            out = l7.huffman_encode(data)
-            return None if out is None else (out, bytes([HUFFMAN, 0]))
+            out = l7.huffman_encode_smallest(data)
+            return None if out is None else (out[1], bytes([HUFFMAN_COMPACT if out[0] else HUFFMAN, 0]))
         out = l7.cm_encode(data, variant, dictionary)
         return None if out is None else (out, bytes([variant, 1 if dictionary else 0]))
     return enc
 
 
 def _entropy_dec(payload, params, out_len, dictionary):
-    if len(params) != 2 or params[0] not in (HUFFMAN, CM_FAST, CM_MAX, HUFFMAN_LZ):
+    if len(params) != 2 or params[0] not in L7_CODERS:
         raise CorruptFrameError("L7 parameters are malformed")
     l7 = codecs.load(7)
-    if params[0] == HUFFMAN:
-        return l7.huffman_decode(payload, out_len)
-    if params[0] == HUFFMAN_LZ:
-        return _huffman_lz_dec(payload, out_len)
+    if params[0] in (HUFFMAN, HUFFMAN_COMPACT):
+        return l7.huffman_decode(payload, out_len, params[0] == HUFFMAN_COMPACT)
+    if params[0] in (HUFFMAN_LZ, HUFFMAN_LZ2):
+        return _huffman_lz_dec(payload, out_len, params[0] == HUFFMAN_LZ2)
     return l7.cm_decode(payload, out_len, params[0], dictionary if params[1] else b"")
 
 

@@ -6,7 +6,12 @@ import operator
 from .errors import CorruptFrameError
 
 
+_ONE_BYTE = [bytes([v]) for v in range(128)]
+
+
 def encode(value: int) -> bytes:
+    if type(value) is int and 0 <= value < 128:     # most header fields of a small frame
+        return _ONE_BYTE[value]
     value = operator.index(value)       # numpy integers too; floats are refused
     if value < 0:
         raise ValueError("varint cannot hold a negative value")

@@ -13,7 +13,7 @@ import pytest
 
 import cobol_codec
 from cobol_codec import Dictionary
-from cobol_codec.varint import Cursor
+from frame_walk import walk
 
 GOLDEN = Path(__file__).parent / "golden"
 VERSIONS = sorted(p for p in GOLDEN.iterdir() if p.is_dir())
@@ -37,37 +37,10 @@ def test_golden_needs_its_dictionary():
         cobol_codec.decompress(blob)
 
 
-def _walk(blob: bytes):
-    """(split, l2 model, [(layer, params)...]) for every frame of a version-1 container."""
-    cur = Cursor(blob[8:], "golden")
-    out = []
-    while cur.remaining() > 12:
-        if bytes(cur.buf[cur.pos:cur.pos + 3]) == b"\xcb\x46\x02":
-            break
-        cur.take(3)
-        cur.varint()
-        body_len = cur.varint()
-        cur.take(16)
-        body = Cursor(cur.take(body_len), "body")
-        split = body.u8()
-        params = body.take(body.varint())
-        stages = []
-        for _ in range(body.varint()):
-            body.u8()
-            body.varint()
-            for _ in range(body.u8()):
-                layer = body.u8()
-                stages.append((layer, body.take(body.varint())))
-                body.varint()
-            body.take(body.varint())
-        out.append((split, params[0] if split == 2 and params else None, stages))
-    return out
-
-
 def test_golden_set_covers_every_layer_and_model():
     seen_split, seen_models, seen_layers, seen_coders = set(), set(), set(), set()
     for version, entry in CASES:
-        for split, model, stages in _walk((version / entry["file"]).read_bytes()):
+        for split, model, stages in walk((version / entry["file"]).read_bytes()):
             seen_split.add(split)
             seen_models.add(model)
             for layer, params in stages:
@@ -80,3 +53,12 @@ def test_golden_set_covers_every_layer_and_model():
     # input, and a stage had to shrink the stream); the decoder path is tested in test_l3_delta.
     assert {4, 5, 6, 7} <= seen_layers
     assert {2, 3} <= seen_coders           # context mixing, Huffman per L6 sub-stream
+
+
+def test_golden_l7v2_pins_the_compact_huffman_coders():
+    """golden/v1-l7v2 (session 16's encoder) holds frames of L7 coders 4 and 5, and no coder 3."""
+    coders = set()
+    for entry in json.loads((GOLDEN / "v1-l7v2" / "manifest.json").read_text()):
+        for _split, _model, stages in walk((GOLDEN / "v1-l7v2" / entry["file"]).read_bytes()):
+            coders |= {params[0] for layer, params in stages if layer == 7}
+    assert {4, 5} <= coders and 3 not in coders

@@ -266,3 +266,66 @@ def test_cm_damaged(level):
     # an absurd size with a tiny payload must fail fast, not decode for ages
     with pytest.raises(ValueError):
         L.cm_decode(enc, 2**62, level)
+
+
+# ------------------------------------------------------------------ compact Huffman tables (L7 v2)
+
+def _compact_rt(data: bytes) -> bytes | None:
+    enc = L.huffman_encode(data, True)
+    if enc is not None:
+        assert len(enc) < len(data)
+        assert L.huffman_decode(enc, len(data), True) == data
+    return enc
+
+
+@pytest.mark.parametrize("data", [b"z" * 100, bytes([0, 255]) * 60, b"hello, small frame\n" * 30,
+                                  bytes(range(0, 256, 2)) * 20 + b"\x00" * 500,
+                                  bytes([7]) * 50 + bytes([200]) * 3 + bytes([201]) * 40,
+                                  bytes([0]) * 90 + bytes([20, 40]) * 10])
+def test_compact_huffman_round_trips(data):
+    enc = _compact_rt(data)
+    assert enc is not None
+    # every run length of absent symbols (1, 2..17, 18..273, and more than one escape)
+    for gap in (1, 2, 17, 18, 19, 200, 254):
+        d = bytes([0]) * 60 + bytes([gap + 1]) * 30
+        assert _compact_rt(d) is not None
+
+
+def test_compact_table_is_smaller_on_a_small_alphabet():
+    data = b"GET /index.html 200\nGET /about 404\n" * 10
+    old, new = L.huffman_encode(data), L.huffman_encode(data, True)
+    assert len(new) <= len(old) - 15       # 32-byte bitmap against a few nibbles of runs
+
+
+def test_smallest_table_picks_the_bitmap_for_scattered_dense_alphabets():
+    data = bytes(range(0, 256, 2)) * 3 + b"\x00" * 3000      # 128 symbols, 127 gaps of one, skewed
+    compact, enc = L.huffman_encode_smallest(data)
+    assert not compact and enc == L.huffman_encode(data)
+    compact, enc = L.huffman_encode_smallest(b"small alphabet " * 20)
+    assert compact and L.huffman_decode(enc, 300, True) == b"small alphabet " * 20
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=3000), st.integers(1, 255))
+def test_compact_huffman_hypothesis(data, alphabet):
+    _compact_rt(data)
+    _compact_rt(bytes(b % alphabet for b in data) * 3)
+    best = L.huffman_encode_smallest(data)
+    plain = L.huffman_encode(data)
+    assert (best is None) == (plain is None)
+    if best is not None:
+        assert len(best[1]) <= len(plain)
+        assert L.huffman_decode(best[1], len(data), best[0]) == data
+
+
+@pytest.mark.timeout(60)
+def test_compact_huffman_damaged():
+    data = b"2024-03-01 12:00:00 INFO request took 12 ms\n" * 40
+    enc = L.huffman_encode(data, True)
+    _check_damaged(lambda b, n: L.huffman_decode(b, n, True), enc, len(data), data)
+    for i in range(len(enc)):                              # every truncation is refused
+        with pytest.raises(ValueError):
+            L.huffman_decode(enc[:i], len(data), True)
+    for bad in [b"\x0f", b"\xff", b"\xfd\xff", b"\xee\xee\xee", b"\x1d\x00", b"\x01\x10", b"\x0e\xff\xff\x01"]:
+        with pytest.raises(ValueError):                    # empty table, runs past 255, padding, truncation
+            L.huffman_decode(bad, 10, True)

@@ -13,7 +13,7 @@ import cobol_codec
 from cobol_codec import CodecError, compress, decompress, encode_frame, parse_layers
 from cobol_codec.container import FILE_HEADER
 from cobol_codec.profiles import get
-from test_golden import _walk
+from frame_walk import walk
 
 
 def _log(n: int, seed: int = 0) -> bytes:
@@ -50,7 +50,7 @@ def test_parse_layers_refuses_non_text():
 
 def _layers_used(blob: bytes) -> set[int]:
     used = set()
-    for split, _model, stages in _walk(blob):
+    for split, _model, stages in walk(blob):
         if split:
             used.add(split)
         used.update(layer for layer, _ in stages)
@@ -106,8 +106,8 @@ def test_threads_all_cores_round_trip(profile):
 @pytest.mark.parametrize("profile", ["balanced", "max"])
 def test_threads_cut_an_input_into_a_frame_per_thread(profile):
     data = _log(40000, 6)                  # ~2.6 MB: one frame of balanced or max single-threaded
-    assert len(_walk(compress(data, profile, threads=1, layers="1-4"))) == 1
-    assert len(_walk(compress(data, profile, threads=4, layers="1-4"))) == 3   # frames of >= 1 MiB
+    assert len(walk(compress(data, profile, threads=1, layers="1-4"))) == 1
+    assert len(walk(compress(data, profile, threads=4, layers="1-4"))) == 3   # frames of >= 1 MiB
 
 
 @pytest.mark.parametrize("threads", [-1, 1.5, "2", True])

@@ -26,23 +26,45 @@ from cobol_codec.codecs.common cimport (BitWriter, bits_flush, bits_get, bits_in
 DEF BLOCK = 128
 
 
-cdef void sort_i64(int64_t *a, int n) noexcept nogil:
-    """Insertion sort (blocks are at most 128 values and usually nearly sorted)."""
-    cdef int i, j
-    cdef int64_t t
-    for i in range(1, n):
-        t = a[i]
-        j = i - 1
-        while j >= 0 and a[j] > t:
-            a[j + 1] = a[j]
-            j -= 1
-        a[j + 1] = t
+cdef int64_t select_i64(int64_t *a, int lo, int hi, int k) noexcept nogil:
+    """The k-th smallest of a[lo..hi] (k an absolute index in that range); rearranges a so
+    that a[lo..k-1] <= a[k] <= a[k+1..hi] (quickselect, median-of-three pivot)."""
+    cdef int i, j, mid
+    cdef int64_t piv, t
+    while hi > lo:
+        mid = lo + (hi - lo) // 2
+        if a[mid] < a[lo]:
+            t = a[mid]; a[mid] = a[lo]; a[lo] = t
+        if a[hi] < a[lo]:
+            t = a[hi]; a[hi] = a[lo]; a[lo] = t
+        if a[hi] < a[mid]:
+            t = a[hi]; a[hi] = a[mid]; a[mid] = t
+        piv = a[mid]
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < piv:
+                i += 1
+            while a[j] > piv:
+                j -= 1
+            if i <= j:
+                t = a[i]; a[i] = a[j]; a[j] = t
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return a[k]
+    return a[k]
 
 
 cdef Py_ssize_t block_cost(const uint64_t *v, int cnt, uint64_t base, int *best_w) noexcept nogil:
     """Smallest encoded size of a block for ``base`` (without the base varint); sets the width."""
     cdef int hist[65]
-    cdef int i, w, b, ne
+    cdef int bs[65]
+    cdef int i, w, b, ne, k, nb = 0
     cdef Py_ssize_t cost, best = -1, exc_cost
     cdef int maxb = 0
     memset(hist, 0, sizeof(hist))
@@ -51,15 +73,21 @@ cdef Py_ssize_t block_cost(const uint64_t *v, int cnt, uint64_t base, int *best_
         hist[b] += 1
         if b > maxb:
             maxb = b
+    for b in range(maxb + 1):        # the bit lengths present: a block has only a few
+        if hist[b]:
+            bs[nb] = b
+            nb += 1
     best_w[0] = 64
     # widths above the largest offset never pay off
     for w in range(maxb, -1, -1):
         exc_cost = 0
         ne = 0
-        for b in range(w + 1, maxb + 1):
-            if hist[b]:
-                ne += hist[b]
-                exc_cost += hist[b] * (1 + (b - w + 6) // 7)
+        for k in range(nb - 1, -1, -1):
+            b = bs[k]
+            if b <= w:
+                break
+            ne += hist[b]
+            exc_cost += hist[b] * (1 + (b - w + 6) // 7)
         if w == 64 or ne <= 255:
             cost = (cnt * w + 7) // 8 + exc_cost + (1 if w == 64 else 2)
             if best < 0 or cost <= best:
@@ -80,11 +108,15 @@ cdef Py_ssize_t encode_block(const uint64_t *v, int cnt, uint64_t prev_base, uin
     cdef uint8_t *p = o
     cdef int ne
     cdef int64_t srt[BLOCK]
+    cdef int64_t qv[5]
+    cdef int hiq, kq
+    cdef uint64_t base0
     # base = minimum first; when that needs exceptions or a wide width, a low outlier may
     # be stretching the range: then try low quantiles as well
     for i in range(1, cnt):
         if <int64_t>v[i] < <int64_t>base:
             base = v[i]
+    base0 = base                      # the minimum
     best = block_cost(v, cnt, base, &best_w) + varint_len(zigzag(base - prev_base))
     ne = 0
     if best_w < 64:
@@ -97,10 +129,16 @@ cdef Py_ssize_t encode_block(const uint64_t *v, int cnt, uint64_t prev_base, uin
         # so a low outlier does not widen the whole block
         for i in range(cnt):
             srt[i] = <int64_t>v[i]
-        sort_i64(srt, cnt)
+        # the quantiles at 8/32, 4/32, 2/32 and 1/32, each found among the values below the
+        # previous one (no full sort: this runs for most blocks of wide values)
+        hiq = cnt - 1
+        for ci in range(4, 0, -1):
+            kq = (cnt * (1 << (ci - 1))) // 32
+            qv[ci] = select_i64(srt, 0, hiq, kq)
+            hiq = kq
         for ci in range(1, 5):
-            cb = <uint64_t>srt[(cnt * (1 << (ci - 1))) // 32]
-            if cb == <uint64_t>srt[0]:
+            cb = <uint64_t>qv[ci]
+            if cb == base0:
                 continue
             cc = block_cost(v, cnt, cb, &cw) + varint_len(zigzag(cb - prev_base))
             if cc < best:

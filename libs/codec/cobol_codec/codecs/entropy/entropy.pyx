@@ -8,6 +8,13 @@ Huffman format (``huffman_encode``)::
                             low nibble first
     payload                 canonical codes, MSB-first, zero padded to a byte
 
+Compact Huffman format (``huffman_encode(data, compact=True)``, coders 4 and 5): the same
+codes and payload, but the table is a nibble stream (low nibble first, zero padded to a
+byte) walking the symbols from 0: ``1..12`` the code length of the next symbol, ``0`` one
+absent symbol, ``13 n`` 2+n absent symbols, ``14 a b`` 18+a+16b absent symbols, ``15`` the
+rest are absent (omitted when symbol 255 is present). Small frames have small alphabets,
+so this costs 10-50 bytes where the bitmap always costs 32 plus the lengths.
+
 CM format (``cm_encode``)::
 
     crc32(data)[4, LE]      checked by the decoder
@@ -204,8 +211,59 @@ cdef int _canonical(const uint8_t *lens, uint32_t *codes) noexcept nogil:
     return kraft
 
 
-def huffman_encode(data):
-    """Canonical Huffman (max 12-bit codes).  Returns bytes, or None if it does not shrink."""
+cdef int _compact_nibbles(const uint8_t *lens, uint8_t *nib) noexcept nogil:
+    """The compact table (see the module docstring) as nibbles; returns how many."""
+    cdef int s = 0, n = 0, last = 255, run, k
+    while last >= 0 and lens[last] == 0:
+        last -= 1
+    while s <= last:
+        if lens[s]:
+            nib[n] = lens[s]
+            n += 1
+            s += 1
+            continue
+        run = 0
+        while lens[s + run] == 0:          # ends before `last`, which is present
+            run += 1
+        s += run
+        while run >= 18:
+            k = run if run <= 273 else 273
+            nib[n] = 14
+            nib[n + 1] = <uint8_t>((k - 18) & 15)
+            nib[n + 2] = <uint8_t>((k - 18) >> 4)
+            n += 3
+            run -= k
+        if run >= 2:
+            nib[n] = 13
+            nib[n + 1] = <uint8_t>(run - 2)
+            n += 2
+        elif run == 1:
+            nib[n] = 0
+            n += 1
+    if last < 255:
+        nib[n] = 15
+        n += 1
+    return n
+
+
+def huffman_encode(data, bint compact=False):
+    """Canonical Huffman (max 12-bit codes).  Returns bytes, or None if it does not shrink.
+    `compact` writes the nibble-run table of coders 4 and 5 instead of the 32-byte bitmap."""
+    cdef int used
+    return _huff_enc(data, 1 if compact else 0, &used)
+
+
+def huffman_encode_smallest(data):
+    """(compact, bytes) with whichever table is smaller (the compact one on a tie), or None
+    if Huffman does not shrink the data. Dense alphabets with scattered gaps are cheaper as
+    a bitmap; the small alphabets of small frames as runs."""
+    cdef int used = 0
+    out = _huff_enc(data, 2, &used)
+    return None if out is None else (bool(used), out)
+
+
+cdef object _huff_enc(data, int mode, int *used):
+    """mode 0: bitmap table, 1: compact table, 2: the smaller; `used` says which was written."""
     cdef const uint8_t[::1] src = memoryview(data).cast("B") if not isinstance(data, bytes) else data
     cdef Py_ssize_t n = src.shape[0], i
     if n == 0:
@@ -235,7 +293,15 @@ def huffman_encode(data):
         if lens[s]:
             k += 1
             bits += <uint64_t>freqs[s] * lens[s]
-    cdef Py_ssize_t hdr = 32 + (k + 1) // 2
+    cdef uint8_t nib[520]
+    cdef int nn = 0
+    cdef Py_ssize_t hdr
+    cdef bint compact = mode == 1
+    if mode != 0:
+        nn = _compact_nibbles(lens, nib)
+        compact = mode == 1 or (nn + 1) // 2 <= 32 + (k + 1) // 2
+    used[0] = compact
+    hdr = (nn + 1) // 2 if compact else 32 + (k + 1) // 2
     cdef Py_ssize_t plen = <Py_ssize_t>((bits + 7) >> 3)
     if hdr + plen >= n:
         return None
@@ -243,12 +309,16 @@ def huffman_encode(data):
     out = PyBytes_FromStringAndSize(NULL, hdr + plen)
     cdef uint8_t *o = <uint8_t *>PyBytes_AS_STRING(out)
     memset(o, 0, hdr)
-    k = 0
-    for s in range(256):
-        if lens[s]:
-            o[s >> 3] |= <uint8_t>(1 << (s & 7))
-            o[32 + (k >> 1)] |= <uint8_t>(lens[s] << (4 * (k & 1)))
-            k += 1
+    if compact:
+        for k in range(nn):
+            o[k >> 1] |= <uint8_t>(nib[k] << (4 * (k & 1)))
+    else:
+        k = 0
+        for s in range(256):
+            if lens[s]:
+                o[s >> 3] |= <uint8_t>(1 << (s & 7))
+                o[32 + (k >> 1)] |= <uint8_t>(lens[s] << (4 * (k & 1)))
+                k += 1
     cdef uint8_t *p = o + hdr
     cdef uint64_t acc = 0
     cdef int nb = 0
@@ -278,8 +348,50 @@ def huffman_encode(data):
     return out
 
 
-def huffman_decode(data, Py_ssize_t out_len):
-    """Inverse of :func:`huffman_encode`; ``out_len`` is the exact decoded size."""
+cdef Py_ssize_t _read_compact(const uint8_t *src, Py_ssize_t n, uint8_t *lens, int *present) noexcept nogil:
+    """Reads a compact table into lens[256]; returns its size in bytes, or -1 (truncated),
+    -2 (a run past symbol 255), -3 (non-zero padding)."""
+    cdef Py_ssize_t pos = 0          # in nibbles
+    cdef int s = 0, v, run, k = 0
+    memset(lens, 0, 256)
+    while s < 256:
+        if (pos >> 1) >= n:
+            return -1
+        v = (src[pos >> 1] >> (4 * (pos & 1))) & 15
+        pos += 1
+        if v == 15:
+            break
+        if 1 <= v <= 12:
+            lens[s] = <uint8_t>v
+            s += 1
+            k += 1
+            continue
+        if v == 0:
+            run = 1
+        elif v == 13:
+            if (pos >> 1) >= n:
+                return -1
+            run = 2 + ((src[pos >> 1] >> (4 * (pos & 1))) & 15)
+            pos += 1
+        else:
+            if ((pos + 1) >> 1) >= n:
+                return -1
+            run = 18 + ((src[pos >> 1] >> (4 * (pos & 1))) & 15)
+            pos += 1
+            run += ((src[pos >> 1] >> (4 * (pos & 1))) & 15) << 4
+            pos += 1
+        if s + run > 256:
+            return -2
+        s += run
+    if pos & 1 and (src[pos >> 1] >> 4):
+        return -3
+    present[0] = k
+    return (pos + 1) >> 1
+
+
+def huffman_decode(data, Py_ssize_t out_len, bint compact=False):
+    """Inverse of :func:`huffman_encode` (the same `compact`); ``out_len`` is the exact
+    decoded size."""
     cdef const uint8_t[::1] src = memoryview(data).cast("B") if not isinstance(data, bytes) else data
     cdef Py_ssize_t n = src.shape[0]
     if out_len < 0:
@@ -288,28 +400,40 @@ def huffman_decode(data, Py_ssize_t out_len):
         if n != 0:
             raise corrupt("L7 Huffman", "payload for empty output")
         return b""
-    if n < 33:
-        raise corrupt("L7 Huffman", "truncated header")
     cdef uint8_t lens[256]
     cdef uint32_t codes[256]
     cdef int s, k = 0, l
-    for s in range(256):
-        if src[s >> 3] & (1 << (s & 7)):
-            k += 1
-    cdef Py_ssize_t hdr = 32 + (k + 1) // 2
-    if k == 0 or n < hdr:
-        raise corrupt("L7 Huffman", "truncated header")
-    k = 0
-    for s in range(256):
-        lens[s] = 0
-        if src[s >> 3] & (1 << (s & 7)):
-            l = (src[32 + (k >> 1)] >> (4 * (k & 1))) & 15
-            if l == 0 or l > HMAX:
-                raise corrupt("L7 Huffman", "invalid code length")
-            lens[s] = l
-            k += 1
-    if k & 1 and (src[32 + (k >> 1)] >> 4):
-        raise corrupt("L7 Huffman", "non-zero header padding")
+    cdef Py_ssize_t hdr
+    if compact:
+        hdr = _read_compact(&src[0], n, lens, &k)
+        if hdr == -1:
+            raise corrupt("L7 Huffman", "truncated header")
+        if hdr == -2:
+            raise corrupt("L7 Huffman", "table runs past symbol 255")
+        if hdr == -3:
+            raise corrupt("L7 Huffman", "non-zero header padding")
+        if k == 0:
+            raise corrupt("L7 Huffman", "table has no symbol")
+    else:
+        if n < 33:
+            raise corrupt("L7 Huffman", "truncated header")
+        for s in range(256):
+            if src[s >> 3] & (1 << (s & 7)):
+                k += 1
+        hdr = 32 + (k + 1) // 2
+        if k == 0 or n < hdr:
+            raise corrupt("L7 Huffman", "truncated header")
+        k = 0
+        for s in range(256):
+            lens[s] = 0
+            if src[s >> 3] & (1 << (s & 7)):
+                l = (src[32 + (k >> 1)] >> (4 * (k & 1))) & 15
+                if l == 0 or l > HMAX:
+                    raise corrupt("L7 Huffman", "invalid code length")
+                lens[s] = l
+                k += 1
+        if k & 1 and (src[32 + (k >> 1)] >> 4):
+            raise corrupt("L7 Huffman", "non-zero header padding")
     cdef int kraft = _canonical(lens, codes)
     if k == 1:
         s = 0

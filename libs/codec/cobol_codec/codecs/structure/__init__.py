@@ -9,27 +9,15 @@ expected output size and the stream sizes, and anything inconsistent raises Valu
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .delimited import _analyze_csv, _reconstruct_csv
 from .legacy_records import _analyze_fixed, _analyze_varrec, _reconstruct_fixed, _reconstruct_varrec
 from .logs import _analyze_log, _reconstruct_log
 from .records import _analyze_records, _reconstruct_records
 from .shared import (MODEL_CSV, MODEL_FIXED, MODEL_LOG, MODEL_RECORDS, MODEL_VARREC, MODELS, _MIN_INPUT,
-                     _lines)
+                     _is_text, _lines)
 
 __all__ = ["MODELS", "MODEL_LOG", "MODEL_CSV", "MODEL_FIXED", "MODEL_VARREC", "MODEL_RECORDS",
            "analyze", "reconstruct"]
-
-
-def _is_text(data):
-    s = np.frombuffer(data[:1 << 16], np.uint8)
-    if len(s) == 0:
-        return False
-    printable = np.count_nonzero((s >= 32) & (s < 127)) + np.count_nonzero((s == 9) | (s == 10) | (s == 13))
-    high = np.count_nonzero(s >= 128)
-    nlc = np.count_nonzero(s == 10)
-    return nlc >= 1 and printable >= 0.7 * len(s) and printable + high >= 0.97 * len(s)
 
 
 def analyze(data, model=None):

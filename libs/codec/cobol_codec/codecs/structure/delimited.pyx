@@ -4,7 +4,7 @@ scaled ints with a per-cell format code, text columns, row and cell exceptions. 
 from libc.stdint cimport int64_t, uint64_t, uint8_t
 from libc.string cimport memcpy, memchr
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc, free, qsort
 from libc.math cimport log2
 
 import zlib
@@ -141,24 +141,56 @@ cdef int _parse_dec(const uint8_t* p, Py_ssize_t L, int S, int64_t* out, int64_t
     return code
 
 
-def _csv_detect(data, starts, ends):
-    nl = len(starts)
-    m = min(nl, 400)
+cdef int _cmp_i64(const void* a, const void* b) noexcept nogil:
+    cdef int64_t x = (<const int64_t*>a)[0], y = (<const int64_t*>b)[0]
+    return (x > y) - (x < y)
+
+
+def _csv_detect(const uint8_t[::1] d, int64_t[::1] starts, int64_t[::1] ends):
+    """(delimiter, columns) or None. For each candidate delimiter, the most common count per
+    line (the smallest on a tie) over the first 400 lines (not a last, unterminated one)
+    must be 1..255 and hold on >= 90% of them; the most regular delimiter wins (then the
+    most columns, then the earlier candidate). One C pass: this runs on every text frame."""
+    cdef Py_ssize_t nl = starts.shape[0], m = min(nl, 400), L, r, i, j, run, top
+    cdef int64_t cnt[4][400]
+    cdef int64_t k, best_k = 0, best_c = 0
+    cdef int c, best = -1
+    cdef uint8_t ch
     if m < 8:
         return None
-    lines = [data[starts[i]:ends[i]] for i in range(m - (1 if m == nl else 0))]
-    best = None
-    for dl in b",\t;|":
-        counts = [ln.count(dl) for ln in lines]
-        vals, cnt = np.unique(counts, return_counts=True)
-        k = int(vals[np.argmax(cnt)])
-        frac = cnt.max() / len(counts)
-        if k >= 1 and k < 256 and frac >= 0.9:
-            if best is None or (frac, k) > (best[1], best[2]):
-                best = (dl, frac, k)
-    if best is None:
+    L = m - (1 if m == nl else 0)
+    with nogil:
+        for r in range(L):
+            cnt[0][r] = cnt[1][r] = cnt[2][r] = cnt[3][r] = 0
+            for i in range(starts[r], ends[r]):
+                ch = d[i]
+                if ch == 44:
+                    cnt[0][r] += 1
+                elif ch == 9:
+                    cnt[1][r] += 1
+                elif ch == 59:
+                    cnt[2][r] += 1
+                elif ch == 124:
+                    cnt[3][r] += 1
+        for c in range(4):
+            qsort(cnt[c], L, sizeof(int64_t), _cmp_i64)
+            top = 0
+            k = 0
+            i = 0
+            while i < L:                      # the longest run of equal counts, first on a tie
+                j = i
+                while j < L and cnt[c][j] == cnt[c][i]:
+                    j += 1
+                if j - i > top:
+                    top = j - i
+                    k = cnt[c][i]
+                i = j
+            if 1 <= k < 256 and <double>top / L >= 0.9:
+                if best < 0 or top > best_c or (top == best_c and k > best_k):
+                    best, best_c, best_k = c, top, k
+    if best < 0:
         return None
-    return best[0], best[2] + 1
+    return b",\t;|"[best], <int>best_k + 1
 
 
 def _csv_parse(const uint8_t[::1] d, int64_t[::1] ls, int64_t[::1] le, int delim, int ncols,
@@ -226,40 +258,53 @@ def _csv_parse(const uint8_t[::1] d, int64_t[::1] ls, int64_t[::1] le, int delim
     return rowkind_a, vals_a, codes_a, ts_a, tl_a, nr, res_a
 
 
-def _csv_types(const uint8_t[::1] d, starts, ends, int delim, int ncols, int crlf):
-    """Pick a type and scale per column from a sample of rows."""
-    cdef Py_ssize_t m = min(len(starts), 2000), r, c
-    cdef int64_t v
-    cdef const uint8_t* p
-    cdef int code
-    nts = np.zeros(ncols, np.int64); nnum = np.zeros(ncols, np.int64)
-    maxs = np.zeros(ncols, np.int64); tot = 0
-    hist = np.zeros((ncols, 20), np.int64)
-    cdef int64_t rv
-    for r in range(m):
-        a = starts[r]; b = ends[r]
-        if crlf and b > a and d[b - 1] == 13:
-            b -= 1
-        cells = bytes(d[a:b]).split(bytes([delim]))
-        if len(cells) != ncols:
-            continue
-        tot += 1
-        for c in range(ncols):
-            cell = cells[c]
-            if not cell:
+def _csv_types(const uint8_t[::1] d, int64_t[::1] starts, int64_t[::1] ends, int delim, int ncols, int crlf):
+    """Pick a type and scale per column from a sample of rows (rows with the wrong number of
+    cells are skipped). The counting is one C pass: it runs on every delimited frame."""
+    cdef Py_ssize_t m = min(starts.shape[0], 2000), r, c, a, b, i, cs, k
+    cdef int64_t v, rv
+    cdef int code, tot = 0
+    if ncols > 256:
+        raise ValueError("too many columns")
+    nts_a = np.zeros(ncols, np.int64)
+    nnum_a = np.zeros(ncols, np.int64)
+    maxs = np.zeros(ncols, np.int64)
+    hist_a = np.zeros((ncols, 20), np.int64)
+    cdef int64_t[::1] nts = nts_a
+    cdef int64_t[::1] nnum = nnum_a
+    cdef int64_t[:, ::1] hist = hist_a
+    with nogil:
+        for r in range(m):
+            a = starts[r]
+            b = ends[r]
+            if crlf and b > a and d[b - 1] == 13:
+                b -= 1
+            k = 1
+            for i in range(a, b):
+                if d[i] == delim:
+                    k += 1
+            if k != ncols:
                 continue
-            p = cell
-            if _parse_ts(p, len(cell), &v):
-                nts[c] += 1
-            code = _parse_dec(p, len(cell), -1, &v, &rv)
-            if code:
-                nnum[c] += 1
-                hist[c, max(code - 2, 0)] += 1
+            tot += 1
+            c = 0
+            cs = a
+            for i in range(a, b + 1):
+                if i < b and d[i] != delim:
+                    continue
+                if i > cs:
+                    if _parse_ts(&d[cs], i - cs, &v):
+                        nts[c] += 1
+                    code = _parse_dec(&d[cs], i - cs, -1, &v, &rv)
+                    if code:
+                        nnum[c] += 1
+                        hist[c, code - 2 if code > 2 else 0] += 1
+                c += 1
+                cs = i + 1
     ctype = np.zeros(ncols, np.int64)
     if tot == 0:
         return ctype, maxs, 0
     for c in range(ncols):
-        cum = np.cumsum(hist[c])
+        cum = np.cumsum(hist_a[c])
         if cum[-1]:
             maxs[c] = int(np.searchsorted(cum, 0.5 * cum[-1]))
         if nts[c] >= 0.8 * tot:

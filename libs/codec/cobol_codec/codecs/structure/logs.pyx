@@ -135,16 +135,22 @@ def _log_layout(templates, tcounts, int minnum, int minstr):
     col_kind = []
     col_count = []
     slotcol = []
-    soff = np.zeros(T + 2, np.int64)
+    soff_l = [0] * (T + 2)
+    cdef const uint8_t[::1] tv
+    cdef Py_ssize_t p, ln
     for t in range(1, T + 1):
         tb = templates[t - 1]
-        soff[t] = len(slotcol)
-        arr = np.frombuffer(tb, np.uint8)
-        pos = np.flatnonzero((arr == PH_NUM) | (arr == PH_STR))
+        soff_l[t] = len(slotcol)
         prev = -1
         last = 0
         cnt = int(tcounts[t])
-        for p in pos.tolist():
+        ln = len(tb)
+        if ln == 0:
+            continue
+        tv = tb
+        for p in range(ln):         # the placeholders, scanned in C (templates are short)
+            if tv[p] != PH_NUM and tv[p] != PH_STR:
+                continue
             key = (prev, tb[last:p + 1])
             c = colid.get(key)
             if c is None:
@@ -156,7 +162,8 @@ def _log_layout(templates, tcounts, int minnum, int minstr):
             slotcol.append(c)
             prev = c
             last = p + 1
-    soff[T + 1] = len(slotcol)
+    soff_l[T + 1] = len(slotcol)
+    soff = np.asarray(soff_l, np.int64)
     ncol = len(col_kind)
     colstream = np.zeros(max(ncol, 1), np.int64)
     nnum = 0

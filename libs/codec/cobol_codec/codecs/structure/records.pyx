@@ -47,6 +47,13 @@ CM_ROW, CM_COL, CM_NIB, CM_ROWSTART = 0, 1, 2, 3
 _SPLIT_TEXT_FIELDS = False
 
 
+# k * log2(k) for the counts _colcost meets (R <= 32768 rows), built once: building it per
+# call cost more than the count itself on small frames
+_NLOGN_MAX = 1 << 15
+_NLOGN = np.zeros(_NLOGN_MAX + 1, np.float64)
+_NLOGN[1:] = np.arange(1, _NLOGN_MAX + 1) * np.log2(np.arange(1, _NLOGN_MAX + 1))
+
+
 def _colcost(const uint8_t[::1] d, Py_ssize_t P, Py_ssize_t R, Py_ssize_t off):
     """Order-0 cost in bits of the R x P matrix starting at d[off], summed over columns."""
     cdef Py_ssize_t j, r, v
@@ -54,8 +61,11 @@ def _colcost(const uint8_t[::1] d, Py_ssize_t P, Py_ssize_t R, Py_ssize_t off):
     cdef double tot = 0.0
     if R <= 0 or P <= 0 or off + R * P > d.shape[0]:
         return 0.0
-    tab = np.zeros(R + 1, np.float64)
-    tab[1:] = np.arange(1, R + 1) * np.log2(np.arange(1, R + 1))
+    if R <= _NLOGN_MAX:
+        tab = _NLOGN
+    else:
+        tab = np.zeros(R + 1, np.float64)
+        tab[1:] = np.arange(1, R + 1) * np.log2(np.arange(1, R + 1))
     cdef double[::1] nl = tab
     with nogil:
         for v in range(256):
@@ -277,8 +287,11 @@ def _fixed_period(data):
     import math
     cand = []
     scb = None
+    # _period_ratio refuses a period with fewer than 8 rows in `raw`, so longer lags need no
+    # score: on a 4 KiB frame this halves the autocorrelation, on 32 KiB and more it is moot
+    scan = min(maxp, n // 8)
     for src in (raw, hi):
-        sc = _autocorr_fast(src, maxp, m)
+        sc = _autocorr_fast(src, scan, m)
         if scb is None:
             scb = sc.copy()
         sc[:3] = -1

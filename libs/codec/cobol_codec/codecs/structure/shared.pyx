@@ -83,3 +83,24 @@ def _lines(const uint8_t[::1] d):
                 p = e[k] + 1
             k += 1
     return starts, ends, final_nl
+
+
+def _is_text(const uint8_t[::1] d):
+    """Text (lines of mostly printable bytes, UTF-8 allowed) or binary, judged on the first
+    64 KiB: at least one newline, >= 70% printable ASCII or tab/CR/LF, and >= 97% printable
+    or high bytes. One C pass: every frame asks."""
+    cdef Py_ssize_t n = min(d.shape[0], 1 << 16), i, printable = 0, high = 0, nlc = 0
+    cdef uint8_t b
+    if n == 0:
+        return False
+    with nogil:
+        for i in range(n):
+            b = d[i]
+            if 32 <= b < 127 or b == 9 or b == 13:
+                printable += 1
+            elif b == 10:
+                printable += 1
+                nlc += 1
+            elif b >= 128:
+                high += 1
+    return nlc >= 1 and printable >= 0.7 * n and printable + high >= 0.97 * n
