@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import faust
+from aiokafka.errors import IllegalStateError
 from cobol_mesh import logging as mlog
 from cobol_mesh.settings import ROOT, settings
 from prometheus_client import Counter, Gauge, Histogram
@@ -132,9 +133,14 @@ def seek_fresh_partitions_to_start(consumer, topics) -> None:
     async def seek():
         committed = await seek_to_committed()
         mine = topics()
-        fresh = [tp for tp, offset in committed.items() if not offset and tp.topic in mine]
-        if fresh:
-            await consumer._thread.seek_to_beginning(*fresh)
+        for tp, offset in committed.items():
+            if not offset and tp.topic in mine:
+                try:
+                    # what aiokafka does for a committed offset; below the log's start,
+                    # auto_offset_reset=earliest takes over
+                    consumer._thread.seek(tp, 0)
+                except IllegalStateError:       # unassigned meanwhile: a new rebalance seeks again
+                    pass
         return committed
     consumer.seek_to_committed = seek     # the instance's: perform_seek calls self.seek_to_committed
 
