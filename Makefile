@@ -102,7 +102,7 @@ scale: ## add or remove compressor workers while jobs run: make scale WORKERS=N
 
 chaos: setup ## the whole fault suite (tests/chaos) on a real mesh; prints failover figures
 	COBOL_CHAOS=full $(PY) -m pytest -q -p no:cacheprovider tests/chaos \
-	  tests/integration/test_analytics.py::test_a_worker_joining_and_leaving_mid_stream_loses_nothing
+	  tests/integration/test_analytics.py
 
 demo: up ## send a corpus file through REST and a device stream through Kafka; print what happened
 	$(PY) scripts/demo.py
