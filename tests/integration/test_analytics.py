@@ -76,7 +76,7 @@ def test_totals_series_and_bad_input_are_exact(kafka, tmp_path):
 
 # `make chaos`, not `make test`: about 1 run in 9 of these restart tests a rebalance in the
 # restarted worker leaves its table recovery unfinished (queries UNAVAILABLE past the wait);
-# docs/analytics.md, "Still open". Before this session's fixes, 2 runs in 7 lost a record.
+# docs/analytics.md, "Still open". Before this session's fixes, 2 loop runs in 27 lost a record.
 @pytest.mark.fault_full
 def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(kafka, tmp_path):
     proc = AnalyticsProc(kafka, tmp_path, port=50167, metrics_port=9667)
