@@ -126,8 +126,8 @@ def seek_fresh_partitions_to_start(consumer, topics) -> None:
     seek a partition whose committed offset is none or 0: it stays where the fetcher was, and
     the dropped records were never read again (a loop of the restart tests here lost a frame,
     then a ChunkArchived, each among the first records of its partition; the likely cause of
-    the ChunkArchived a CI run lost). Such partitions of
-    `topics()` go back to their first offset (what auto_offset_reset=earliest reads)."""
+    the ChunkArchived a CI run lost). Such partitions of `topics()` go back to their first
+    offset (what auto_offset_reset=earliest reads)."""
     seek_to_committed = consumer.seek_to_committed
 
     async def seek():
@@ -267,11 +267,10 @@ class Analytics:
         self.app._attachments._pending.clear()
         # ... and with them the consumer's acked offsets of those records. faust's revocation
         # commit is skipped when a timer commit is under way (Consumer.commit waits for it and
-        # returns without committing), and faust drops a partition's committed offset at revocation, so the next timer
-        # commit took the acked offsets as committable and committed them without their
-        # table updates: the record was never counted (a CI run lost one ChunkArchived; a
-        # loop here lost frame 3 of a job while 0-2 and 4-19 counted). Cleared, those
-        # records are read again from the committed offsets after the rebalance.
+        # returns without committing), and faust drops a partition's committed offset at
+        # revocation, so the next timer commit took the acked offsets as committable and
+        # committed them without their table updates. Cleared, those records are read again
+        # from the committed offsets after the rebalance.
         consumer = self.app.consumer
         consumer._acked.clear()
         consumer._acked_index.clear()
