@@ -106,7 +106,6 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=30, help="length of each attack (default 30; 0: probe only)")
     ap.add_argument("--ledger-jobs", type=int, default=1000, help="jobs the ledger holds first (default 1000)")
     ap.add_argument("--probe", type=int, default=200, help="sequential requests per endpoint first (default 200)")
-    ap.add_argument("--json", default=None, help="append the figures to this JSON-lines file")
     ap.add_argument("--vegeta", default=str(ROOT / ".cache" / "go" / "bin" / "vegeta"),
                     help="the vegeta binary (make loadtest-api installs it)")
     ap.add_argument("--json", metavar="OUT", help="append the figures to this JSON-lines file (scripts/figures.py)")

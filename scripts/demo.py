@@ -8,6 +8,7 @@ Prints bytes in and out, ratio, throughput, and where the dashboard and APIs are
 """
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import sys
@@ -86,6 +87,9 @@ def demo_device_stream(api: ApiClient, records: list[bytes]) -> None:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                            epilog="Environment: COBOL_API_URL (default http://127.0.0.1:8000) and "
+                                   "every COBOL_* of cobol_mesh.settings.").parse_args()
     api = ApiClient(API, user="admin", password=admin_password(), use_cache=False)
     api.login()
     log_file = CORPORA / "loghub" / "Thunderbird_2k.log"

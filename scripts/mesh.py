@@ -500,6 +500,9 @@ def minimum_moves(before: dict[int, str], members_after: set[str], partitions: i
 
 def main(argv: list[str]) -> int:
     cmd = argv[1] if len(argv) > 1 else "status"
+    if cmd in ("-h", "--help", "help"):
+        print(__doc__)
+        return 0
     try:
         if cmd == "up":
             up(supervise="--no-supervise" not in argv)

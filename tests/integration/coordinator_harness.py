@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-for _p in (ROOT, ROOT / "libs" / "mesh", ROOT / "libs" / "codec", Path(__file__).resolve().parent):
+for _p in (ROOT, ROOT / "libs" / "mesh", ROOT / "libs" / "codec", ROOT / "tests", Path(__file__).resolve().parent):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
