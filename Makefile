@@ -78,7 +78,7 @@ cluster-figures: setup ## failure-detection and leader-failover figures (real me
 bench-federation: setup ## federated dictionaries: loghub over 4 and 8 nodes at epsilon 1.0 (printed)
 	$(PY) loadtests/federation_bench.py
 
-loadtest-api: setup $(VEGETA) ## API figures: p50/p99 at 200 req/s (vegeta), 1,000 WebSocket clients
+loadtest-api: up $(VEGETA) ## API figures (on the running mesh): p50/p99 at 200 req/s (vegeta), 1,000 WebSocket clients
 	$(PY) loadtests/api_latency.py --rate $${RATE:-200} --seconds $${LOAD_SECONDS:-30} --json $(FIGURES)
 	$(PY) loadtests/ws_fanout.py --clients $${WS_CLIENTS:-1000} --json $(FIGURES)
 

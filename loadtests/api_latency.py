@@ -43,7 +43,6 @@ import figures  # noqa: E402
 import httpx  # noqa: E402
 
 import api_harness as h  # noqa: E402
-import figures  # noqa: E402
 
 
 def fill_ledger(api, token: str, want: int) -> int:
