@@ -102,6 +102,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="ws-fanout-"))
     api = h.start_api(tmp, extra_env={"COBOL_API_RATE_PER_USER": "10000000", "COBOL_API_RATE_PER_ADDR": "10000000"})
     procs = []
+    status = 0
     try:
         token = api.token()
         with api.client(token) as c:
@@ -141,6 +142,11 @@ def main() -> int:
                 figures.append(args.json, source="loadtests/ws_fanout.py", name="api.ws_update_latency_ms",
                                value=round(pct(q), 1), unit="ms", peer="cobol api", percentile=name, clients=held)
         failed = sum(res["failed"] for res in results)
+        if expected and not lat:
+            # a figure of nothing is not a figure: say so and fail (make loadtest-api stops here)
+            print("no update reached any client: the latency is not measured (is the coordinator's "
+                  "Watch stream, which feeds /api/ws, forwarding the job-status topic?)")
+            status = 1
         if failed:
             causes: dict[str, int] = {}
             for res in results:
@@ -156,7 +162,7 @@ def main() -> int:
                 p.terminate()
         h.stop_api(api)
         shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    return status
 
 
 def _status_publisher():
