@@ -338,6 +338,11 @@ def check_exact(client, exp) -> None:
     assert status == dict(exp.status)
 
 
+def frames_counted(client) -> int:
+    """Frames counted so far (0 while the worker is not ready)."""
+    return totals_now(client, "all").get("all", {}).get("count", 0) or 0
+
+
 def progress(client) -> tuple:
     a = totals_now(client, "all").get("all", {}).get("count")
     s = {k: v["count"] for k, v in totals_now(client, "status").items()}

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from analytics_harness import (ROOT, AnalyticsProc, Feeder, check_exact, committed_input_offsets,  # noqa: E402
-                               count_committed_records, group_id, input_topic, make_feed, produce,
-                               producer, totals_now, wait_counted, wait_until)
+                               count_committed_records, frames_counted, group_id, input_topic, make_feed, produce,
+                               producer, wait_counted, wait_until)
 from cobol_mesh.analytics_client import AnalyticsError
 
 pytestmark = pytest.mark.integration
@@ -90,7 +90,7 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(kafka, tmp_pa
         with proc.client() as c:
             # kill mid-stream: part of the records counted and some committed, not all
             before = wait_until("a first part counted",
-                                lambda: (totals_now(c, "all").get("all", {}).get("count", 0) or 0) > exp.frames // 4, 180)
+                                lambda: frames_counted(c) > exp.frames // 4, 180)
             # ... and half the feed committed, so that a worker restoring its tables from the
             # changelogs reads clearly fewer records than the whole input topic (below), even
             # with the re-reads of its rebalances (each re-reads what was uncommitted)
@@ -127,7 +127,7 @@ def test_sigterm_mid_stream_exits_0_and_the_restart_loses_nothing(kafka, tmp_pat
         feeder.start()
         with proc.client() as c:
             wait_until("a first part counted",
-                       lambda: (totals_now(c, "all").get("all", {}).get("count", 0) or 0) > exp.frames // 5, 180)
+                       lambda: frames_counted(c) > exp.frames // 5, 180)
             assert proc.stop() == 0
             proc.start()
             proc.wait_ready()
@@ -159,12 +159,12 @@ def test_a_worker_joining_and_leaving_mid_stream_loses_nothing(kafka, tmp_path):
         feeder.start()
         with first.client() as c:
             wait_until("a first part counted",
-                       lambda: (totals_now(c, "all").get("all", {}).get("count", 0) or 0) > exp.frames // 5, 180)
+                       lambda: frames_counted(c) > exp.frames // 5, 180)
             second.start()
             second.wait_ready()            # the group now has two members, each with some partitions
             with second.client() as c2:
                 wait_until("the second worker counts its share",
-                           lambda: first.restart_if_dead() or (totals_now(c2, "all").get("all", {}).get("count", 0) or 0) > 0,
+                           lambda: first.restart_if_dead() or frames_counted(c2) > 0,
                            180)
             assert second.stop() == 0      # and leaves: the first gets every partition back
             feeder.join(300)
