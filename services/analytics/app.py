@@ -145,13 +145,18 @@ def seek_fresh_partitions_to_start(consumer, topics) -> None:
     consumer.seek_to_committed = seek     # the instance's: perform_seek calls self.seek_to_committed
 
 
+async def commit_under_way_ended(consumer) -> None:
+    """Returns once no commit of `consumer` is under way (faust keeps it in `_commit_fut`)."""
+    while consumer._commit_fut is not None:
+        await asyncio.wait([consumer._commit_fut])
+
+
 async def stop_committing(consumer) -> None:
     """From now on `consumer` commits nothing; returns once a commit under way has ended."""
     async def no_commit(topics=None, start_new_transaction: bool = True) -> bool:
         return False
     consumer.commit = no_commit          # the instance's: the timer, wait_empty and on_stop call self.commit
-    while consumer._commit_fut is not None:
-        await asyncio.wait([consumer._commit_fut])
+    await commit_under_way_ended(consumer)
     log.info("stop.commits_stopped")
 
 
@@ -232,9 +237,7 @@ class Analytics:
             # A commit under way has taken its offsets and is publishing their attachments;
             # let it end, then forget with no await in between, so that no commit sees
             # offsets whose attachments were dropped.
-            consumer = self.app.consumer
-            while consumer._commit_fut is not None:
-                await asyncio.wait([consumer._commit_fut])
+            await commit_under_way_ended(self.app.consumer)
             self.forget_local_state()
 
     def forget_local_state(self) -> None:
