@@ -65,7 +65,7 @@ async def lifespan(app: FastAPI):
         mesh=MeshClients(settings.ingest_addr, settings.coordinator_addr, settings.archive_addr, settings.grpc_timeout,
                          federator_addr=settings.federator_addr),
         hub=None, events=EventPublisher(), running={},
-        cluster=ClusterView(ClusterClient(timeout=min(settings.grpc_timeout, 5.0)),
+        cluster=ClusterView(ClusterClient(timeout=min(settings.grpc_timeout, 5.0), identity="api"),
                             KafkaReplicas(mesh_settings.load().kafka_bootstrap)))
     ctx.hub = JobHub(settings.redis_url, settings.revocations_channel,
                      lambda job_id: jobsvc.load_job(ctx, job_id), ctx.cluster)

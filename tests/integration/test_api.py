@@ -124,7 +124,11 @@ def api(api_env, mesh_state, analytics_addr, import_root, tmp_path_factory):
     procs, _ = mesh_state
     if analytics_addr:
         api_env = {**api_env, "COBOL_ANALYTICS_ADDR": analytics_addr}
-    proc = h.start_api(tmp_path_factory.mktemp("api"), extra_env={**api_env, "COBOL_API_IMPORT_ROOT": str(import_root)},
+    # COBOL_GRPC_IDENTITY cleared: the API must present its own certificate whatever its
+    # instance is called ("api-test-N" has none; it once watched the coordinator as a
+    # token-less client and its WebSocket got no job update)
+    env = {**api_env, "COBOL_API_IMPORT_ROOT": str(import_root), "COBOL_GRPC_IDENTITY": ""}
+    proc = h.start_api(tmp_path_factory.mktemp("api"), extra_env=env,
                        port=procs.api_port if procs is not None else None,
                        schema=procs.env["COBOL_AUDIT_DB_SCHEMA"] if procs is not None else None)
     yield proc

@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 from coordinator_harness import cluster, data_of, job_events, sha, wait_until
+from cobol_mesh.cluster_client import ClusterClient
 from cobol_mesh.proto import pb
 
 pytestmark = pytest.mark.integration
@@ -30,8 +31,6 @@ def status(m, job_id):
 
 
 def test_one_leader_and_every_replica_answers_reads(mesh):
-    from cobol_mesh.cluster_client import ClusterClient
-
     answers = [ClusterClient(a).leader() for a in mesh.coord_addrs.values()]
     assert len({(a.leader, a.fencing_token) for a in answers}) == 1 and answers[0].leader in mesh.coord_addrs
     assert sorted(a.answered_by_leader for a in answers) == [False, True]
@@ -145,6 +144,16 @@ def test_watch_streams_job_and_node_events(mesh):
     with pytest.raises(grpc.RpcError) as e:
         list(c.watch(jobs=False, nodes=False))
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_refused_watch_fails_when_opened_not_later(mesh):
+    # a caller without a service certificate or a token is refused at once: the API used to
+    # take such a stream for an open one (and said it was watching) while no event came
+    c = ClusterClient(list(mesh.coord_addrs.values()), timeout=5, identity="client")
+    with pytest.raises(grpc.RpcError) as e:
+        c.watch(jobs=True, nodes=False)
+    assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    c.close()
 
 
 def test_dead_worker_is_detected_and_health_degrades(mesh):

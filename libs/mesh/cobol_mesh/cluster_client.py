@@ -32,10 +32,14 @@ def addresses() -> list[str]:
 
 
 class ClusterClient:
-    def __init__(self, addrs: list[str] | str | None = None, timeout: float = 5.0) -> None:
+    def __init__(self, addrs: list[str] | str | None = None, timeout: float = 5.0,
+                 identity: str | None = None) -> None:
+        """`identity`: the mesh certificate to present (default: this process's, see
+        grpc_auth.identity); a service passes its own name so that how it was started
+        (its instance name) cannot turn it into a token-less `client`."""
         self.addrs = [addrs] if isinstance(addrs, str) else list(addrs or addresses())
         self.timeout = timeout
-        self._channels = [channel(a) for a in self.addrs]
+        self._channels = [channel(a, identity) for a in self.addrs]
         self._first = 0
 
     def close(self) -> None:
@@ -102,6 +106,8 @@ class ClusterClient:
 
         def open_stream(ch):
             call = cpb_grpc.ClusterStub(ch).Watch(req)
-            call.initial_metadata()     # sent once subscribed, or an error: this replica serves it
+            call.initial_metadata()     # sent once subscribed, or the call ended: refused
+            if call.done() and call.code() is not grpc.StatusCode.OK:
+                raise call              # the ended call is the RpcError (UNAUTHENTICATED, ...)
             return call
         return self._each(open_stream)

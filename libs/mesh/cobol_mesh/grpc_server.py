@@ -53,8 +53,8 @@ class Server:
         self.server.stop(grace).wait(grace + 1)
 
 
-def channel(addr: str) -> grpc.Channel:
-    return grpc_auth.channel(addr, options=OPTIONS[:2])
+def channel(addr: str, ident: str | None = None) -> grpc.Channel:
+    return grpc_auth.channel(addr, ident, options=OPTIONS[:2])
 
 
 def health_status(addr: str, timeout: float = 1.0, service: str = "") -> str:
