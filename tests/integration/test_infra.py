@@ -210,3 +210,31 @@ def test_missing_java_is_a_clear_error(tmp_path):
     assert r.returncode == 1
     assert "Java is missing" in r.stderr
     assert not list((tmp_path / ".run").glob("kafka-*.pid"))
+
+
+def test_consume_batch_returns_a_lone_record_without_waiting_out_its_timeout(infra):
+    # librdkafka's consume(n, timeout) waits the whole timeout unless n records arrive: every
+    # quiet record of the mesh (a job event, a Watch update) sat there that long
+    import threading
+
+    import structlog
+    from cobol_mesh import kafka
+
+    from waiting import wait_until
+
+    producer = Producer({"bootstrap.servers": bootstrap(infra), "acks": "all"})
+    key, value = f"lone-{uuid.uuid4()}".encode(), b"a record on its own"
+    partition, offset = produce_one(producer, "cobol.jobs.events", key, value)
+    consumer = Consumer({"bootstrap.servers": bootstrap(infra), "group.id": f"test-{uuid.uuid4()}",
+                         "enable.auto.commit": False})
+    try:
+        consumer.assign([TopicPartition("cobol.jobs.events", partition, offset)])
+        got: list = []
+        reader = threading.Thread(target=lambda: got.extend(
+            kafka.consume_batch(consumer, 500, 600, structlog.get_logger("test"), "test")), daemon=True)
+        reader.start()
+        wait_until("the lone record, long before the 600 s timeout", lambda: got, 120)
+        assert [(m.key(), m.value()) for m in got] == [(key, value)]
+    finally:
+        reader.join(1)
+        consumer.close()

@@ -148,11 +148,14 @@ def flush_or_raise(p: Producer, tracker: DeliveryTracker | None = None, timeout:
 
 
 def consume_batch(consumer: Consumer, n: int, timeout: float, log, what: str) -> list:
-    """Up to n messages within timeout; errors are logged (end-of-partition ones dropped
-    quietly) and left out. A consumer tracked by membership has its load sampled here, in
-    its own thread."""
+    """Up to n messages: waits up to `timeout` for the first, then takes what is already
+    fetched without waiting (librdkafka's consume(n, timeout) waits the whole timeout unless n
+    arrive, which put up to `timeout` of delay on every quiet record). Errors are logged
+    (end-of-partition ones dropped quietly) and left out. A consumer tracked by membership has
+    its load sampled here, in its own thread."""
     out = []
-    msgs = consumer.consume(n, timeout)
+    first = consumer.poll(timeout)
+    msgs = [] if first is None else [first, *(consumer.consume(n - 1, 0) if n > 1 else ())]
     membership.sample(consumer)
     for m in msgs:
         if m.error():
