@@ -60,9 +60,10 @@ bench: $(STAMP) build ## codec against zstd, xz, brotli, OpenZL; threads, small 
 bench-memory: $(STAMP) build ## a 2 GiB stream through cobol compress/decompress: peak RSS and MB/s
 	$(PY) bench/stream_memory.py --gib $${GIB:-2}
 
-loadtest: up ## mesh figures: 256 MiB job with 1 and 2 compressors, record->frame latency at 1,000/s
-	$(PY) loadtests/mesh_throughput.py --mib $${MIB:-256} --verify --json $(FIGURES)
-	$(PY) loadtests/record_latency.py --rate $${RATE:-1000} --seconds $${LOAD_SECONDS:-20} --json $(FIGURES)
+loadtest: up ## mesh figures: MIB job at 1,2,4 compressors; Kafka zstd/lz4 on the same data; jobs of 1 MiB-1 GiB; record latency at 1k/5k/10k/s
+	$(PY) loadtests/mesh_throughput.py --mib $${MIB:-256} --workers $${LOAD_WORKERS:-1,2,4} --sizes $${SIZES:-1,16,256,1024} --verify --json $(FIGURES)
+	$(PY) loadtests/kafka_peer.py --mib $${MIB:-256} --codecs $${PEER_CODECS:-none,lz4,zstd} --json $(FIGURES)
+	$(PY) loadtests/record_latency.py --rate $${RATE:-1000,5000,10000} --seconds $${LOAD_SECONDS:-20} --json $(FIGURES)
 
 VEGETA := .cache/go/bin/vegeta
 $(VEGETA):
