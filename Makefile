@@ -144,6 +144,7 @@ loadtest-dashboard: up ## dashboard figures: first load cold/warm, bundle size, 
 # Figures go to $(FIGURES) as JSON lines (scripts/figures.py); `make report` turns them into
 # reports/README.md with PNG plots.
 FIGURES ?= reports/figures.jsonl
+SOAK_SERIES ?= reports/soak-series.json
 .PHONY: audit coverage report
 
 audit: $(STAMP) ## security audit: pip-audit (pinned deps), bandit (medium+), npm audit of dashboard/ -> reports/audit.md
@@ -153,11 +154,11 @@ coverage: $(STAMP) build ## line+branch coverage of tests/unit (COVERAGE_ALL=1: 
 	$(PY) scripts/coverage_run.py --out reports/coverage.md --json $(FIGURES)
 
 report: $(STAMP) ## reports/README.md + PNG plots from the figures in $(FIGURES): promises beside measurements
-	$(PY) scripts/report.py --figures $(FIGURES) --out reports
+	$(PY) scripts/report.py --figures $(FIGURES) --soak-series $(SOAK_SERIES) --out reports
 
 .PHONY: soak
 soak: up ## steady load through the running mesh for SOAK_MINUTES (30): RSS, open files, lag over time, growth verdict
-	$(PY) loadtests/soak.py --minutes $${SOAK_MINUTES:-30} --json $(FIGURES)
+	$(PY) loadtests/soak.py --minutes $${SOAK_MINUTES:-30} --json $(FIGURES) --series $(SOAK_SERIES)
 
 .PHONY: scaling-sim
 scaling-sim: setup ## scaling model vs N workers in network namespaces behind tc-limited veths, one real Kafka (root; WORKERS=1,2,4 RATE_MBIT=40 MIB=48)

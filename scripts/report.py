@@ -11,7 +11,8 @@ brief beside the figure that measures it (or "not measured yet"), and plots:
 - ratio.png       codec.ratio by labels.group, one bar per peer (codecs, Kafka's compression);
 - throughput.png  mesh.throughput by labels.workers, with the peers' throughput beside it;
 - jobsizes.png    mesh.job_throughput by labels.mib (log scale), one line per worker count;
-- latency.png     every *latency* figure with a labels.percentile, by percentile.
+- latency.png     every *latency* figure with a labels.percentile, by percentile;
+- soak.png        RSS, open files and lag per instance over time, from --soak-series.
 
 and, under "Load tests", tables of `make loadtest`'s newest figures: mesh.throughput by
 workers, kafka_peer.* beside each other, mesh.job_throughput by size, record.latency_ms and
@@ -389,6 +390,66 @@ PLOTS = (("ratio.png", "Ratio by group, each codec and peer", plot_ratio),
          ("latency.png", "Latency percentiles", plot_latency))
 
 
+SOAK_MEASURES = (("rss_mib", "RSS (MiB)"), ("fds", "open files"), ("lag", "consumer lag (records)"))
+
+
+def load_soak_series(path: str | os.PathLike) -> dict | None:
+    """The samples `loadtests/soak.py --series` wrote; None when absent; an error when malformed."""
+    import json
+    p = Path(path)
+    if not p.is_file():
+        return None
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+        inst = data["instances"]
+        for name, measures in inst.items():
+            for key, pts in measures.items():
+                if not all(isinstance(x, (int, float)) and isinstance(y, (int, float)) for x, y in pts):
+                    raise ValueError(f"{name}.{key}: points are [minute, value] pairs of numbers")
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise figures.FigureError(f"{path}: not a soak series file ({e})") from None
+    return data
+
+
+def plot_soak(series: dict | None, path: Path) -> bool:
+    if not series or not series.get("instances"):
+        return False
+    plt = _plt()
+    fig, axes = plt.subplots(3, 1, figsize=(8, 9), sharex=True)
+    for ax, (key, title) in zip(axes, SOAK_MEASURES):
+        for i, (name, measures) in enumerate(sorted(series["instances"].items())):
+            pts = measures.get(key) or []
+            if pts:
+                ax.plot([x for x, _ in pts], [y for _, y in pts], lw=1, color=f"C{i % 10}",
+                        ls="-" if i < 10 else "--", label=name)
+        ax.set_ylabel(title)
+        ax.set_ylim(bottom=0)
+    axes[0].set_title(f"Soak {series.get('run', '')}: {series.get('minutes', '?')} min, per instance")
+    axes[0].legend(fontsize=6, ncol=4)
+    axes[-1].set_xlabel("minutes")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def soak_table(series: dict | None) -> list[str]:
+    """Per instance: each measure at the start, the middle and the end of the soak."""
+    if not series or not series.get("instances"):
+        return []
+    lines = [f"Run {series.get('run', '?')}, {series.get('minutes', '?')} min (`loadtests/soak.py`); "
+             "each cell: start → middle → end.", "",
+             "| instance | " + " | ".join(t for _, t in SOAK_MEASURES) + " |", "|---|---|---|---|"]
+    for name, measures in sorted(series["instances"].items()):
+        cells = []
+        for key, _ in SOAK_MEASURES:
+            ys = [y for _, y in measures.get(key) or []]
+            cells.append(" → ".join(f"{y:.0f}" if key != "rss_mib" else f"{y:.1f}"
+                                    for y in (ys[0], ys[len(ys) // 2], ys[-1])) if ys else "-")
+        lines.append(f"| {md_cell(name)} | " + " | ".join(cells) + " |")
+    return lines
+
+
 # --------------------------------------------------------------------------- load-test tables
 
 
@@ -487,7 +548,8 @@ def md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def render(figs: list[dict], rows: list[Row], plots: list[tuple[str, str]], now: dt.datetime) -> str:
+def render(figs: list[dict], rows: list[Row], plots: list[tuple[str, str]], now: dt.datetime,
+           soak: dict | None = None) -> str:
     m = figures.machine_info()
     seen = sorted({f["machine"] for f in figs})
     lines = [
@@ -514,6 +576,8 @@ def render(figs: list[dict], rows: list[Row], plots: list[tuple[str, str]], now:
     tables = loadtest_tables(figs)
     if tables:
         lines += ["", "## Load tests (`make loadtest`, newest run of each)", ""] + tables[:-1]
+    if soak_table(soak):
+        lines += ["", "## Soak over time", ""] + soak_table(soak)
     lines += ["", "## Plots", ""]
     if plots:
         lines += [f"### {title}\n\n![{title}]({name})\n" for name, title in plots]
@@ -527,17 +591,18 @@ def render(figs: list[dict], rows: list[Row], plots: list[tuple[str, str]], now:
     return "\n".join(lines) + "\n"
 
 
-def build(figs: list[dict], out: Path, now: dt.datetime | None = None) -> list[Row]:
-    """Write out/README.md and the plots that have figures; return the promise rows."""
+def build(figs: list[dict], out: Path, now: dt.datetime | None = None, soak: dict | None = None) -> list[Row]:
+    """Write out/README.md and the plots that have figures (soak: the samples of
+    `loadtests/soak.py --series`, for soak.png); return the promise rows."""
     out.mkdir(parents=True, exist_ok=True)
     plots = []
-    for name, title, fn in PLOTS:
-        if fn(figs, out / name):
+    for name, title, fn in PLOTS + (("soak.png", "Soak: memory, open files and lag over time", None),):
+        if (plot_soak(soak, out / name) if fn is None else fn(figs, out / name)):
             plots.append((name, title))
         else:
             (out / name).unlink(missing_ok=True)       # a stale plot would contradict the figures
     rows = promise_rows(figs)
-    (out / "README.md").write_text(render(figs, rows, plots, now or dt.datetime.now(dt.timezone.utc)))
+    (out / "README.md").write_text(render(figs, rows, plots, now or dt.datetime.now(dt.timezone.utc), soak))
     return rows
 
 
@@ -546,6 +611,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--figures", nargs="+", default=[str(ROOT / "reports" / "figures.jsonl")],
                     help="JSON-lines figure files (default reports/figures.jsonl)")
     ap.add_argument("--out", default=str(ROOT / "reports"), help="output folder (default reports/)")
+    ap.add_argument("--soak-series", default=str(ROOT / "reports" / "soak-series.json"),
+                    help="samples of `make soak` (loadtests/soak.py --series) to plot, if the file exists")
     a = ap.parse_args(argv)
     figs: list[dict] = []
     for path in a.figures:
@@ -558,7 +625,12 @@ def main(argv: list[str] | None = None) -> int:
         except figures.FigureError as e:
             print(f"report: {e}", file=sys.stderr)
             return 2
-    rows = build(figs, Path(a.out))
+    try:
+        soak = load_soak_series(a.soak_series)
+    except figures.FigureError as e:
+        print(f"report: {e}", file=sys.stderr)
+        return 2
+    rows = build(figs, Path(a.out), soak=soak)
     width = max(len(r.promise) for r in rows)
     for r in rows:
         print(f"  {r.promise:<{width}}  {r.verdict:<16}  {r.measured}")
