@@ -380,6 +380,9 @@ def plot_job_sizes(figs: list[dict], path: Path) -> bool:
         xs = sorted(pts)
         ax.plot(xs, [pts[x] for x in xs], marker="o", label=f"cobol mesh, {n} compressor(s)")
     ax.set_xscale("log", base=2)
+    sizes = sorted({x for pts in by_workers.values() for x in pts})
+    ax.set_xticks(sizes, [f"{x:g}" for x in sizes])
+    ax.minorticks_off()
     ax.set_ylim(bottom=0)
     return _save(plt, fig, ax, path, "End-to-end throughput by job size", "job size (MiB, log)", "MB/s")
 
@@ -486,7 +489,7 @@ def loadtest_tables(figs: list[dict]) -> list[str]:
             lines.append(f"| {n} | {label(f, 'mib', '?')} | {to_mbs(f):.1f} | {x} | {f['time']} |")
         lines.append("")
     peers = newest([f for f in figs if f["source"] == PEER_SOURCE], "peer", "name")
-    names = sorted({p for p, _ in peers})
+    names = sorted({p for p, _ in peers}, key=lambda p: (p.startswith("cobol"), p != "kafka none", p))
     if names:
         lines += ["### Kafka's own producer compression on the same data (RF = broker count, acks=all)", "",
                   "| peer | produce MB/s | consume MB/s | end to end MB/s | stored, all replicas | ratio per replica |",
@@ -517,15 +520,17 @@ def loadtest_tables(figs: list[dict]) -> list[str]:
     rates = sorted({(r, u) for r, u, _ in lat}, key=lambda ru: (ru[1], _num(ru[0])))
     if rates:
         lines += ["### Device records: latency from produced to committed", "",
-                  "| records/s | to | p50 ms | p99 ms | p99.9 ms | max ms | missing after 60 s |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| records/s | sent at | to | p50 ms | p99 ms | p99.9 ms | max ms | missing after 60 s |",
+                  "|---|---|---|---|---|---|---|---|"]
         for r, u in rates:
             def p(pct):
                 f = lat.get((r, u, pct))
                 return f"{f['value']:.0f}" if f else "-"
             m = missing.get((r, u))
             lost = f"{m['value']:.0f} of {label(m, 'sent', '?')}" if m else "-"
-            lines.append(f"| {r} | {u} | {p('p50')} | {p('p99')} | {p('p99.9')} | {p('p100')} | {lost} |")
+            any_f = next(f for (r2, u2, _), f in lat.items() if (r2, u2) == (r, u))
+            lines.append(f"| {r} | {label(any_f, 'sent_rate', '-')} | {u} | {p('p50')} | {p('p99')} | {p('p99.9')} | "
+                         f"{p('p100')} | {lost} |")
         lines.append("")
     return lines
 

@@ -194,8 +194,10 @@ def test_loadtest_tables_and_job_size_plot_use_the_newest_run(tmp_path):
         fig("kafka_peer.throughput", 6.6, "MB/s", "kafka zstd", kp, t2),
         fig("kafka_peer.stored_bytes", 42_500_000, "bytes", "kafka zstd", kp, t2),
         fig("codec.ratio", 4.73, "x", "kafka zstd", kp, t2, group="mesh text"),
-        fig("record.latency_ms", 450, "ms", "cobol mesh", rl, t2, rate=1000, until="frames", percentile="p50"),
-        fig("record.latency_ms", 900, "ms", "cobol mesh", rl, t2, rate=1000, until="frames", percentile="p99.9"),
+        fig("record.latency_ms", 450, "ms", "cobol mesh", rl, t2, rate=1000, until="frames", percentile="p50",
+            sent_rate=990),
+        fig("record.latency_ms", 900, "ms", "cobol mesh", rl, t2, rate=1000, until="frames", percentile="p99.9",
+            sent_rate=990),
         fig("record.latency_ms", 2000, "ms", "cobol mesh", rl, t2, rate=10000, until="frames", percentile="p50"),
         fig("record.missing", 3, "count", "cobol mesh", rl, t2, rate=10000, until="frames", sent=200000),
     ]
@@ -207,9 +209,9 @@ def test_loadtest_tables_and_job_size_plot_use_the_newest_run(tmp_path):
     assert "| kafka zstd | - | - | 6.6 | 42.5 MB | 4.73x |" in text
     assert "| 1 | 2 | 0.33 | 3.1 | 7.1 | yes |" in text and "| 1024 | 2 | 85.3 | 12.6 | 7.4 | yes |" in text
     assert text.index("| 1 | 2 | 0.33") < text.index("| 1024 | 2 |")            # sizes in numeric order
-    assert "| 1000 | frames | 450 | - | 900 | - | - |" in text
-    assert "| 10000 | frames | 2000 | - | - | - | 3 of 200000 |" in text
-    assert text.index("| 1000 | frames") < text.index("| 10000 | frames")
+    assert "| 1000 | 990 | frames | 450 | - | 900 | - | - |" in text
+    assert "| 10000 | - | frames | 2000 | - | - | - | 3 of 200000 |" in text
+    assert text.index("| 1000 | 990 | frames") < text.index("| 10000 | - | frames")
     assert report.loadtest_tables([]) == []
     out = tmp_path / "reports"
     report.build(figs, out)
