@@ -361,8 +361,9 @@ def plot_latency(figs: list[dict], path: Path) -> bool:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for key, pts in sorted(series.items()):
-        xs = [p for p in order if p in pts]
-        ax.plot(xs, [pts[p] for p in xs], marker="o", label=key)
+        xs = [p for p in order if p in pts]      # positions, not categories: matplotlib would order
+        ax.plot([order.index(p) for p in xs], [pts[p] for p in xs], marker="o", label=key)   # by first use
+    ax.set_xticks(range(len(order)), order)
     ax.set_yscale("log")
     return _save(plt, fig, ax, path, "Latency percentiles", "percentile", "ms (log)")
 

@@ -218,3 +218,20 @@ def test_loadtest_tables_and_job_size_plot_use_the_newest_run(tmp_path):
     readme = (out / "README.md").read_text()
     assert "## Load tests" in readme and "](jobsizes.png)" in readme
     assert (out / "jobsizes.png").read_bytes()[:8] == PNG
+
+
+def test_latency_plot_puts_percentiles_in_numeric_order(tmp_path, monkeypatch):
+    figs = [figures.make(source="a.py", name="api.latency_ms", value=v, unit="ms", peer="cobol api", percentile=p)
+            for p, v in (("p50", 5), ("p99", 9))]
+    figs += [figures.make(source="b.py", name="record.latency_ms", value=v, unit="ms", peer="cobol mesh",
+                          percentile=p, rate=1000) for p, v in (("p50", 1), ("p90", 2), ("p99", 3), ("p99.9", 4))]
+    import matplotlib.axes
+    seen = {}
+    real = matplotlib.axes.Axes.set_xticks
+
+    def spy(self, ticks, labels=None, **kw):
+        seen["labels"] = list(labels)
+        return real(self, ticks, labels, **kw)
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_xticks", spy)
+    assert report.plot_latency(figs, tmp_path / "latency.png")
+    assert seen["labels"] == ["p50", "p90", "p99", "p99.9"]
