@@ -60,9 +60,10 @@ bench: $(STAMP) build ## codec against zstd, xz, brotli, OpenZL; threads, small 
 bench-memory: $(STAMP) build ## a 2 GiB stream through cobol compress/decompress: peak RSS and MB/s
 	$(PY) bench/stream_memory.py --gib $${GIB:-2}
 
-loadtest: up ## mesh figures: 256 MiB job with 1 and 2 compressors, record->frame latency at 1,000/s
-	$(PY) loadtests/mesh_throughput.py --mib $${MIB:-256} --verify --json $(FIGURES)
-	$(PY) loadtests/record_latency.py --rate $${RATE:-1000} --seconds $${LOAD_SECONDS:-20} --json $(FIGURES)
+loadtest: up ## mesh figures: MIB job at 1,2,4 compressors; Kafka zstd/lz4 on the same data; jobs of 1 MiB-1 GiB; record latency at 1k/5k/10k/s
+	$(PY) loadtests/mesh_throughput.py --mib $${MIB:-256} --workers $${LOAD_WORKERS:-1,2,4} --sizes $${SIZES:-1,16,256,1024} --verify --json $(FIGURES)
+	$(PY) loadtests/kafka_peer.py --mib $${MIB:-256} --codecs $${PEER_CODECS:-none,lz4,zstd} --json $(FIGURES)
+	$(PY) loadtests/record_latency.py --rate $${RATE:-1000,5000,10000} --seconds $${LOAD_SECONDS:-20} --json $(FIGURES)
 
 VEGETA := .cache/go/bin/vegeta
 $(VEGETA):
@@ -143,6 +144,7 @@ loadtest-dashboard: up ## dashboard figures: first load cold/warm, bundle size, 
 # Figures go to $(FIGURES) as JSON lines (scripts/figures.py); `make report` turns them into
 # reports/README.md with PNG plots.
 FIGURES ?= reports/figures.jsonl
+SOAK_SERIES ?= reports/soak-series.json
 .PHONY: audit coverage report
 
 audit: $(STAMP) ## security audit: pip-audit (pinned deps), bandit (medium+), npm audit of dashboard/ -> reports/audit.md
@@ -152,11 +154,11 @@ coverage: $(STAMP) build ## line+branch coverage of tests/unit (COVERAGE_ALL=1: 
 	$(PY) scripts/coverage_run.py --out reports/coverage.md --json $(FIGURES)
 
 report: $(STAMP) ## reports/README.md + PNG plots from the figures in $(FIGURES): promises beside measurements
-	$(PY) scripts/report.py --figures $(FIGURES) --out reports
+	$(PY) scripts/report.py --figures $(FIGURES) --soak-series $(SOAK_SERIES) --out reports
 
 .PHONY: soak
 soak: up ## steady load through the running mesh for SOAK_MINUTES (30): RSS, open files, lag over time, growth verdict
-	$(PY) loadtests/soak.py --minutes $${SOAK_MINUTES:-30} --json $(FIGURES)
+	$(PY) loadtests/soak.py --minutes $${SOAK_MINUTES:-30} --json $(FIGURES) --series $(SOAK_SERIES)
 
 .PHONY: scaling-sim
 scaling-sim: setup ## scaling model vs N workers in network namespaces behind tc-limited veths, one real Kafka (root; WORKERS=1,2,4 RATE_MBIT=40 MIB=48)

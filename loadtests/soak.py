@@ -3,7 +3,7 @@
 service's memory (RSS), open files and consumer lag, then a verdict on growth.
 
     .venv/bin/python loadtests/soak.py [--minutes 30] [--job-kib 512] [--job-every 5]
-        [--records 200] [--sample 10] [--json reports/figures.jsonl]
+        [--records 200] [--sample 10] [--json reports/figures.jsonl] [--series reports/soak-series.json]
 
 Load, steady from start to end: one upload job of --job-kib KiB every --job-every seconds over
 gRPC (as the API sends it; each job is waited for to be done, so a stuck mesh shows), and
@@ -17,11 +17,14 @@ max(10% of its mean, 32 MiB) an hour; open files when more than max(10%, 8) an h
 more than 1,000 records an hour and the last third's mean is above twice the first third's;
 and in each case only when the rise within the measured window is above a noise floor
 (8 MiB, 4 files, 500 records): a short soak flags only what it really saw grow.
+At the end, besides the slopes, each instance's RSS, open files and lag at the start, 1/4,
+1/2, 3/4 and end of the run; --series keeps every sample for the report's plot.
 Exit status 0: no growth; 3: growth somewhere (the table says where); 1: the load failed.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import statistics
@@ -86,6 +89,30 @@ def grows(kind: str, s: Series, warmup: float = 0.2) -> bool:
         return slope > max(0.10 * mean, 8)
     first, last = thirds(s.v)
     return slope > 1000 and last > 2 * max(first, 1)
+
+
+def over_time(s: Series, points: int = 5) -> list[float]:
+    """The sample values at `points` evenly spaced moments of the run (start .. end): for each
+    moment, the last sample taken at or before it. Empty with no samples."""
+    if not s.t:
+        return []
+    span = s.t[-1] - s.t[0]
+    out, j = [], 0
+    for k in range(points):
+        at = s.t[0] + span * k / max(points - 1, 1)
+        while j + 1 < len(s.t) and s.t[j + 1] <= at + 1e-9:
+            j += 1
+        out.append(s.v[j])
+    return out
+
+
+def series_json(data: dict, run: str, secs: float) -> dict:
+    """Every sample, for the report's soak plot: {instance: {rss_mib|fds|lag: [[minute, value]]}}."""
+    scale = {"rss": ("rss_mib", MiB), "fds": ("fds", 1), "lag": ("lag", 1)}
+    return {"source": SOURCE, "run": run, "minutes": round(secs / 60, 1),
+            "instances": {name: {scale[k][0]: [[round(t / 60, 3), round(v / scale[k][1], 3)]
+                                               for t, v in zip(s.t, s.v)] for k, s in d.items()}
+                          for name, d in sorted(data.items())}}
 
 
 # ---- sampling -------------------------------------------------------------------------------
@@ -205,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--records", type=int, default=200, help="device records a second")
     ap.add_argument("--sample", type=float, default=10.0, help="seconds between samples")
     ap.add_argument("--json", metavar="FIGURES", help="append the figures to this JSON-lines file")
+    ap.add_argument("--series", metavar="FILE", help="write every sample (per instance: RSS, open files, lag "
+                    "over time) to this JSON file; `make report` plots it as soak.png")
     a = ap.parse_args(argv)
     if not 0 < a.minutes <= 24 * 60 or a.job_kib < 1 or a.job_every <= 0 or a.records < 0 or a.sample <= 0:
         ap.error("--minutes must be in (0, 1440]; --job-kib >= 1; --job-every, --sample > 0; --records >= 0")
@@ -259,6 +288,17 @@ def report(a, data, pids, load: Load, secs: float, run: str = "") -> int:
             if len(s.v) >= 3:
                 figures.append(a.json, source=SOURCE, name=f"soak.{kind}_slope", value=slope_per_hour(s) / scale,
                                unit=unit, peer="cobol mesh", instance=name, minutes=round(secs / 60, 1), run=run)
+    print(f"\nover time (start, 1/4, 1/2, 3/4, end of the {secs / 60:.1f} min):")
+    print(f"{'instance':15} {'RSS MiB':>34}  {'open files':>24}  {'consumer lag':>30}")
+    for name in sorted(data):
+        d = data[name]
+        cols = [" ".join(f"{v / scale:{w}.{prec}f}" for v in over_time(d[k])) or "-"
+                for k, scale, w, prec in (("rss", MiB, 6, 1), ("fds", 1, 4, 0), ("lag", 1, 5, 0))]
+        print(f"{name:15} {cols[0]:>34}  {cols[1]:>24}  {cols[2]:>30}")
+    if getattr(a, "series", None):
+        Path(a.series).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.series).write_text(json.dumps(series_json(data, run, secs)) + "\n")
+        print(f"samples written to {a.series}")
     restarted = sorted(pids.get("_restarted", ()))
     print(f"\nload: {load.jobs_done} jobs done, {load.jobs_failed} failed, {load.records_sent} device records "
           f"in {secs / 60:.1f} min" + (f"; last error: {load.error}" if load.error else ""))

@@ -10,7 +10,13 @@ brief beside the figure that measures it (or "not measured yet"), and plots:
 
 - ratio.png       codec.ratio by labels.group, one bar per peer (codecs, Kafka's compression);
 - throughput.png  mesh.throughput by labels.workers, with the peers' throughput beside it;
-- latency.png     every *latency* figure with a labels.percentile, by percentile.
+- jobsizes.png    mesh.job_throughput by labels.mib (log scale), one line per worker count;
+- latency.png     every *latency* figure with a labels.percentile, by percentile;
+- soak.png        RSS, open files and lag per instance over time, from --soak-series.
+
+and, under "Load tests", tables of `make loadtest`'s newest figures: mesh.throughput by
+workers, kafka_peer.* beside each other, mesh.job_throughput by size, record.latency_ms and
+record.missing by rate.
 
 Figure names read for the promise table (labels in brackets):
   codec.ratio [group]            mesh.throughput [workers, nodes]   mesh.scaling_efficiency
@@ -18,6 +24,7 @@ Figure names read for the promise table (labels in brackets):
   dashboard.load_ms   api.latency_ms [percentile]   api.concurrent_users
   coverage.percent [kind=line|branch]   audit.findings [tool]   audit.incomplete [tool]
   soak.growing [minutes]   soak.rss_slope / soak.fds_slope / soak.lag_slope [instance]
+  mesh.job_throughput [mib, workers]   record.latency_ms [rate, percentile]   record.missing [rate]
 """
 from __future__ import annotations
 
@@ -37,6 +44,8 @@ import figures  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1_000_000
 MIB = 1 << 20
+LOADTEST = "loadtests/mesh_throughput.py"
+PEER_SOURCE = "loadtests/kafka_peer.py"
 HIGH_ENTROPY = {"random bytes", "already compressed", "mesh random", "random"}
 PACKAGES = ("Cython", "numpy", "confluent-kafka", "grpcio", "protobuf", "zstandard", "brotli", "openzl",
             "fastapi", "uvicorn", "redis", "psycopg", "matplotlib", "coverage", "bandit", "pip-audit")
@@ -315,8 +324,8 @@ def plot_ratio(figs: list[dict], path: Path) -> bool:
 
 
 def plot_throughput(figs: list[dict], path: Path) -> bool:
-    mesh = mesh_runs(figs, 1)
-    peers = pick(figs, "kafka_peer.throughput")
+    mesh = list(newest(pick(figs, "mesh.throughput"), "workers", source=LOADTEST).values())
+    peers = list(newest(pick(figs, "kafka_peer.throughput"), "peer").values())
     if not mesh and not peers:
         return False
     plt = _plt()
@@ -352,15 +361,179 @@ def plot_latency(figs: list[dict], path: Path) -> bool:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for key, pts in sorted(series.items()):
-        xs = [p for p in order if p in pts]
-        ax.plot(xs, [pts[p] for p in xs], marker="o", label=key)
+        xs = [p for p in order if p in pts]      # positions, not categories: matplotlib would order
+        ax.plot([order.index(p) for p in xs], [pts[p] for p in xs], marker="o", label=key)   # by first use
+    ax.set_xticks(range(len(order)), order)
     ax.set_yscale("log")
     return _save(plt, fig, ax, path, "Latency percentiles", "percentile", "ms (log)")
 
 
+def plot_job_sizes(figs: list[dict], path: Path) -> bool:
+    runs = newest(pick(figs, "mesh.job_throughput"), "mib", "workers")
+    if not runs:
+        return False
+    by_workers: dict[int, dict[float, float]] = defaultdict(dict)
+    for f in runs.values():
+        by_workers[int(label(f, "workers", 0))][float(label(f, "mib"))] = to_mbs(f)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for n, pts in sorted(by_workers.items()):
+        xs = sorted(pts)
+        ax.plot(xs, [pts[x] for x in xs], marker="o", label=f"cobol mesh, {n} compressor(s)")
+    ax.set_xscale("log", base=2)
+    sizes = sorted({x for pts in by_workers.values() for x in pts})
+    ax.set_xticks(sizes, [f"{x:g}" for x in sizes])
+    ax.minorticks_off()
+    ax.set_ylim(bottom=0)
+    return _save(plt, fig, ax, path, "End-to-end throughput by job size", "job size (MiB, log)", "MB/s")
+
+
 PLOTS = (("ratio.png", "Ratio by group, each codec and peer", plot_ratio),
          ("throughput.png", "Throughput by worker count", plot_throughput),
+         ("jobsizes.png", "Throughput by job size", plot_job_sizes),
          ("latency.png", "Latency percentiles", plot_latency))
+
+
+SOAK_MEASURES = (("rss_mib", "RSS (MiB)"), ("fds", "open files"), ("lag", "consumer lag (records)"))
+
+
+def load_soak_series(path: str | os.PathLike) -> dict | None:
+    """The samples `loadtests/soak.py --series` wrote; None when absent; an error when malformed."""
+    import json
+    p = Path(path)
+    if not p.is_file():
+        return None
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+        inst = data["instances"]
+        for name, measures in inst.items():
+            for key, pts in measures.items():
+                if not all(isinstance(x, (int, float)) and isinstance(y, (int, float)) for x, y in pts):
+                    raise ValueError(f"{name}.{key}: points are [minute, value] pairs of numbers")
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise figures.FigureError(f"{path}: not a soak series file ({e})") from None
+    return data
+
+
+def plot_soak(series: dict | None, path: Path) -> bool:
+    if not series or not series.get("instances"):
+        return False
+    plt = _plt()
+    fig, axes = plt.subplots(3, 1, figsize=(8, 9), sharex=True)
+    for ax, (key, title) in zip(axes, SOAK_MEASURES):
+        for i, (name, measures) in enumerate(sorted(series["instances"].items())):
+            pts = measures.get(key) or []
+            if pts:
+                ax.plot([x for x, _ in pts], [y for _, y in pts], lw=1, color=f"C{i % 10}",
+                        ls="-" if i < 10 else "--", label=name)
+        ax.set_ylabel(title)
+        ax.set_ylim(bottom=0)
+    axes[0].set_title(f"Soak {series.get('run', '')}: {series.get('minutes', '?')} min, per instance")
+    axes[0].legend(fontsize=6, ncol=4)
+    axes[-1].set_xlabel("minutes")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def soak_table(series: dict | None) -> list[str]:
+    """Per instance: each measure at the start, the middle and the end of the soak."""
+    if not series or not series.get("instances"):
+        return []
+    lines = [f"Run {series.get('run', '?')}, {series.get('minutes', '?')} min (`loadtests/soak.py`); "
+             "each cell: start → middle → end.", "",
+             "| instance | " + " | ".join(t for _, t in SOAK_MEASURES) + " |", "|---|---|---|---|"]
+    for name, measures in sorted(series["instances"].items()):
+        cells = []
+        for key, _ in SOAK_MEASURES:
+            ys = [y for _, y in measures.get(key) or []]
+            cells.append(" → ".join(f"{y:.0f}" if key != "rss_mib" else f"{y:.1f}"
+                                    for y in (ys[0], ys[len(ys) // 2], ys[-1])) if ys else "-")
+        lines.append(f"| {md_cell(name)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+# --------------------------------------------------------------------------- load-test tables
+
+
+def newest(figs: list[dict], *keys: str, source: str | None = None) -> dict[tuple, dict]:
+    """The newest figure for each value of `keys` (labels, or "peer"/"name"); a rerun replaces a run."""
+    out: dict[tuple, dict] = {}
+    for f in figs:
+        if source and f["source"] != source:
+            continue
+        k = tuple(f[key] if key in ("peer", "name") else str(label(f, key)) for key in keys)
+        if k not in out or f["time"] >= out[k]["time"]:
+            out[k] = f
+    return out
+
+
+def _num(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("inf")
+
+
+def loadtest_tables(figs: list[dict]) -> list[str]:
+    """Markdown tables of `make loadtest`'s newest figures: workers, the Kafka peers on the same
+    data, job sizes, record latency by rate. Empty when there is no such figure."""
+    lines: list[str] = []
+    mesh = newest(pick(figs, "mesh.throughput"), "workers", source=LOADTEST)
+    if mesh:
+        one = mesh.get(("1",))
+        lines += ["### Mesh throughput by compressor count (one job, end to end)", "",
+                  "| compressors | job MiB | MB/s | x 1 compressor | measured |", "|---|---|---|---|---|"]
+        for (n,), f in sorted(mesh.items(), key=lambda kv: _num(kv[0][0])):
+            x = f"{to_mbs(f) / to_mbs(one):.2f}x" if one else "-"
+            lines.append(f"| {n} | {label(f, 'mib', '?')} | {to_mbs(f):.1f} | {x} | {f['time']} |")
+        lines.append("")
+    peers = newest([f for f in figs if f["source"] == PEER_SOURCE], "peer", "name")
+    names = sorted({p for p, _ in peers}, key=lambda p: (p.startswith("cobol"), p != "kafka none", p))
+    if names:
+        lines += ["### Kafka's own producer compression on the same data (RF = broker count, acks=all)", "",
+                  "| peer | produce MB/s | consume MB/s | end to end MB/s | stored, all replicas | ratio per replica |",
+                  "|---|---|---|---|---|---|"]
+        for peer in names:
+            def cell(name, fmt):
+                f = peers.get((peer, name))
+                return fmt(f) if f else "-"
+            lines.append("| " + " | ".join([
+                md_cell(peer),
+                cell("kafka_peer.produce_mbs", lambda f: f"{f['value']:.1f}"),
+                cell("kafka_peer.consume_mbs", lambda f: f"{f['value']:.1f}"),
+                cell("kafka_peer.throughput", lambda f: f"{f['value']:.1f}"),
+                cell("kafka_peer.stored_bytes", lambda f: f"{f['value'] / MB:.1f} MB"),
+                cell("codec.ratio", lambda f: f"{f['value']:.2f}x")]) + " |")
+        lines += ["", "The `cobol fast` row is the codec alone in one process (no Kafka), on the same records: "
+                  "its ratio stands beside the peers'; the mesh's throughput is in the table above.", ""]
+    sizes = newest(pick(figs, "mesh.job_throughput"), "workers", "mib")
+    if sizes:
+        lines += ["### Job sizes (end to end, each read back and compared when verified)", "",
+                  "| job MiB | compressors | seconds | MB/s | ratio | verified |", "|---|---|---|---|---|---|"]
+        for (n, mib), f in sorted(sizes.items(), key=lambda kv: (_num(kv[0][0]), _num(kv[0][1]))):
+            lines.append(f"| {mib} | {n} | {label(f, 'seconds', '-')} | {to_mbs(f):.1f} | "
+                         f"{label(f, 'ratio', '-')} | {'yes' if label(f, 'verified') else 'no'} |")
+        lines.append("")
+    lat = newest(pick(figs, "record.latency_ms"), "rate", "until", "percentile")
+    missing = newest(pick(figs, "record.missing"), "rate", "until")
+    rates = sorted({(r, u) for r, u, _ in lat}, key=lambda ru: (ru[1], _num(ru[0])))
+    if rates:
+        lines += ["### Device records: latency from produced to committed", "",
+                  "| records/s | sent at | to | p50 ms | p99 ms | p99.9 ms | max ms | missing after 60 s |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r, u in rates:
+            def p(pct):
+                f = lat.get((r, u, pct))
+                return f"{f['value']:.0f}" if f else "-"
+            m = missing.get((r, u))
+            lost = f"{m['value']:.0f} of {label(m, 'sent', '?')}" if m else "-"
+            any_f = next(f for (r2, u2, _), f in lat.items() if (r2, u2) == (r, u))
+            lines.append(f"| {r} | {label(any_f, 'sent_rate', '-')} | {u} | {p('p50')} | {p('p99')} | {p('p99.9')} | "
+                         f"{p('p100')} | {lost} |")
+        lines.append("")
+    return lines
 
 
 # --------------------------------------------------------------------------- the Markdown
@@ -381,7 +554,8 @@ def md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def render(figs: list[dict], rows: list[Row], plots: list[tuple[str, str]], now: dt.datetime) -> str:
+def render(figs: list[dict], rows: list[Row], plots: list[tuple[str, str]], now: dt.datetime,
+           soak: dict | None = None) -> str:
     m = figures.machine_info()
     seen = sorted({f["machine"] for f in figs})
     lines = [
@@ -405,6 +579,11 @@ def render(figs: list[dict], rows: list[Row], plots: list[tuple[str, str]], now:
               "| promise | measured | verdict | command | why they differ |", "|---|---|---|---|---|"]
     lines += [f"| {md_cell(r.promise)} | {md_cell(r.measured)} | {r.verdict} | `{md_cell(r.command)}` | {md_cell(r.why)} |"
               for r in rows]
+    tables = loadtest_tables(figs)
+    if tables:
+        lines += ["", "## Load tests (`make loadtest`, newest run of each)", ""] + tables[:-1]
+    if soak_table(soak):
+        lines += ["", "## Soak over time", ""] + soak_table(soak)
     lines += ["", "## Plots", ""]
     if plots:
         lines += [f"### {title}\n\n![{title}]({name})\n" for name, title in plots]
@@ -418,17 +597,18 @@ def render(figs: list[dict], rows: list[Row], plots: list[tuple[str, str]], now:
     return "\n".join(lines) + "\n"
 
 
-def build(figs: list[dict], out: Path, now: dt.datetime | None = None) -> list[Row]:
-    """Write out/README.md and the plots that have figures; return the promise rows."""
+def build(figs: list[dict], out: Path, now: dt.datetime | None = None, soak: dict | None = None) -> list[Row]:
+    """Write out/README.md and the plots that have figures (soak: the samples of
+    `loadtests/soak.py --series`, for soak.png); return the promise rows."""
     out.mkdir(parents=True, exist_ok=True)
     plots = []
-    for name, title, fn in PLOTS:
-        if fn(figs, out / name):
+    for name, title, fn in PLOTS + (("soak.png", "Soak: memory, open files and lag over time", None),):
+        if (plot_soak(soak, out / name) if fn is None else fn(figs, out / name)):
             plots.append((name, title))
         else:
             (out / name).unlink(missing_ok=True)       # a stale plot would contradict the figures
     rows = promise_rows(figs)
-    (out / "README.md").write_text(render(figs, rows, plots, now or dt.datetime.now(dt.timezone.utc)))
+    (out / "README.md").write_text(render(figs, rows, plots, now or dt.datetime.now(dt.timezone.utc), soak))
     return rows
 
 
@@ -437,6 +617,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--figures", nargs="+", default=[str(ROOT / "reports" / "figures.jsonl")],
                     help="JSON-lines figure files (default reports/figures.jsonl)")
     ap.add_argument("--out", default=str(ROOT / "reports"), help="output folder (default reports/)")
+    ap.add_argument("--soak-series", default=str(ROOT / "reports" / "soak-series.json"),
+                    help="samples of `make soak` (loadtests/soak.py --series) to plot, if the file exists")
     a = ap.parse_args(argv)
     figs: list[dict] = []
     for path in a.figures:
@@ -449,7 +631,12 @@ def main(argv: list[str] | None = None) -> int:
         except figures.FigureError as e:
             print(f"report: {e}", file=sys.stderr)
             return 2
-    rows = build(figs, Path(a.out))
+    try:
+        soak = load_soak_series(a.soak_series)
+    except figures.FigureError as e:
+        print(f"report: {e}", file=sys.stderr)
+        return 2
+    rows = build(figs, Path(a.out), soak=soak)
     width = max(len(r.promise) for r in rows)
     for r in rows:
         print(f"  {r.promise:<{width}}  {r.verdict:<16}  {r.measured}")

@@ -172,3 +172,66 @@ def test_audit_lists_requirements_that_are_not_pinned(tmp_path):
     req = tmp_path / "requirements.txt"
     req.write_text("# comment\nCython==3.3.1\nsetuptools>=69\nwheel\nfoo==1.0  # pinned\nbar~=2.0\n\n")
     assert audit.unpinned(req) == ["setuptools>=69", "wheel", "bar~=2.0"]
+
+
+def test_loadtest_tables_and_job_size_plot_use_the_newest_run(tmp_path):
+    def fig(name, value, unit, peer, source, when, **labels):
+        f = figures.make(source=source, name=name, value=value, unit=unit, peer=peer, **labels)
+        f["time"] = when
+        return f
+    mt, kp, rl = "loadtests/mesh_throughput.py", "loadtests/kafka_peer.py", "loadtests/record_latency.py"
+    t1, t2 = "2026-11-30T01:00:00Z", "2026-11-30T02:00:00Z"
+    figs = [
+        fig("mesh.throughput", 5.0, "MiB/s", "cobol mesh", mt, t1, workers=1, nodes=1, mib=256),   # replaced below
+        fig("mesh.throughput", 10.0, "MiB/s", "cobol mesh", mt, t2, workers=1, nodes=1, mib=256),
+        fig("mesh.throughput", 15.0, "MiB/s", "cobol mesh", mt, t2, workers=2, nodes=1, mib=256),
+        fig("mesh.throughput", 17.0, "MiB/s", "cobol mesh", mt, t2, workers=4, nodes=1, mib=256),
+        fig("mesh.throughput", 2.5, "MB/s", "cobol mesh", "loadtests/replication_cost.py", t2, workers=2, rf=3),
+        fig("mesh.job_throughput", 3.0, "MiB/s", "cobol mesh", mt, t2, workers=2, mib=1, seconds=0.33,
+            ratio=7.1, verified=True),
+        fig("mesh.job_throughput", 12.0, "MiB/s", "cobol mesh", mt, t2, workers=2, mib=1024, seconds=85.3,
+            ratio=7.4, verified=True),
+        fig("kafka_peer.throughput", 6.6, "MB/s", "kafka zstd", kp, t2),
+        fig("kafka_peer.stored_bytes", 42_500_000, "bytes", "kafka zstd", kp, t2),
+        fig("codec.ratio", 4.73, "x", "kafka zstd", kp, t2, group="mesh text"),
+        fig("record.latency_ms", 450, "ms", "cobol mesh", rl, t2, rate=1000, until="frames", percentile="p50",
+            sent_rate=990),
+        fig("record.latency_ms", 900, "ms", "cobol mesh", rl, t2, rate=1000, until="frames", percentile="p99.9",
+            sent_rate=990),
+        fig("record.latency_ms", 2000, "ms", "cobol mesh", rl, t2, rate=10000, until="frames", percentile="p50"),
+        fig("record.missing", 3, "count", "cobol mesh", rl, t2, rate=10000, until="frames", sent=200000),
+    ]
+    lines = report.loadtest_tables(figs)
+    text = "\n".join(lines)
+    # the newest 1-worker run (10 MiB/s = 10.5 MB/s), 4 workers = 1.70x of it; replication_cost's run is not here
+    assert "| 1 | 256 | 10.5 | 1.00x |" in text and "| 4 | 256 | 17.8 | 1.70x |" in text
+    assert "| 2.5 |" not in text and "| 5.2 |" not in text
+    assert "| kafka zstd | - | - | 6.6 | 42.5 MB | 4.73x |" in text
+    assert "| 1 | 2 | 0.33 | 3.1 | 7.1 | yes |" in text and "| 1024 | 2 | 85.3 | 12.6 | 7.4 | yes |" in text
+    assert text.index("| 1 | 2 | 0.33") < text.index("| 1024 | 2 |")            # sizes in numeric order
+    assert "| 1000 | 990 | frames | 450 | - | 900 | - | - |" in text
+    assert "| 10000 | - | frames | 2000 | - | - | - | 3 of 200000 |" in text
+    assert text.index("| 1000 | 990 | frames") < text.index("| 10000 | - | frames")
+    assert report.loadtest_tables([]) == []
+    out = tmp_path / "reports"
+    report.build(figs, out)
+    readme = (out / "README.md").read_text()
+    assert "## Load tests" in readme and "](jobsizes.png)" in readme
+    assert (out / "jobsizes.png").read_bytes()[:8] == PNG
+
+
+def test_latency_plot_puts_percentiles_in_numeric_order(tmp_path, monkeypatch):
+    figs = [figures.make(source="a.py", name="api.latency_ms", value=v, unit="ms", peer="cobol api", percentile=p)
+            for p, v in (("p50", 5), ("p99", 9))]
+    figs += [figures.make(source="b.py", name="record.latency_ms", value=v, unit="ms", peer="cobol mesh",
+                          percentile=p, rate=1000) for p, v in (("p50", 1), ("p90", 2), ("p99", 3), ("p99.9", 4))]
+    import matplotlib.axes
+    seen = {}
+    real = matplotlib.axes.Axes.set_xticks
+
+    def spy(self, ticks, labels=None, **kw):
+        seen["labels"] = list(labels)
+        return real(self, ticks, labels, **kw)
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_xticks", spy)
+    assert report.plot_latency(figs, tmp_path / "latency.png")
+    assert seen["labels"] == ["p50", "p90", "p99", "p99.9"]

@@ -94,3 +94,46 @@ def test_a_short_run_flags_only_what_it_saw_grow():
     assert not soak.grows("rss", series([90 * MiB + i * MiB // 6 for i in range(30)], **short))
     # the same minutes with a real leak (+1 MiB per 10 s)
     assert soak.grows("rss", series([90 * MiB + i * MiB for i in range(30)], **short))
+
+
+def test_over_time_takes_the_last_sample_at_or_before_each_moment():
+    s = series([10, 20, 30, 40, 50, 60, 70, 80, 90], step=60.0)      # 0..8 min
+    assert soak.over_time(s) == [10, 30, 50, 70, 90]
+    assert soak.over_time(series([5])) == [5] * 5
+    assert soak.over_time(soak.Series()) == []
+    gap = soak.Series()
+    for t, v in ((0, 1), (10, 2), (400, 3)):                         # nothing sampled mid-run
+        gap.add(t, v)
+    assert soak.over_time(gap, 3) == [1, 2, 3]
+
+
+def test_series_file_is_written_and_the_report_plots_it(tmp_path, capsys):
+    class Load:
+        jobs_done, jobs_failed, records_sent, error = 10, 0, 2000, None
+
+    class A:
+        json = str(tmp_path / "f.jsonl")
+        series = str(tmp_path / "sub" / "soak-series.json")
+    data = {"compressor-1": {"rss": series([100 * MiB] * 10), "fds": series([30] * 10), "lag": series([0, 5] * 5)},
+            "archive-1": {"rss": series([50 * MiB] * 10), "fds": series([20] * 10), "lag": soak.Series()}}
+    assert soak.report(A, data, {}, Load, 540, run="2026-11-30T03:00:00Z") == 0
+    out = capsys.readouterr().out
+    assert "over time (start, 1/4, 1/2, 3/4, end" in out and "100.0  100.0" in out
+    saved = json.loads(Path(A.series).read_text())
+    assert saved["run"] == "2026-11-30T03:00:00Z" and saved["minutes"] == 9.0
+    assert saved["instances"]["compressor-1"]["rss_mib"][1] == [1.0, 100.0]
+    assert saved["instances"]["archive-1"]["lag"] == []
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import report
+    rep = tmp_path / "reports"
+    assert report.main(["--figures", A.json, "--soak-series", A.series, "--out", str(rep)]) == 0
+    text = (rep / "README.md").read_text()
+    assert "## Soak over time" in text and "](soak.png)" in text
+    assert "| compressor-1 | 100.0 → 100.0 → 100.0 | 30 → 30 → 30 | 0 → 5 → 5 |" in text
+    assert "| archive-1 | 50.0 → 50.0 → 50.0 | 20 → 20 → 20 | - |" in text
+    assert (rep / "soak.png").read_bytes()[:4] == b"\x89PNG"
+    Path(A.series).write_text('{"instances": {"x": {"rss_mib": [["a", 1]]}}}')
+    assert report.main(["--figures", A.json, "--soak-series", A.series, "--out", str(rep)]) == 2
+    assert "not a soak series file" in capsys.readouterr().err
+    assert report.main(["--figures", A.json, "--soak-series", str(tmp_path / "none.json"), "--out", str(rep)]) == 0
+    assert not (rep / "soak.png").exists()                            # no samples: no stale plot
