@@ -92,8 +92,8 @@ class Compressor:
         # (and within COBOL_COMPRESSOR_BATCH_S of encoding, see _process)
         try:
             while not self.stopping.is_set():
-                # A short wait for the first chunk, then whatever is already fetched (up to the
-                # batch size): a trickle of device chunks is not held back to fill a batch.
+                # A short wait: a batch is whatever arrived within 100 ms (up to the batch size),
+                # so a trickle of device chunks is not held back to fill a batch.
                 msgs = kafka.consume_batch(self.consumer, per_batch, 0.1, log, "compressor")
                 if msgs:
                     self._process(msgs, self.consumer.consumer_group_metadata())

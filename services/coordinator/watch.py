@@ -88,7 +88,7 @@ class WatchHub:
                     self.stopping.wait(1.0)
             self.ready.set()
             while not self.stopping.is_set():
-                for m in kafka.consume_batch(c, 500, 0.2, log, "watch"):
+                for m in kafka.consume_batch(c, 500, 0.2, log, "watch", fill=False):
                     try:
                         if m.topic() == membership.TOPIC_NODE_EVENTS:
                             ev = cpb.WatchEvent(node=cpb.NodeEvent.FromString(m.value()))

@@ -212,9 +212,9 @@ def test_missing_java_is_a_clear_error(tmp_path):
     assert not list((tmp_path / ".run").glob("kafka-*.pid"))
 
 
-def test_consume_batch_returns_a_lone_record_without_waiting_out_its_timeout(infra):
+def test_consume_batch_without_fill_returns_a_lone_record_without_waiting_out_its_timeout(infra):
     # librdkafka's consume(n, timeout) waits the whole timeout unless n records arrive: every
-    # quiet record of the mesh (a job event, a Watch update) sat there that long
+    # Watch update sat there that long (fill=False is what the Watch uses)
     import threading
 
     import structlog
@@ -231,7 +231,7 @@ def test_consume_batch_returns_a_lone_record_without_waiting_out_its_timeout(inf
         consumer.assign([TopicPartition("cobol.jobs.events", partition, offset)])
         got: list = []
         reader = threading.Thread(target=lambda: got.extend(
-            kafka.consume_batch(consumer, 500, 600, structlog.get_logger("test"), "test")), daemon=True)
+            kafka.consume_batch(consumer, 500, 600, structlog.get_logger("test"), "test", fill=False)), daemon=True)
         reader.start()
         wait_until("the lone record, long before the 600 s timeout", lambda: got, 120)
         assert [(m.key(), m.value()) for m in got] == [(key, value)]

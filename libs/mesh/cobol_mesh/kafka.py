@@ -147,15 +147,19 @@ def flush_or_raise(p: Producer, tracker: DeliveryTracker | None = None, timeout:
         raise KafkaException(tracker.error)
 
 
-def consume_batch(consumer: Consumer, n: int, timeout: float, log, what: str) -> list:
-    """Up to n messages: waits up to `timeout` for the first, then takes what is already
-    fetched without waiting (librdkafka's consume(n, timeout) waits the whole timeout unless n
-    arrive, which put up to `timeout` of delay on every quiet record). Errors are logged
-    (end-of-partition ones dropped quietly) and left out. A consumer tracked by membership has
-    its load sampled here, in its own thread."""
+def consume_batch(consumer: Consumer, n: int, timeout: float, log, what: str, fill: bool = True) -> list:
+    """Up to n messages. `fill`: wait up to `timeout` for n (librdkafka's consume(n, timeout)
+    waits the whole timeout unless n arrive: a batch that amortises a transaction);
+    otherwise wait for the first only and take what is already fetched (a stream read for
+    its latency, such as the coordinator's Watch). Errors are logged (end-of-partition ones
+    dropped quietly) and left out. A consumer tracked by membership has its load sampled
+    here, in its own thread."""
     out = []
-    first = consumer.poll(timeout)
-    msgs = [] if first is None else [first, *(consumer.consume(n - 1, 0) if n > 1 else ())]
+    if fill:
+        msgs = consumer.consume(n, timeout)
+    else:
+        first = consumer.poll(timeout)
+        msgs = [] if first is None else [first, *(consumer.consume(n - 1, 0) if n > 1 else ())]
     membership.sample(consumer)
     for m in msgs:
         if m.error():
