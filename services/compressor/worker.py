@@ -88,8 +88,10 @@ class Compressor:
     def run(self) -> None:
         # Batches bounded in count and bytes: new partitions (a failover) are taken up only
         # between batches, so a batch should take well under a second to encode.
-        per_batch = max(1, min(settings.compressor_batch, settings.compressor_batch_bytes // max(1, settings.chunk_size)))
-        # (and within COBOL_COMPRESSOR_BATCH_S of encoding, see _process)
+        # (count here; bytes and COBOL_COMPRESSOR_BATCH_MS of encoding in _process, by what was
+        # really read: a count from the largest chunk size made device streams' small chunks
+        # two to a transaction, and a 1,000 records/s stream fell seconds behind)
+        per_batch = max(1, settings.compressor_batch)
         try:
             while not self.stopping.is_set():
                 # A short wait: a batch is whatever arrived within 100 ms (up to the batch size),
@@ -105,9 +107,10 @@ class Compressor:
     def _process(self, msgs, group_meta) -> None:
         # Encode while no transaction is open, within a time budget: the rest of the batch is
         # read again next round (seek back), so newly assigned partitions wait at most one budget.
-        outs, t0 = [], time.monotonic()
+        outs, t0, size = [], time.monotonic(), 0
         for m in msgs:
-            if outs and time.monotonic() - t0 > settings.compressor_batch_s:
+            size += len(m.value() or b"")
+            if outs and (time.monotonic() - t0 > settings.compressor_batch_s or size > settings.compressor_batch_bytes):
                 break
             outs.append(self._encode_one(m))
         rest, msgs = msgs[len(outs):], msgs[:len(outs)]

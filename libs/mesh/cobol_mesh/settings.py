@@ -122,7 +122,7 @@ def load() -> Settings:
         metrics_port=_int("COBOL_METRICS_PORT", 0),      # 0: the service's default port
         log_level=_env("COBOL_LOG_LEVEL", "info").lower(),
         otel_exporter=_env("COBOL_OTEL_EXPORTER", "none"),  # none | console
-        compressor_batch=_int("COBOL_COMPRESSOR_BATCH", 8),
+        compressor_batch=_int("COBOL_COMPRESSOR_BATCH", 32),
         # ... and at most this many bytes of chunks per batch: a worker picks up partitions
         # handed to it (a failover) only between batches, so batches stay short
         compressor_batch_bytes=_int("COBOL_COMPRESSOR_BATCH_BYTES", 2 * MiB),
