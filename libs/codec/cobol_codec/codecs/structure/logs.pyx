@@ -12,6 +12,7 @@ import zlib
 import numpy as np
 
 from cobol_codec.codecs.structure.shared import _VERSION, _Reader, _as_bytes, _i64, _ints_from
+from cobol_codec.codecs.common cimport get_varint, put_varint
 from cobol_codec.codecs.structure.chars cimport PH_NUM, PH_STR, _copy_term, _isalnum, _isalpha, _isdig, _ishex, _put
 from cobol_codec.codecs.structure.shared import MODEL_LOG
 
@@ -381,6 +382,55 @@ def _gather(const uint8_t[::1] d, int64_t[::1] starts, int64_t[::1] lens, int64_
     return bytes(out)
 
 
+def _col_modes_put(bytearray params, int64_t[::1] col_kind, int64_t[::1] mode, int64_t[::1] width, Py_ssize_t ncol):
+    """Appends each numeric column's width mode (and fixed width) to the params: one C loop
+    (a log frame can have thousands of columns)."""
+    cdef Py_ssize_t c, k = 0
+    cdef uint8_t* o
+    buf = bytearray(20 * ncol + 1)
+    o = <uint8_t*>(<char*>buf)
+    with nogil:
+        for c in range(ncol):
+            if col_kind[c] == PH_NUM:
+                k = put_varint(o, k, <uint64_t>mode[c])
+                if mode[c] == 1:
+                    k = put_varint(o, k, <uint64_t>width[c])
+    params += buf[:k]
+
+
+def _col_modes_get(const uint8_t[::1] params, Py_ssize_t pos, int64_t[::1] col_kind, Py_ssize_t ncol):
+    """Inverse of _col_modes_put from params[pos:]: (modes, widths, position after them);
+    ValueError for a truncated list, a mode above 2 or a width above 20."""
+    colmode = np.zeros(ncol + 1, np.int64)
+    colwidth = np.zeros(ncol + 1, np.int64)
+    cdef int64_t[::1] m = colmode, w = colwidth
+    cdef Py_ssize_t c, n = params.shape[0]
+    cdef uint64_t v
+    cdef int err = 0
+    cdef uint8_t dummy = 0
+    cdef const uint8_t* p = &params[0] if n else &dummy
+    if col_kind.shape[0] < ncol:
+        raise ValueError("log model: column count mismatch")
+    with nogil:
+        for c in range(ncol):
+            if col_kind[c] != PH_NUM:
+                continue
+            pos = get_varint(p, n, pos, &v)
+            if pos < 0 or v > 2:
+                err = 1
+                break
+            m[c] = <int64_t>v
+            if v == 1:
+                pos = get_varint(p, n, pos, &v)
+                if pos < 0 or v > 20:
+                    err = 1
+                    break
+                w[c] = <int64_t>v
+    if err:
+        raise ValueError("log model: column width modes are damaged")
+    return colmode, colwidth, pos
+
+
 def _analyze_log(data, starts, ends, final_nl):
     cdef const uint8_t[::1] d = data
     n = len(data)
@@ -420,11 +470,7 @@ def _analyze_log(data, starts, ends, final_nl):
     _put(params, _MIN_NUM_COL)
     _put(params, _MIN_STR_COL)
     _put(params, ncol)
-    for c in range(ncol):
-        if col_kind[c] == PH_NUM:
-            _put(params, mode[c])
-            if mode[c] == 1:
-                _put(params, width[c])
+    _col_modes_put(params, col_kind, mode, width, ncol)
     # exceptions
     exc_idx = np.flatnonzero(tids == 0)
     exc = _gather(d, starts, ends - starts, exc_idx)
@@ -611,14 +657,7 @@ def _reconstruct_log(params, streams, out_len):
     slotcol, soff, col_kind, colstream, nnum, nstr, col_count = _log_layout(tdict, toff, tcounts, minnum, minstr)
     if len(col_kind) - 1 != ncol:
         raise ValueError("log model: column count mismatch")
-    colmode = np.zeros(ncol + 1, np.int64)
-    colwidth = np.zeros(ncol + 1, np.int64)
-    for c in range(ncol):
-        if col_kind[c] == PH_NUM:
-            m = r.varint(2)
-            colmode[c] = m
-            if m == 1:
-                colwidth[c] = r.varint(20)
+    colmode, colwidth, r.pos = _col_modes_get(r.buf, r.pos, col_kind, ncol)
     r.end()
     if len(streams) != 4 + nnum + nstr:
         raise ValueError("log model: wrong number of streams")
