@@ -4,7 +4,7 @@ line, numeric variables as int columns, alphanumeric ids as strings, exceptions 
 See spec.md."""
 from libc.stdint cimport int64_t, uint64_t, uint8_t
 from libc.string cimport memcpy, memchr, memcmp
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.stdlib cimport malloc, free, calloc, realloc
 from libc.math cimport log2
 
@@ -529,12 +529,13 @@ def _log_rebuild(int64_t[::1] tids, const uint8_t[::1] tbuf, int64_t[::1] toff,
                  int64_t[::1] numvals, int64_t[::1] numcur, int64_t[::1] numend,
                  const uint8_t[::1] strbuf, int64_t[::1] strcur, int64_t[::1] strend,
                  int64_t[::1] widths, const uint8_t[::1] exc, int final_nl, Py_ssize_t out_len):
-    out = bytearray(out_len)
+    # written in place: a fresh bytes object nobody else sees yet (no copy at the end)
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, out_len)
     cdef uint8_t* o = NULL
     cdef uint8_t dummy[1]
     o = dummy
     if out_len:
-        o = <uint8_t*>(<char*>out)
+        o = <uint8_t*>PyBytes_AS_STRING(out)
     cdef Py_ssize_t pos = 0, i, nl = tids.shape[0], T = toff.shape[0] - 1
     cdef int64_t t, p, pe, s, se, col, st, excur = 0, wcur = 0, w
     cdef int err = 0
@@ -629,7 +630,7 @@ def _log_rebuild(int64_t[::1] tids, const uint8_t[::1] tbuf, int64_t[::1] toff,
             raise ValueError("log model: unused string values")
     if wcur != nwid or excur != nexc:
         raise ValueError("log model: unused widths or exceptions")
-    return bytes(out)
+    return out
 
 
 def _reconstruct_log(params, streams, out_len):
@@ -663,11 +664,14 @@ def _reconstruct_log(params, streams, out_len):
         raise ValueError("log model: wrong number of streams")
     exc = _as_bytes(streams[2], "exceptions")
     widths = _ints_from(streams[3], "widths", out_len + 1)
-    nums = [_ints_from(streams[4 + k], "numbers", out_len + 1) for k in range(nnum)]
+    nums = [_as_bytes(streams[4 + k], "numbers") for k in range(nnum)]
     numcnt = np.array([len(x) for x in nums], np.int64)
+    if np.any(numcnt % 8) or numcnt.sum() > 8 * (out_len + 1) * max(nnum, 1):
+        raise ValueError("numbers: ints streams are malformed or too long")
+    numcnt //= 8
     numend = np.cumsum(numcnt)
     numcur = numend - numcnt
-    numvals = np.concatenate(nums) if nums else np.zeros(0, np.int64)
+    numvals = np.frombuffer(b"".join(nums), dtype="<i8").astype(np.int64)     # one copy for every column
     strs = [_as_bytes(streams[4 + nnum + k], "strings") for k in range(nstr)]
     strlen = np.array([len(x) for x in strs], np.int64)
     strend = np.cumsum(strlen)
