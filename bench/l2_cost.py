@@ -1,4 +1,5 @@
-"""CPU cost of L2 (structure) analysis and reconstruction per 1 MiB frame, by group.
+"""CPU cost of L2 (structure) analysis and reconstruction per 1 MiB frame, by group, beside
+the whole frame's encode and decode in a profile (`--profile`, default fast).
 
 The first `--mib` MiB of each group (its files back to back) cut into 1 MiB frames; each frame
 timed best of 3 by this process's CPU clock; the mean over frames is printed. Runs against any
@@ -16,7 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from codec_bench import group_stream  # noqa: E402
 
+from cobol_codec import encode_frame  # noqa: E402
 from cobol_codec.codecs import structure as L2  # noqa: E402
+from cobol_codec.frame import decode_frame, parse_header  # noqa: E402
 
 FRAME = 1 << 20
 
@@ -35,12 +38,20 @@ def main() -> None:
     ap.add_argument("corpora")
     ap.add_argument("groups", help="comma-separated groups")
     ap.add_argument("--mib", type=int, default=4)
+    ap.add_argument("--profile", default="fast")
     args = ap.parse_args()
     for group in args.groups.split(","):
         data = group_stream(Path(args.corpora), group, args.mib << 20)
         frames = [data[i:i + FRAME] for i in range(0, len(data), FRAME)]
-        ta, tr, split = [], [], 0
+        ta, tr, te, td, split = [], [], [], [], 0
         for f in frames:
+            t, blob = best_cpu(encode_frame, f, args.profile)
+            te.append(t)
+            h = parse_header(blob)
+            t, out = best_cpu(decode_frame, h, blob[h.size:])
+            if out != f:
+                raise SystemExit(f"frame round trip failed on {group}")
+            td.append(t)
             t, res = best_cpu(L2.analyze, f)
             ta.append(t)
             if res is not None:
@@ -50,8 +61,9 @@ def main() -> None:
                     raise SystemExit(f"L2 round trip failed on {group}")
                 tr.append(t)
         rec = f"{sum(tr) / len(tr) * 1e3:7.1f} ms" if tr else "      -   "
-        print(f"{group:<12} analyze {sum(ta) / len(ta) * 1e3:7.1f} ms   reconstruct {rec}   "
-              f"({len(frames)} frames, {split} split)", flush=True)
+        print(f"{group:<12} L2 analyze {sum(ta) / len(ta) * 1e3:6.1f} ms  reconstruct {rec}   {args.profile} "
+              f"frame encode {sum(te) / len(te) * 1e3:6.1f} ms  decode {sum(td) / len(td) * 1e3:6.1f} ms   "
+              f"({len(frames)} frames, {split} split by L2)", flush=True)
 
 
 if __name__ == "__main__":
