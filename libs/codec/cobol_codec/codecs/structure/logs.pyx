@@ -431,6 +431,60 @@ def _col_modes_get(const uint8_t[::1] params, Py_ssize_t pos, int64_t[::1] col_k
     return colmode, colwidth, pos
 
 
+def _group_by(int64_t[::1] keys, int64_t[::1] idx, Py_ssize_t nkeys):
+    """Stable counting sort of idx by keys (each in [0, nkeys)): (idx ordered by key, the start
+    of each key's run, nkeys + 1 of them); the same as a stable argsort, in one nogil pass."""
+    cdef Py_ssize_t n = keys.shape[0], i, k
+    cdef int bad = 0
+    order_a = np.empty(n, np.int64)
+    bounds_a = np.zeros(nkeys + 1, np.int64)
+    cdef int64_t[::1] order = order_a, bounds = bounds_a
+    cdef int64_t* pos = <int64_t*>calloc(nkeys + 1, sizeof(int64_t))
+    if pos == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            for i in range(n):
+                k = keys[i]
+                if k < 0 or k >= nkeys:
+                    bad = 1
+                    break
+                pos[k + 1] += 1
+            if not bad:
+                for k in range(nkeys):
+                    pos[k + 1] += pos[k]
+                for k in range(nkeys + 1):
+                    bounds[k] = pos[k]
+                for i in range(n):
+                    k = keys[i]
+                    order[pos[k]] = idx[i]
+                    pos[k] += 1
+    finally:
+        free(pos)
+    if bad:
+        raise ValueError("log model: internal: stream id out of range")
+    return order_a, bounds_a
+
+
+def _col_len_range(int64_t[::1] vcol, int64_t[::1] vl, int64_t[::1] vk, Py_ssize_t ncol):
+    """Shortest and longest spelling of each numeric column's values (1 << 30 and 0 where it
+    has none)."""
+    minlen_a = np.full(ncol + 1, 1 << 30, np.int64)
+    maxlen_a = np.zeros(ncol + 1, np.int64)
+    cdef int64_t[::1] mn = minlen_a, mx = maxlen_a
+    cdef Py_ssize_t i, c
+    with nogil:
+        for i in range(vcol.shape[0]):
+            if vk[i] != PH_NUM:
+                continue
+            c = vcol[i]
+            if vl[i] < mn[c]:
+                mn[c] = vl[i]
+            if vl[i] > mx[c]:
+                mx[c] = vl[i]
+    return minlen_a, maxlen_a
+
+
 def _analyze_log(data, starts, ends, final_nl):
     cdef const uint8_t[::1] d = data
     n = len(data)
@@ -452,11 +506,7 @@ def _analyze_log(data, starts, ends, final_nl):
     # width modes per numeric column
     lz = isnum & (vl > 1) & (darr[np.minimum(vs, n - 1)] == 48) if len(vk) else np.zeros(0, bool)
     has_lz = np.bincount(vcol[lz], minlength=ncol + 1) > 0 if len(vk) else np.zeros(ncol + 1, bool)
-    minlen = np.full(ncol + 1, 1 << 30, np.int64)
-    maxlen = np.zeros(ncol + 1, np.int64)
-    if isnum.any():
-        np.minimum.at(minlen, vcol[isnum], vl[isnum])
-        np.maximum.at(maxlen, vcol[isnum], vl[isnum])
+    minlen, maxlen = _col_len_range(vcol, vl, vk, ncol)
     mode = np.zeros(ncol + 1, np.int64)
     width = np.zeros(ncol + 1, np.int64)
     fixed = has_lz & (minlen == maxlen)
@@ -479,16 +529,12 @@ def _analyze_log(data, starts, ends, final_nl):
     streams = [("bytes", tdict_bytes), ("ints", _i64(tids)), ("bytes", exc), ("ints", _i64(widths))]
     sid = colstream[vcol] if len(vk) else np.zeros(0, np.int64)
     num_idx = np.flatnonzero(isnum)
-    nsid = sid[num_idx]
-    order = num_idx[np.argsort(nsid, kind="stable")]
-    bounds = np.searchsorted(np.sort(nsid), np.arange(nnum + 1))
+    order, bounds = _group_by(np.ascontiguousarray(sid[num_idx]), num_idx, nnum)
     vals_sorted = vv[order]
     for s in range(nnum):
         streams.append(("ints", _i64(vals_sorted[bounds[s]:bounds[s + 1]])))
     str_idx = np.flatnonzero(~isnum)
-    ssid = sid[str_idx]
-    order = str_idx[np.argsort(ssid, kind="stable")]
-    bounds = np.searchsorted(np.sort(ssid), np.arange(nstr + 1))
+    order, bounds = _group_by(np.ascontiguousarray(sid[str_idx]), str_idx, nstr)
     for s in range(nstr):
         streams.append(("bytes", _gather(d, vs, vl, order[bounds[s]:bounds[s + 1]])))
     return MODEL_LOG, bytes(params), streams
