@@ -124,3 +124,24 @@ def test_frames_coded_on_threads_at_once_equal_one_thread(profile):
             h = parse_header(blob)
             return decode_frame(h, blob[h.size:])
         assert list(pool.map(decode, one * 2)) == slices * 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_group_by_equals_a_stable_argsort(seed):
+    rng = np.random.default_rng(seed)
+    nkeys = int(rng.integers(1, 50))
+    keys = rng.integers(0, nkeys, int(rng.integers(0, 5000))).astype(np.int64)
+    idx = np.sort(rng.choice(100000, len(keys), replace=False)).astype(np.int64)
+    order, bounds = logs._group_by(keys, idx, nkeys)
+    assert order.tolist() == idx[np.argsort(keys, kind="stable")].tolist()
+    assert bounds.tolist() == np.searchsorted(np.sort(keys), np.arange(nkeys + 1)).tolist()
+    with pytest.raises(ValueError):
+        logs._group_by(np.array([0, nkeys], np.int64), np.array([1, 2], np.int64), nkeys)
+
+
+def test_column_length_ranges_count_numbers_only():
+    vcol = np.array([0, 1, 0, 1, 2], np.int64)
+    vl = np.array([3, 7, 5, 2, 9], np.int64)
+    vk = np.array([PH_NUM, PH_NUM, PH_NUM, PH_STR, PH_STR], np.int64)
+    lo, hi = logs._col_len_range(vcol, vl, vk, 3)
+    assert lo.tolist() == [3, 7, 1 << 30, 1 << 30] and hi.tolist() == [5, 7, 0, 0]
