@@ -97,11 +97,19 @@ class Writer:
     def write(self, data: bytes) -> int:
         if self.closed:
             raise ValueError("write to a closed Writer")
-        self.buf += data
-        while len(self.buf) >= self.frame_size:
-            chunk = bytes(self.buf[:self.frame_size])
-            del self.buf[:self.frame_size]
-            self._submit(chunk)
+        data = memoryview(data).cast("B")
+        at, fs = 0, self.frame_size
+        if self.buf:                          # complete the frame begun by earlier writes
+            at = min(fs - len(self.buf), len(data))
+            self.buf += data[:at]
+            if len(self.buf) < fs:
+                return len(data)
+            self._submit(bytes(self.buf))
+            self.buf.clear()
+        while len(data) - at >= fs:           # whole frames straight from the caller's buffer
+            self._submit(bytes(data[at:at + fs]))
+            at += fs
+        self.buf += data[at:]
         return len(data)
 
     def close(self) -> None:

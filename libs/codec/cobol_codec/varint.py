@@ -52,7 +52,11 @@ class Cursor:
             raise CorruptFrameError(f"{self.what} has {self.remaining()} trailing bytes")
 
     def u8(self) -> int:
-        return self.take(1)[0]
+        pos = self.pos
+        if pos >= len(self.buf):
+            raise CorruptFrameError(f"{self.what} is truncated: needs 1 more bytes, has 0")
+        self.pos = pos + 1
+        return self.buf[pos]
 
     def u32(self) -> int:
         return int.from_bytes(self.take(4), "little")
@@ -61,15 +65,22 @@ class Cursor:
         return int.from_bytes(self.take(8), "little")
 
     def varint(self, limit: int = 1 << 62) -> int:
+        buf, pos = self.buf, self.pos      # read in place: a frame's headers hold many varints
         value = shift = 0
         while True:
             if shift > 63:
+                self.pos = pos
                 raise CorruptFrameError(f"{self.what} has an overlong varint")
-            byte = self.u8()
+            if pos >= len(buf):
+                self.pos = pos
+                raise CorruptFrameError(f"{self.what} is truncated: needs 1 more bytes, has 0")
+            byte = buf[pos]
+            pos += 1
             value |= (byte & 0x7F) << shift
             if not byte & 0x80:
                 break
             shift += 7
+        self.pos = pos
         if value > limit:
             raise CorruptFrameError(f"{self.what} declares {value}, above the limit of {limit}")
         return value

@@ -162,15 +162,14 @@ def _plan(M):
         return modes, 1
     # record layout: text/zoned/constant runs stay row-wise per field; binary columns
     # are transposed, packed-decimal columns split into digit columns
+    # (as arrays: records can be thousands of bytes wide)
     cls = np.where(const, 0, np.where(zoned, 1, np.where(text, 2, 3))).astype(np.int64)
-    for j in range(w):
-        c = cls[j]
-        if c == 3:
-            modes[j] = CM_NIB if packed[j] else CM_COL
-        elif j == 0 or (cls[j - 1] != c and (_SPLIT_TEXT_FIELDS or cls[j - 1] == 3)):
-            modes[j] = CM_ROWSTART
-        else:
-            modes[j] = CM_ROW
+    prev = np.empty_like(cls)
+    prev[0] = -1
+    prev[1:] = cls[:-1]
+    start = (prev != cls) & ((prev == 3) | bool(_SPLIT_TEXT_FIELDS))
+    start[0] = True
+    modes[:] = np.where(cls == 3, np.where(packed, CM_NIB, CM_COL), np.where(start, CM_ROWSTART, CM_ROW))
     return modes, 0
 
 
