@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 import time
 
+import grpc
 import pytest
 
 from coordinator_harness import cluster, data_of, sha, wait_until
@@ -30,7 +31,14 @@ def test_stalled_job_is_redriven_to_done(infra, tmp_path):
         assert p.flush(30) == 0
         m.start_service("compressor-1")          # starts at the end: it never sees those chunks
         c = m.client()
-        wait_until("compressor assigned", lambda: any(x.partition >= 0 or x.count for x in c.node("compressor-1").partitions), 60)
+        def assigned():
+            try:
+                return any(x.partition >= 0 or x.count for x in c.node("compressor-1").partitions)
+            except grpc.RpcError as exc:      # its first heartbeat is not applied yet
+                if exc.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+                return False
+        wait_until("compressor assigned", assigned, 60)
         events = [pb.JobEvent(job_id=job_id, at=opened_at, opened=pb.JobOpened(source="grpc", name="s", profile="fast")),
                   pb.JobEvent(job_id=job_id, at=time.time(),
                               sealed=pb.JobSealed(chunk_count=2, bytes_in=len(data), sha256=sha(data)))]
