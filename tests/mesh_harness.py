@@ -214,9 +214,19 @@ class Mesh:
             return j if j.status == status else None
         return wait_until(f"job {job_id} {status}", check, timeout)
 
-    def read(self, rpc: str, job_id: str, name: str = "archive-1", addr: str | None = None) -> bytes:
+    def read(self, rpc: str, job_id: str, name: str = "archive-1", addr: str | None = None,
+             retry_s: float = 60) -> bytes:
+        """The job's bytes. UNAVAILABLE (a peer replica did not answer in time, as on a loaded
+        machine) is retried for `retry_s`, as a client should; other errors raise at once."""
         stub = self.stub("archive", name, addr)
-        return b"".join(c.data for c in getattr(stub, rpc)(pb.ReadRequest(job_id=job_id), timeout=300))
+        deadline = time.monotonic() + retry_s
+        while True:
+            try:
+                return b"".join(c.data for c in getattr(stub, rpc)(pb.ReadRequest(job_id=job_id), timeout=300))
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.5)     # backoff between attempts, not a wait for a condition
 
     def upload(self, pieces, name: str = "t", profile: str = "fast", job_id: str = "",
                ingest: str = "ingest-1", addr: str | None = None, with_end: bool = True,

@@ -65,12 +65,17 @@ class ArchiveServicer(pb_grpc.ArchiveServicer):
         the job is unknown or incomplete everywhere."""
         job_id = self._job_id(request, context)
         self._not_deleted(job_id, context)
-        seqs = self.peers.seqs(job_id)          # first: a peer's tombstone deletes the job here too
+        seqs, unasked = self.peers.seqs(job_id)   # first: a peer's tombstone deletes the job here too
         self._not_deleted(job_id, context)
         seqs |= set(job_seqs(self.store, job_id))
+        n = max(seqs) + 1 if seqs else 0
+        if (not seqs or len(seqs) != n) and unasked:
+            # the missing frames may be on a peer that did not answer: "not found" would be a lie
+            context.abort(grpc.StatusCode.UNAVAILABLE,
+                          f"job {job_id} is not complete on {self.instance} and these replicas could not be "
+                          f"asked: {', '.join(unasked)}; retry")
         if not seqs:
             context.abort(grpc.StatusCode.NOT_FOUND, f"job {job_id} is not in the archive")
-        n = max(seqs) + 1
         if len(seqs) != n:
             gap = min(set(range(n)) - seqs)
             context.abort(grpc.StatusCode.FAILED_PRECONDITION,

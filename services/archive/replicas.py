@@ -36,21 +36,24 @@ class Peers:
         return self._stubs.items()
 
     # -- reads -----------------------------------------------------------------------------
-    def seqs(self, job_id: str) -> set[int]:
-        """Every seq of the job that a reachable peer holds. A peer's tombstone deletes the job
-        here too (this replica missed the delete) and answers an empty set."""
+    def seqs(self, job_id: str) -> tuple[set[int], list[str]]:
+        """Every seq of the job that a reachable peer holds, and the peers that could not be
+        asked ("addr (CODE)"). A peer's tombstone deletes the job here too (this replica missed
+        the delete) and answers an empty set."""
         out: set[int] = set()
+        unasked: list[str] = []
         for addr, stub in self._stubs.items():
             try:
                 got = stub.ListFrames(pb.ReadRequest(job_id=job_id), timeout=RPC_S)
                 if got.deleted:
                     self.tombs.delete(job_id, f"tombstone on {got.replica or addr}")
-                    return set()
+                    return set(), []
                 out.update(got.seqs)
             except grpc.RpcError as exc:
                 if exc.code() != grpc.StatusCode.NOT_FOUND:
                     log.info("peer.unreachable", peer=addr, code=exc.code().name)
-        return out
+                    unasked.append(f"{addr} ({exc.code().name})")
+        return out, unasked
 
     def fetch(self, job_id: str, seq: int) -> bytes | None:
         """A good copy of frame `seq` from some peer, stored locally too; None if no peer has one."""

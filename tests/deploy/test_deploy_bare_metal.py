@@ -10,7 +10,6 @@ import hashlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import functools
@@ -36,6 +35,7 @@ GROUP = f"{PREFIX}-compressor"
 
 
 import waiting  # noqa: E402
+from ports import free_port  # noqa: E402
 
 wait_until = functools.partial(waiting.wait_until, timeout=120, interval=0.5)
 
@@ -50,12 +50,6 @@ def mesh(infra):
         yield infra
     finally:
         subprocess.run([*MESH, "down", "--keep-infra"], cwd=ROOT, capture_output=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def members(admin: AdminClient) -> dict[str, list[int]]:

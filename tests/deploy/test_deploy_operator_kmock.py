@@ -13,7 +13,6 @@ import json
 import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 from deploy_support import ROOT
 from kube_emulator import Emulator
 from waiting import wait_until
+from ports import free_port
 
 NS = "cobol-test"
 NAME = "prod"
@@ -44,12 +44,6 @@ def die_with_parent() -> None:
     """In the operator's child process: SIGTERM when the test process dies, even killed, so a
     timed-out run leaves no operator behind (Linux prctl PR_SET_PDEATHSIG)."""
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Kubectl:

@@ -21,17 +21,12 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
-for _p in (ROOT / "libs" / "codec", ROOT / "libs" / "mesh", ROOT):
+for _p in (ROOT / "libs" / "codec", ROOT / "libs" / "mesh", ROOT, ROOT / "tests"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
+from ports import free_port  # noqa: E402,F401  (tests/ports.py; re-exported to the tests)
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 PYTHONPATH = os.pathsep.join(str(p) for p in (ROOT, ROOT / "libs" / "mesh", ROOT / "libs" / "codec"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:

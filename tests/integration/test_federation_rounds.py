@@ -8,7 +8,6 @@ reveals no node's vector; the budget refuses a release past it.
 from __future__ import annotations
 
 import dataclasses
-import socket
 import sys
 import time
 import uuid
@@ -33,16 +32,11 @@ from cobol_mesh import logging as mlog  # noqa: E402
 from services.federator.rounds import Federation  # noqa: E402
 from services.federator.server import FederatorServicer  # noqa: E402
 from services.federator.store import Store  # noqa: E402
+from ports import free_port  # noqa: E402,F401  (test_federation_mesh imports it from here)
 
 pytestmark = pytest.mark.integration
 LOGHUB = (ROOT / ".." / "shared" / "corpora" / "loghub").resolve()
 SYSTEMS = ["HDFS", "Apache", "OpenSSH", "Zookeeper", "Hadoop", "Spark"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Rig:

@@ -450,6 +450,10 @@ def test_every_archive_replica_stores_every_frame_and_reads_fall_over(mesh):
     try:
         from cobol_codec import decompress
         assert decompress(mesh.read("ReadResult", r.job_id, addr=both)) == data
+        # a job archive-2 lacks may be on archive-1: "unavailable, retry", never "not found"
+        with pytest.raises(grpc.RpcError) as e:
+            mesh.read("ReadOriginal", f"elsewhere-{uuid.uuid4().hex}", "archive-2", retry_s=0)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE and "could not be asked" in e.value.details()
     finally:
         mesh.start_planned("archive-1")
 
