@@ -195,7 +195,8 @@ class Analytics:
         self.state = State(totals=table("totals", "all-time aggregates per partition"),
                            series=table("series", "bucket starts per partition and window"),
                            buckets=table("buckets", "tumbling-window aggregates"),
-                           jobs=table("jobs", "job id -> profile, pending frames, seen seqs"))
+                           jobs=table("jobs", "job id -> profile, pending frames, seen seqs"),
+                           ended=table("ended", "ended job ids per partition and minute"))
         self.batch = State(*(WriteBack(t) for t in self.state.mappings()))
         self.agg = Aggregator(self.batch, cfg.windows)
         # Source topics exist already (scripts/infra.py declares them): never create them here.

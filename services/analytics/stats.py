@@ -17,6 +17,10 @@ exactly after a restart. Readers sum the partitions.
 
 `jobs`: per job id, the profile (from JobOpened), the frames waiting for it, and the chunk
 sequence numbers already counted (so a frame delivered twice is counted once).
+`ended`: the jobs that ended, per `json.dumps([partition, minute])`, and per
+`json.dumps([partition])` the minutes it holds. A job's entry is dropped `job_keep` seconds
+(event time) after its end: long enough to recognise a redelivered record, and what keeps
+`jobs` from growing with every job ever seen (a 30-minute soak showed it did).
 """
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ LATENCY_BOUNDS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0
 DIMENSIONS = ("all", "node", "layer", "profile", "replica", "status")
 MAX_NAME = 128
 MAX_PENDING = 100_000           # frames of one job waiting for its JobOpened
+JOB_KEEP = 3600                 # seconds a job's entry outlives its end (dedupe of late records)
+ENDED_STEP = 60                 # ended jobs are grouped per minute of their end
 UNKNOWN = "unknown"
 
 
@@ -113,13 +119,14 @@ class State:
     series: MutableMapping
     buckets: MutableMapping
     jobs: MutableMapping
+    ended: MutableMapping
 
     @classmethod
     def in_memory(cls) -> "State":
-        return cls({}, {}, {}, {})
+        return cls({}, {}, {}, {}, {})
 
     def mappings(self) -> tuple[MutableMapping, ...]:
-        return (self.totals, self.series, self.buckets, self.jobs)
+        return (self.totals, self.series, self.buckets, self.jobs, self.ended)
 
 
 def total_key(partition: int) -> str:
@@ -156,10 +163,11 @@ def ranges_add(ranges: list, x: int) -> list:
 
 
 class Aggregator:
-    def __init__(self, state: State, windows: Windows = Windows()) -> None:
+    def __init__(self, state: State, windows: Windows = Windows(), job_keep: int = JOB_KEEP) -> None:
         self.state = state
         self.jobs = state.jobs
         self.windows = windows
+        self.job_keep = job_keep
 
     # -- buckets --------------------------------------------------------------------------
 
@@ -252,4 +260,32 @@ class Aggregator:
         job["final"] = clean_name(status)
         self.jobs[job_id] = job
         self._apply(partition, [("status", job["final"], ts, sample(latency=False))])
+        self._ended(partition, ts, job_id)
         return True
+
+    # -- forgetting ended jobs ------------------------------------------------------------
+
+    def _ended(self, partition: int, ts: float, job_id: str) -> None:
+        """Files the job under the minute it ended; a minute that opens drops the jobs of the
+        minutes more than `job_keep` older than it."""
+        ended = self.state.ended
+        minute = int(ts // ENDED_STEP) * ENDED_STEP
+        ikey = total_key(partition)
+        minutes = list(ended.get(ikey) or [])
+        if minute not in minutes:
+            horizon = max(minutes + [minute]) - self.job_keep
+            for old in [m for m in minutes if m < horizon]:
+                for jid in ended.pop(bucket_key(partition, ENDED_STEP, old), None) or []:
+                    self._forget(jid)
+            if minute < horizon:        # ended long before what this partition has seen since
+                self._forget(job_id)
+                minute = None
+            ended[ikey] = sorted(m for m in minutes + [minute] if m is not None and m >= horizon)
+        if minute is not None:
+            key = bucket_key(partition, ENDED_STEP, minute)
+            ended[key] = list(ended.get(key) or []) + [job_id]
+
+    def _forget(self, job_id: str) -> None:
+        job = self.jobs.get(job_id)
+        if job is not None and job.get("final") is not None:     # not one re-created by a late record
+            del self.jobs[job_id]

@@ -238,6 +238,40 @@ def test_bad_queries_are_refused(dim, start, end, step, msg):
 
 # ---- write-back of a batch --------------------------------------------------------------
 
+def test_an_ended_job_is_forgotten_job_keep_seconds_after_its_end():
+    s = st.State.in_memory()
+    agg = st.Aggregator(s, job_keep=600)
+    agg.on_frame(1, 100.0, "old", 0, 1, 1, "w", 0, [])
+    agg.on_final(1, 130.0, "old", "done")
+    agg.on_frame(1, 200.0, "open", 0, 1, 1, "w", 0, [])          # never ends: kept
+    agg.on_final(1, 650.0, "mid", "done")
+    assert not agg.on_final(1, 700.0, "old", "done"), "a redelivered end within job_keep is still a duplicate"
+    assert {"old", "open", "mid"} <= set(s.jobs)
+    agg.on_final(1, 781.0, "new", "failed")                      # minute 780 opens: 780 - 600 > 120
+    assert "old" not in s.jobs and {"open", "mid", "new"} <= set(s.jobs)
+    assert st.bucket_key(1, st.ENDED_STEP, 120) not in s.ended
+    assert s.ended[st.total_key(1)] == [600, 780]
+    agg.on_final(1, 5.0, "late", "done")                         # ended before the horizon: dropped at once
+    assert "late" not in s.jobs
+    assert totals(s, "status")["done"]["n"] == 3 and totals(s, "status")["failed"]["n"] == 1
+    # partitions expire on their own event time
+    agg.on_final(3, 10.0, "other", "done")
+    agg.on_final(1, 5000.0, "newest", "done")
+    assert "other" in s.jobs and "mid" not in s.jobs and "new" not in s.jobs
+
+
+def test_the_jobs_table_stays_bounded_over_many_jobs():
+    s = st.State.in_memory()
+    agg = st.Aggregator(s, job_keep=3600)
+    for i in range(20_000):                                      # one job every 2 s for 11 hours
+        ts = i * 2.0
+        agg.on_opened(i % 6, ts, f"j{i}", "fast")
+        agg.on_frame(i % 6, ts, f"j{i}", 0, 100, 10, "w", 0.001, [])
+        agg.on_final(i % 6, ts + 1, f"j{i}", "done")
+    assert len(s.jobs) <= 3600 // 2 + 6 * 61
+    assert totals(s, "status")["done"]["n"] == 20_000
+
+
 class FakeTable:
     """What WriteBack uses of a faust Table: its data."""
 
@@ -248,7 +282,7 @@ class FakeTable:
 
 def test_a_batch_writes_each_changed_key_once_to_its_partition():
     from services.analytics.writeback import WriteBack
-    tables = [FakeTable() for _ in range(4)]
+    tables = [FakeTable() for _ in range(5)]
     tables[1].data[st.series_key(0, 10)] = [0]
     tables[2].data[st.bucket_key(0, 10, 0)] = {"all": {"all": st.sample()}}
     wb = st.State(*(WriteBack(t) for t in tables))
