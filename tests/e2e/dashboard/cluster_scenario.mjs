@@ -60,7 +60,7 @@ try {
   await page.getByLabel("Password").fill(cfg.admin.password);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.waitForURL(/\/cluster$/);
-  await page.getByTestId("live-state").filter({ hasText: "live" }).waitFor({ timeout: 30_000 });
+  await page.getByTestId("live-state").filter({ hasText: "live" }).waitFor({ timeout: 90_000 });  // a loaded CI machine
   if (!(await waitStatus(page, "alive", Date.now() + 60_000))) throw new Error(`${cfg.instance} never showed alive`);
   await page.screenshot({ path: path.join(cfg.artifacts, "cluster-alive.png"), fullPage: true });
   say({ step: "ready" });
