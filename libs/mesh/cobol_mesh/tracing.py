@@ -156,6 +156,54 @@ class OtlpJsonExporter(SpanExporter):
         self._client.close()
 
 
+class ReportedExporter(SpanExporter):
+    """Wraps the configured exporter so that a collector that is down or refuses is said once in
+    the log (and its return once), not at every batch: OpenTelemetry's OTLP exporter logs each
+    failed batch and each retry, which a collector that is away turns into a line a second.
+    Every failed batch still counts in `cobol_errors_total{kind="trace_export"}`. Exporting runs
+    on the batch processor's thread, so the service itself never waits on the collector."""
+
+    QUIET = ("opentelemetry.exporter.otlp.proto.http.trace_exporter",
+             "opentelemetry.exporter.otlp.proto.grpc.exporter")
+
+    def __init__(self, inner: SpanExporter, where: str) -> None:
+        import logging
+        self.inner, self.where = inner, where
+        self.failing = False
+        self.lost_batches = self.lost_spans = 0     # while failing: said when it answers again
+        for name in self.QUIET:          # their per-batch lines: this wrapper speaks instead
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        from . import logging as mlog
+        from . import metrics
+        reason = ""
+        try:
+            result = self.inner.export(spans)
+        except Exception as exc:          # noqa: BLE001 - an exporter's bug must not stop the batching thread
+            result, reason = SpanExportResult.FAILURE, f"{type(exc).__name__}: {exc}"
+        if result is SpanExportResult.FAILURE:
+            metrics.error("trace_export")
+            self.lost_batches += 1
+            self.lost_spans += len(spans)
+            if not self.failing:
+                self.failing = True
+                mlog.get("cobol.tracing").warning(
+                    "trace_export.failing", endpoint=self.where, spans=len(spans), reason=reason or None,
+                    detail="spans are dropped until the collector answers; the service goes on; said once")
+        elif self.failing:
+            mlog.get("cobol.tracing").info("trace_export.recovered", endpoint=self.where,
+                                           lost_batches=self.lost_batches, lost_spans=self.lost_spans)
+            self.failing, self.lost_batches, self.lost_spans = False, 0, 0
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
 def _otlp_headers(raw: str) -> dict[str, str]:
     """OTEL_EXPORTER_OTLP_HEADERS: `k=v,k2=v2` (values may be percent-encoded)."""
     from urllib.parse import unquote
@@ -168,12 +216,17 @@ def _otlp_headers(raw: str) -> dict[str, str]:
     return out
 
 
-def exporter_from_env(env=os.environ) -> SpanExporter | None:
-    """The exporter the environment asks for (see the module docstring), or None."""
+def otlp_url(env=os.environ) -> str:
+    """Where OTLP/HTTP spans are posted ("" when no collector is configured)."""
     traces_url = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
     base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
-    if traces_url or base:
-        url = traces_url or base.rstrip("/") + "/v1/traces"
+    return traces_url or (base.rstrip("/") + "/v1/traces" if base else "")
+
+
+def exporter_from_env(env=os.environ) -> SpanExporter | None:
+    """The exporter the environment asks for (see the module docstring), or None."""
+    url = otlp_url(env)
+    if url:
         if not url.startswith(("http://", "https://")):
             raise TracingConfigError(f"OTLP endpoint {url!r} must start with http:// or https://")
         protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or ""
@@ -222,6 +275,8 @@ def provider(service_name: str, instance: str, env=os.environ, console: bool = F
                        sampler=ParentBased(TraceIdRatioBased(sample_ratio(env))))
     exporter = exporter_from_env(env)
     if exporter is not None:
+        if not isinstance(exporter, JsonLinesExporter):
+            exporter = ReportedExporter(exporter, otlp_url(env))
         p.add_span_processor(BatchSpanProcessor(exporter))
     if console:
         import sys
