@@ -9,7 +9,7 @@ distribution with OTLP receivers, in-memory storage and a query API), config scr
 
 `make collector` builds the binary into .cache/go/bin/jaeger (Go module pinned in
 scripts/otel/go.mod). Ports, all on 127.0.0.1, are the defaults + COBOL_PORT_OFFSET:
-OTLP gRPC 4317, OTLP HTTP 4318, query HTTP 16686 (UI and /api/v3), query gRPC 16685.
+OTLP gRPC 4317, OTLP HTTP 4318, query HTTP 16686 (/api/v3), query gRPC 16685.
 Point the mesh at it with OTEL_EXPORTER_OTLP_ENDPOINT=<otlp_http> (see `status`).
 Processes, pid files, logs and waits are scripts/infra.py's (.run/jaeger.{pid,log}).
 """

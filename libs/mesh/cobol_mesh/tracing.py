@@ -18,6 +18,7 @@ because every span below the root follows its parent's decision.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from typing import Sequence
@@ -139,6 +140,8 @@ class JsonLinesExporter(SpanExporter):
 class OtlpJsonExporter(SpanExporter):
     """OTLP/HTTP with the JSON encoding: needs nothing beyond httpx."""
 
+    log = logging.getLogger("cobol_mesh.tracing.otlp_json")
+
     def __init__(self, url: str, headers: dict[str, str], timeout: float = 10.0) -> None:
         import httpx
         self.url = url
@@ -148,12 +151,33 @@ class OtlpJsonExporter(SpanExporter):
         import httpx
         try:
             r = self._client.post(self.url, content=json.dumps(request_body(spans), separators=(",", ":")))
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
+            self.log.warning("POST %s: %s: %s", self.url, type(exc).__name__, exc)
             return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS if r.status_code < 300 else SpanExportResult.FAILURE
+        if r.status_code >= 300:
+            self.log.warning("POST %s: HTTP %d %s", self.url, r.status_code, r.text[:200])
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
         self._client.close()
+
+
+class _Held(logging.Filter):
+    """Keeps the first line an exporter's own logger says during one export (the cause; later
+    lines are its retries) instead of letting it through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.first:
+            self.first = record.getMessage()
+        return False
+
+
+_HELD = _Held()
 
 
 class ReportedExporter(SpanExporter):
@@ -164,22 +188,23 @@ class ReportedExporter(SpanExporter):
     on the batch processor's thread, so the service itself never waits on the collector."""
 
     QUIET = ("opentelemetry.exporter.otlp.proto.http.trace_exporter",
-             "opentelemetry.exporter.otlp.proto.grpc.exporter")
+             "opentelemetry.exporter.otlp.proto.grpc.exporter", OtlpJsonExporter.log.name)
 
     def __init__(self, inner: SpanExporter, where: str) -> None:
-        import logging
         self.inner, self.where = inner, where
         self.failing = False
         self.lost_batches = self.lost_spans = 0     # while failing: said when it answers again
-        for name in self.QUIET:          # their per-batch lines: this wrapper speaks instead
-            logging.getLogger(name).setLevel(logging.CRITICAL)
+        for name in self.QUIET:          # their per-batch lines are held: the first is the reason
+            if _HELD not in logging.getLogger(name).filters:
+                logging.getLogger(name).addFilter(_HELD)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         from . import logging as mlog
         from . import metrics
-        reason = ""
+        _HELD.first = ""
         try:
             result = self.inner.export(spans)
+            reason = _HELD.first
         except Exception as exc:          # noqa: BLE001 - an exporter's bug must not stop the batching thread
             result, reason = SpanExportResult.FAILURE, f"{type(exc).__name__}: {exc}"
         if result is SpanExportResult.FAILURE:
