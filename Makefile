@@ -179,5 +179,5 @@ $(JAEGER): scripts/otel/go.mod scripts/otel/go.sum
 
 collector: $(JAEGER) ## build the trace collector (Jaeger v2, an OpenTelemetry Collector distribution) into .cache/go/bin
 
-test-otlp: setup $(JAEGER) ## the mesh's traces in a real collector (Jaeger v2): protobuf and JSON export, collector down
+test-otlp: setup $(JAEGER) ## the mesh's traces in a real collector (Jaeger v2): protobuf and JSON export, via the API, collector down
 	$(PY) -m pytest -q -p no:cacheprovider tests/otlp tests/unit/mesh/test_trace_export_reporting.py

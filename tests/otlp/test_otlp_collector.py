@@ -12,25 +12,21 @@ Run by `make test-otlp` (not by `make test`: a cold build of the collector takes
 from __future__ import annotations
 
 import json
-import sys
 import time
 
 import httpx
 import pytest
 
-from corpora import ROOT
 from mesh_harness import Mesh, gen_data, split
+from otlp_support import check_trace, collector, job_trace
 from waiting import wait_until
 
-sys.path.insert(0, str(ROOT / "scripts" / "otel"))
-import collector  # noqa: E402
-from cobol_mesh.settings import local_port  # noqa: E402
+from cobol_mesh.settings import local_port
 
 pytestmark = pytest.mark.integration
 SHIFT = 460              # ports: the topology's + COBOL_PORT_OFFSET + 460 (ingest 50511)
 METRICS = 9700           # + COBOL_PORT_OFFSET + SHIFT + n: each instance's /metrics (the harness has none)
 CHUNK = 256 * 1024
-PIPELINE = {"cobol-ingest", "cobol-compressor", "cobol-archive", "cobol-coordinator"}
 PROTOCOLS = {"protobuf-default": {}, "http-json": {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}}
 
 
@@ -71,50 +67,14 @@ def send_job(m: Mesh, mib: int = 1) -> tuple[str, int]:
     return reply.job_id, reply.chunk_count
 
 
-def job_trace(job_id: str, chunks: int, since: float) -> list[dict] | None:
-    """The job's trace from the collector, once complete (every chunk compressed, archived by
-    both replicas, both archivals applied by the coordinator); None until then."""
-    found = collector.find_traces("cobol-compressor", since - 5, time.time() + 5)
-    ids = {s["trace_id"] for s in collector.spans(found or {})
-           if s["name"] == "compress.chunk" and s["attributes"].get("cobol.job_id") == job_id}
-    if len(ids) != 1:
-        assert len(ids) <= 1, f"the job's chunks are in several traces: {ids}"
-        return None
-    data = collector.get_trace(ids.pop())
-    spans = collector.spans(data or {})
-    seqs = {s["attributes"].get("cobol.seq") for s in spans if s["name"] == "compress.chunk"}
-    archived = [s for s in spans if s["name"] == "archive.frame"]
-    applied = [s for s in spans if s["name"] == "coordinator.apply" and s["attributes"].get("cobol.event") == "archived"]
-    uploads = [s for s in spans if s["service"] == "cobol-ingest" and s["name"] == "/cobol.v1.Ingest/Upload"]
-    if len(seqs) == chunks and len(archived) >= 2 * chunks and len(applied) >= 2 * chunks and uploads:
-        return spans
-    return None
-
-
 def test_one_job_is_one_trace_in_the_collector(mesh):
     since = time.time()
     job_id, chunks = send_job(mesh)
     assert chunks >= 4
     spans = wait_until(f"job {job_id}'s whole trace in the collector", lambda: job_trace(job_id, chunks, since),
                        timeout=90)
-    assert len({s["trace_id"] for s in spans}) == 1
-    by_service: dict[str, list[dict]] = {}
-    for s in spans:
-        by_service.setdefault(s["service"], []).append(s)
-    assert PIPELINE <= set(by_service), sorted(by_service)
-    # each resource names its service and instance: both archive replicas exported their spans
-    assert {s["resource"]["service.instance.id"] for s in by_service["cobol-archive"]} == {"archive-1", "archive-2"}
+    by_service = check_trace(spans, job_id, root=("cobol-ingest", "/cobol.v1.Ingest/Upload"))
     assert {s["resource"]["service.instance.id"] for s in by_service["cobol-ingest"]} == {"ingest-1"}
-    assert {s["attributes"]["cobol.job_id"] for s in by_service["cobol-compressor"]} == {job_id}
-    ids = {s["span_id"]: s for s in spans}
-    roots = [s for s in spans if not s["parent_id"]]
-    assert len(roots) == 1 and roots[0]["service"] == "cobol-ingest", roots
-    assert all(s["parent_id"] in ids for s in spans if s is not roots[0]), "a span's parent is missing"
-    chain = {"cobol-compressor": {"cobol-ingest"}, "cobol-archive": {"cobol-compressor"},
-             "cobol-coordinator": {"cobol-ingest", "cobol-archive"}}
-    for svc, parents in chain.items():
-        for s in by_service[svc]:
-            assert ids[s["parent_id"]]["service"] in parents, (svc, s["name"], ids[s["parent_id"]]["service"])
 
 
 def _log_events(m: Mesh, instance: str, event: str) -> list[dict]:
