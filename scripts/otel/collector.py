@@ -103,11 +103,16 @@ def get_trace(trace_id: str) -> dict | None:
     """The query API's OTLP/JSON TracesData for one trace id (32 hex digits), or None if it has none."""
     if len(trace_id) != 32 or any(c not in "0123456789abcdef" for c in trace_id):
         raise ValueError(f"trace id {trace_id!r} is not 32 lower-case hex digits")
-    status, body = _http("GET", f"{endpoints()['query']}/api/v3/traces/{trace_id}", timeout=10)
+    return _traces(f"/api/v3/traces/{trace_id}")
+
+
+def _traces(path: str) -> dict | None:
+    """GET a query API path answering TracesData: its `result`, or None when it found none (404)."""
+    status, body = _http("GET", endpoints()["query"] + path, timeout=10)
     if status == 404:
         return None
     if status != 200:
-        raise infra.InfraError(f"{INSTANCE}: GET /api/v3/traces/{trace_id} answered {status}: {body[:200]!r}")
+        raise infra.InfraError(f"{INSTANCE}: GET {path} answered {status}: {body[:200]!r}")
     return json.loads(body)["result"]
 
 
@@ -134,12 +139,7 @@ def find_traces(service: str, since_s: float, until_s: float, limit: int = 100) 
     from urllib.parse import urlencode
     q = urlencode({"query.service_name": service, "query.start_time_min": rfc3339(since_s),
                    "query.start_time_max": rfc3339(until_s), "query.num_traces": limit})
-    status, body = _http("GET", f"{endpoints()['query']}/api/v3/traces?{q}", timeout=10)
-    if status == 404:
-        return None
-    if status != 200:
-        raise infra.InfraError(f"{INSTANCE}: GET /api/v3/traces answered {status}: {body[:200]!r}")
-    return json.loads(body)["result"]
+    return _traces(f"/api/v3/traces?{q}")
 
 
 def main(argv: list[str] | None = None) -> int:
