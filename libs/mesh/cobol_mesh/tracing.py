@@ -4,7 +4,8 @@
   over OTLP. `OTEL_EXPORTER_OTLP_PROTOCOL=http/json` (the default when the optional
   `opentelemetry-exporter-otlp-proto-http` package is absent) posts OTLP's JSON encoding to
   `<endpoint>/v1/traces` with httpx; `http/protobuf` and `grpc` use OpenTelemetry's own
-  exporter packages, which must then be installed.
+  exporter packages, which must then be installed. A collector that is away costs spans, not
+  work, and is said once in the log (ReportedExporter).
 - otherwise `COBOL_TRACE_FILE` set: one span a line, each line an OTLP/JSON
   `ExportTraceServiceRequest` holding that one span with its resource (`service.name`) and
   scope, so `jq`, the collector's `otlpjsonfile` receiver or a test can read it. Several
