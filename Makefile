@@ -49,7 +49,7 @@ compose: $(STAMP) ## regenerate compose/docker-compose.yml from topology.yaml
 	$(PY) compose/generate.py
 
 test: setup ## run the whole suite: unit, integration (real Kafka/Redis/PostgreSQL), e2e
-	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/scaling_sim tests
+	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/scaling_sim --ignore=tests/otlp tests
 
 test-unit: $(STAMP) build ## unit tests only (no services)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
@@ -164,3 +164,20 @@ soak: up ## steady load through the running mesh for SOAK_MINUTES (30): RSS, ope
 scaling-sim: setup ## scaling model vs N workers in network namespaces behind tc-limited veths, one real Kafka (root; WORKERS=1,2,4 RATE_MBIT=40 MIB=48)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit/scaling tests/scaling_sim
 	$(PY) loadtests/scaling_sim.py --workers $${WORKERS:-1,2,4} --rate-mbit $${RATE_MBIT:-40} --mib $${MIB:-48} --json $(FIGURES)
+
+# ---- Traces into a real OpenTelemetry collector (scripts/otel/, tests/otlp; docs/observability.md)
+# Jaeger v2, an OpenTelemetry Collector distribution, built from its Go module (pinned in
+# scripts/otel/go.mod; a cold build downloads ~1 GB of modules and compiles for minutes, so
+# `make test` leaves it out and `make test-otlp` runs it).
+GO     ?= $(shell command -v go || echo /usr/local/go/bin/go)
+JAEGER := .cache/go/bin/jaeger
+.PHONY: collector test-otlp
+$(JAEGER): scripts/otel/go.mod scripts/otel/go.sum
+	cd scripts/otel && GOBIN=$(CURDIR)/.cache/go/bin GOPATH=$(CURDIR)/.cache/go GOFLAGS="-modcacherw -buildvcs=false" \
+	  nice -n 10 $(GO) install github.com/jaegertracing/jaeger/cmd/jaeger
+	touch $(JAEGER)
+
+collector: $(JAEGER) ## build the trace collector (Jaeger v2, an OpenTelemetry Collector distribution) into .cache/go/bin
+
+test-otlp: setup $(JAEGER) ## the mesh's traces in a real collector (Jaeger v2): protobuf and JSON export, via the API, collector down
+	$(PY) -m pytest -q -p no:cacheprovider tests/otlp tests/unit/mesh/test_trace_export_reporting.py

@@ -140,7 +140,8 @@ def log_file(instance: str) -> Path:
 
 
 # What /proc/<pid>/cmdline must contain for a pid file to count as ours (guards pid reuse).
-MARKERS = {"kafka": "kafka.Kafka", "redis": "redis-server", "postgres": "postgres", "s3": "moto_server"}
+MARKERS = {"kafka": "kafka.Kafka", "redis": "redis-server", "postgres": "postgres", "s3": "moto_server",
+           "jaeger": "jaeger"}  # scripts/otel/collector.py (not one of COMPONENTS: built on demand)
 
 
 def component_of(instance: str) -> str:

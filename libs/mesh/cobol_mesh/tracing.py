@@ -4,7 +4,8 @@
   over OTLP. `OTEL_EXPORTER_OTLP_PROTOCOL=http/json` (the default when the optional
   `opentelemetry-exporter-otlp-proto-http` package is absent) posts OTLP's JSON encoding to
   `<endpoint>/v1/traces` with httpx; `http/protobuf` and `grpc` use OpenTelemetry's own
-  exporter packages, which must then be installed.
+  exporter packages, which must then be installed. A collector that is away costs spans, not
+  work, and is said once in the log (ReportedExporter).
 - otherwise `COBOL_TRACE_FILE` set: one span a line, each line an OTLP/JSON
   `ExportTraceServiceRequest` holding that one span with its resource (`service.name`) and
   scope, so `jq`, the collector's `otlpjsonfile` receiver or a test can read it. Several
@@ -18,6 +19,7 @@ because every span below the root follows its parent's decision.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from typing import Sequence
@@ -139,6 +141,8 @@ class JsonLinesExporter(SpanExporter):
 class OtlpJsonExporter(SpanExporter):
     """OTLP/HTTP with the JSON encoding: needs nothing beyond httpx."""
 
+    log = logging.getLogger("cobol_mesh.tracing.otlp_json")
+
     def __init__(self, url: str, headers: dict[str, str], timeout: float = 10.0) -> None:
         import httpx
         self.url = url
@@ -148,12 +152,82 @@ class OtlpJsonExporter(SpanExporter):
         import httpx
         try:
             r = self._client.post(self.url, content=json.dumps(request_body(spans), separators=(",", ":")))
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
+            self.log.warning("POST %s: %s: %s", self.url, type(exc).__name__, exc)
             return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS if r.status_code < 300 else SpanExportResult.FAILURE
+        if r.status_code >= 300:
+            self.log.warning("POST %s: HTTP %d %s", self.url, r.status_code, r.text[:200])
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
         self._client.close()
+
+
+class _Held(logging.Filter):
+    """Keeps the first line an exporter's own logger says during one export (the cause; later
+    lines are its retries) instead of letting it through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.first:
+            self.first = record.getMessage()
+        return False
+
+
+_HELD = _Held()
+
+
+class ReportedExporter(SpanExporter):
+    """Wraps the configured exporter so that a collector that is down or refuses is said once in
+    the log (and its return once), not at every batch: OpenTelemetry's OTLP exporter logs each
+    failed batch and each retry, which a collector that is away turns into a line a second.
+    Every failed batch still counts in `cobol_errors_total{kind="trace_export"}`. Exporting runs
+    on the batch processor's thread, so the service itself never waits on the collector."""
+
+    QUIET = ("opentelemetry.exporter.otlp.proto.http.trace_exporter",
+             "opentelemetry.exporter.otlp.proto.grpc.exporter", OtlpJsonExporter.log.name)
+
+    def __init__(self, inner: SpanExporter, where: str) -> None:
+        self.inner, self.where = inner, where
+        self.failing = False
+        self.lost_batches = self.lost_spans = 0     # while failing: said when it answers again
+        for name in self.QUIET:          # their per-batch lines are held: the first is the reason
+            if _HELD not in logging.getLogger(name).filters:
+                logging.getLogger(name).addFilter(_HELD)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        from . import logging as mlog
+        from . import metrics
+        _HELD.first = ""
+        try:
+            result = self.inner.export(spans)
+            reason = _HELD.first
+        except Exception as exc:          # noqa: BLE001 - an exporter's bug must not stop the batching thread
+            result, reason = SpanExportResult.FAILURE, f"{type(exc).__name__}: {exc}"
+        if result is SpanExportResult.FAILURE:
+            metrics.error("trace_export")
+            self.lost_batches += 1
+            self.lost_spans += len(spans)
+            if not self.failing:
+                self.failing = True
+                mlog.get("cobol.tracing").warning(
+                    "trace_export.failing", endpoint=self.where, spans=len(spans), reason=reason or None,
+                    detail="spans are dropped until the collector answers; the service goes on; said once")
+        elif self.failing:
+            mlog.get("cobol.tracing").info("trace_export.recovered", endpoint=self.where,
+                                           lost_batches=self.lost_batches, lost_spans=self.lost_spans)
+            self.failing, self.lost_batches, self.lost_spans = False, 0, 0
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
 
 
 def _otlp_headers(raw: str) -> dict[str, str]:
@@ -168,12 +242,17 @@ def _otlp_headers(raw: str) -> dict[str, str]:
     return out
 
 
-def exporter_from_env(env=os.environ) -> SpanExporter | None:
-    """The exporter the environment asks for (see the module docstring), or None."""
+def otlp_url(env=os.environ) -> str:
+    """Where OTLP/HTTP spans are posted ("" when no collector is configured)."""
     traces_url = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
     base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
-    if traces_url or base:
-        url = traces_url or base.rstrip("/") + "/v1/traces"
+    return traces_url or (base.rstrip("/") + "/v1/traces" if base else "")
+
+
+def exporter_from_env(env=os.environ) -> SpanExporter | None:
+    """The exporter the environment asks for (see the module docstring), or None."""
+    url = otlp_url(env)
+    if url:
         if not url.startswith(("http://", "https://")):
             raise TracingConfigError(f"OTLP endpoint {url!r} must start with http:// or https://")
         protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or ""
@@ -222,6 +301,8 @@ def provider(service_name: str, instance: str, env=os.environ, console: bool = F
                        sampler=ParentBased(TraceIdRatioBased(sample_ratio(env))))
     exporter = exporter_from_env(env)
     if exporter is not None:
+        if not isinstance(exporter, JsonLinesExporter):
+            exporter = ReportedExporter(exporter, otlp_url(env))
         p.add_span_processor(BatchSpanProcessor(exporter))
     if console:
         import sys
