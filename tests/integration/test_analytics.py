@@ -7,8 +7,8 @@ import time
 import pytest
 
 from analytics_harness import (ROOT, AnalyticsProc, Feeder, check_exact, committed_input_offsets,  # noqa: E402
-                               count_committed_records, frames_counted, group_id, input_topic, make_feed, produce,
-                               producer, wait_counted, wait_until)
+                               count_committed_records, frames_counted, group_id, group_members, input_topic,
+                               make_feed, produce, producer, wait_counted, wait_until)
 from cobol_mesh.analytics_client import AnalyticsError
 
 pytestmark = pytest.mark.integration
@@ -131,6 +131,41 @@ def test_sigterm_mid_stream_exits_0_and_the_restart_loses_nothing(kafka, tmp_pat
             assert proc.stop() == 0
             proc.start()
             proc.wait_ready()
+            feeder.join(300)
+            wait_counted(c, exp, 420, proc=proc)
+            check_exact(c, exp)
+        assert proc.stop() == 0
+    finally:
+        feeder.stop()
+        proc.stop()
+
+
+def test_a_worker_paused_past_its_session_rejoins_and_loses_nothing(kafka, tmp_path):
+    """A worker starved of CPU (SIGSTOP) until its group drops it, then let go: it rejoins as
+    the only member and gets back every partition it had — the rebalance a loaded machine
+    brings, and the one in which restarted workers' recoveries stalled. Each time it is not
+    ready (health NOT_SERVING) while its tables are rebuilt, becomes ready again, and in the
+    end every total is exact."""
+    proc = AnalyticsProc(kafka, tmp_path, port=50173, metrics_port=9673)
+    t0_ms = (int(time.time()) - 300) * 1000
+    recs, exp = make_feed(n_jobs=40, frames_per_job=20, t0_ms=t0_ms, span_ms=200_000, seed=17)
+    feeder = Feeder(kafka, proc, recs, rate=150)
+    try:
+        proc.start()
+        proc.wait_ready()
+        feeder.start()
+        with proc.client() as c:
+            for part in (1, 2, 3):
+                wait_until(f"{part}/5 of the frames counted",
+                           lambda: frames_counted(c) > exp.frames * part // 5, 180)
+                rebuilds = proc.metric("cobol_analytics_table_rebuilds_total")
+                proc.pause_past_session()
+                wait_until("the worker back in its group", lambda: group_members(proc) == 1, 120)
+                wait_until("its tables rebuilt from the changelogs",
+                           lambda: proc.metric("cobol_analytics_table_rebuilds_total") > rebuilds, 60)
+                # ... and ready again: queries answer (UNAVAILABLE until the recovery is done)
+                wait_until("queries answered again", lambda: frames_counted(c) > 0, 180)
+                proc.wait_ready(30)
             feeder.join(300)
             wait_counted(c, exp, 420, proc=proc)
             check_exact(c, exp)
