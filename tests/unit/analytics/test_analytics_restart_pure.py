@@ -12,8 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 sys.path[:0] = [str(ROOT), str(ROOT / "libs" / "mesh"), str(ROOT / "libs" / "codec")]
 
-from services.analytics.app import (ack_processed_messages_only, quiet_faust_logs,  # noqa: E402
-                                   recover_up_to_stable_offsets)
+from services.analytics.app import (ack_processed_messages_only, log_offset_gaps,  # noqa: E402
+                                   quiet_faust_logs, recover_up_to_stable_offsets)
 
 
 class KafkaConsumer:
@@ -81,6 +81,33 @@ def test_only_processed_messages_are_acked():
     # 5 and 6 handed to the agent (tracked); 7 and 8 skipped by the Stream at a rebalance
     assert [consumer.ack(Message(o, o < 7)) for o in (5, 6, 7, 8)] == [True, True, False, False]
     assert consumer.acked == [5, 6]         # 7 and 8 stay uncommitted: read again after the rebalance
+
+
+class TP:
+    def __init__(self, topic: str, partition: int) -> None:
+        self.topic, self.partition = topic, partition
+
+
+class GapConsumer:
+    def __init__(self) -> None:
+        self._committed_offset = {}
+        self.gaps: list = []
+
+    async def _add_gap(self, tp, offset_from, offset_to) -> None:
+        self.gaps.append((tp.topic, offset_from, offset_to))
+
+
+def test_jumps_over_more_than_a_marker_are_logged_and_still_recorded(monkeypatch):
+    from services.analytics import app
+    logged = []
+    monkeypatch.setattr(app.log, "warning", lambda event, **kw: logged.append((event, kw)))
+    consumer = GapConsumer()
+    log_offset_gaps(consumer, lambda: {"input"})
+    asyncio.run(consumer._add_gap(TP("input", 3), 12, 13))     # one transaction marker
+    asyncio.run(consumer._add_gap(TP("input", 3), 12, 27))     # records skipped
+    asyncio.run(consumer._add_gap(TP("changelog", 3), 5, 40))  # not a stream topic
+    assert consumer.gaps == [("input", 12, 13), ("input", 12, 27), ("changelog", 5, 40)]
+    assert [(e, kw["first"], kw["next_read"]) for e, kw in logged] == [("consumer.gap", 12, 27)]
 
 
 @pytest.fixture
