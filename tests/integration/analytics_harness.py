@@ -6,6 +6,7 @@ it never reads another test's frames and never disturbs a `make up` mesh.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -379,6 +380,26 @@ def wait_counted(client, exp, timeout: float, supervised: AnalyticsProc | None =
                                 f"{supervised.restarts if supervised else None}"
                                 + ("" if proc is None else f"; {archived_at_each_hop(proc)}; "
                                                            f"{open_transactions(proc)}"))
+
+
+@contextlib.contextmanager
+def worker_with_feed(bootstrap: str, workdir: Path, port: int, metrics_port: int, *, n_jobs: int,
+                     frames_per_job: int, seed: int, rate: float):
+    """A worker started and ready on its own topics, and `make_feed`'s records (event time
+    from five minutes ago, over 200 s) flowing in at `rate` records/s; yields (worker, records,
+    expected totals, feeder) and stops the feed and the worker at the end."""
+    proc = AnalyticsProc(bootstrap, workdir, port=port, metrics_port=metrics_port)
+    recs, exp = make_feed(n_jobs=n_jobs, frames_per_job=frames_per_job,
+                          t0_ms=(int(time.time()) - 300) * 1000, span_ms=200_000, seed=seed)
+    feeder = Feeder(bootstrap, proc, recs, rate=rate)
+    try:
+        proc.start()
+        proc.wait_ready()
+        feeder.start()
+        yield proc, recs, exp, feeder
+    finally:
+        feeder.stop()
+        proc.stop()
 
 
 # ---- the worker's own topics, read from outside -----------------------------------------
