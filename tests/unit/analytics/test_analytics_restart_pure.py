@@ -12,8 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 sys.path[:0] = [str(ROOT), str(ROOT / "libs" / "mesh"), str(ROOT / "libs" / "codec")]
 
-from services.analytics.app import (ack_processed_messages_only, log_offset_gaps,  # noqa: E402
-                                   quiet_faust_logs, recover_up_to_stable_offsets)
+from services.analytics.app import (ack_processed_messages_only, hold_flow_while_seeking,  # noqa: E402
+                                   log_offset_gaps, quiet_faust_logs, recover_up_to_stable_offsets)
 
 
 class KafkaConsumer:
@@ -108,6 +108,26 @@ def test_jumps_over_more_than_a_marker_are_logged_and_still_recorded(monkeypatch
     asyncio.run(consumer._add_gap(TP("changelog", 3), 5, 40))  # not a stream topic
     assert consumer.gaps == [("input", 12, 13), ("input", 12, 27), ("changelog", 5, 40)]
     assert [(e, kw["first"], kw["next_read"]) for e, kw in logged] == [("consumer.gap", 12, 27)]
+
+
+class SeekingConsumer:
+    def __init__(self) -> None:
+        self.flow_active = True
+        self.flow_at_seek = None
+
+    def stop_flow(self) -> None:
+        self.flow_active = False
+
+    async def perform_seek(self) -> None:
+        self.flow_at_seek = self.flow_active
+
+
+def test_nothing_is_read_while_the_partitions_are_sought_back():
+    consumer = SeekingConsumer()
+    hold_flow_while_seeking(consumer)
+    asyncio.run(consumer.perform_seek())
+    assert consumer.flow_at_seek is False       # faust resumes the flow after its flow control
+    assert consumer.flow_active is False
 
 
 @pytest.fixture
