@@ -115,18 +115,14 @@ def test_sigterm_mid_stream_exits_0_and_the_restart_loses_nothing(kafka, tmp_pat
         assert proc.stop() == 0
 
 
-# `make chaos`, not `make test`: after the two fixes it exercises, a third loss remains —
-# records fetched before a pause and dropped at the rebalance are committed over as an offset
-# gap (1 run of 2 after both fixes); docs/analytics.md, "Still open".
-@pytest.mark.fault_full
 def test_a_worker_paused_past_its_session_rejoins_and_loses_nothing(kafka, tmp_path):
     """A worker starved of CPU (SIGSTOP) until its group drops it, then let go: it rejoins as
     the only member and gets back every partition it had — the rebalance a loaded machine
-    brings. Each time it rebuilds its tables from the changelogs (before the fix in
+    brings. Each time it rebuilds its tables from the changelogs (before
     app.recover_up_to_stable_offsets faust read nothing back and counted on from empty
-    tables) and is ready again; records it had read but not counted when it stopped are
-    counted after the rebalance (app.ack_processed_messages_only: faust acked them unread);
-    in the end every total is exact."""
+    tables) and is ready again; the records it had fetched but not counted are read again
+    from the committed offsets (before app.hold_flow_while_seeking, records fetched during
+    that seek were emptied out and committed over); in the end every total is exact."""
     with worker_with_feed(kafka, tmp_path, 50173, 9673, n_jobs=40, frames_per_job=20, seed=17,
                           rate=150) as (proc, recs, exp, feeder), proc.client() as c:
         for part in (1, 2, 3):
