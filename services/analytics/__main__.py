@@ -3,8 +3,8 @@
 Ports come from topology.yaml (service `analytics`, shifted by COBOL_PORT_OFFSET):
 gRPC queries on 127.0.0.1:<port>, Prometheus on 127.0.0.1:<metrics_port>; COBOL_ANALYTICS_ADDR
 and COBOL_METRICS_PORT override them. faust's own web server is off.
-Ready (.run/<instance>.ready, gRPC health SERVING) once the tables are restored from their
-changelogs and the partitions are assigned.
+Ready (.run/<instance>.ready, gRPC health SERVING) while the tables are restored from their
+changelogs and the partitions are assigned: not at start, nor during a rebalance.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def main() -> None:
                "COBOL_GROUP_PREFIX, COBOL_ANALYTICS_ADDR, ...); see docs/analytics.md.").parse_args()
     instance = settings.instance if settings.instance != "dev-1" else "analytics-1"
     mlog.configure(instance, settings.log_level)
-    quiet_faust_logs(settings.log_level)
+    quiet_faust_logs(settings.log_level, os.environ.get("COBOL_ANALYTICS_FAUST_LOG"))
     telemetry.setup("analytics", instance, settings.otel_exporter)
     addr, metrics_port = addresses(instance)
     metrics.serve(metrics_port, "0.0.0.0" if settings.bind_public else "127.0.0.1")
@@ -62,17 +62,27 @@ def main() -> None:
         server.add(arpc.add_AnalyticsServicer_to_server,
                    AnalyticsServicer(analytics, asyncio.get_running_loop()), "cobol.v1.Analytics")
         server.start()
-        for name in server.names + [""]:        # SERVING only once the tables are restored
-            server.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         log.info("grpc.listening", addr=addr, metrics_port=metrics_port)
-        while not analytics.ready():
+        # SERVING only while the tables are restored: not at start, and not while a
+        # rebalance has them rebuilt from the changelogs (app.forget_local_state).
+        was = None
+        while True:
+            now = analytics.ready()
+            if now != was:
+                status = health_pb2.HealthCheckResponse.SERVING if now else health_pb2.HealthCheckResponse.NOT_SERVING
+                for name in server.names + [""]:
+                    server.health.set(name, status)
+                READY.set(1 if now else 0)
+                if now:
+                    settings.run_dir.mkdir(parents=True, exist_ok=True)
+                    ready_file.write_text(str(os.getpid()))
+                    log.info("ready", pid=os.getpid(), partitions=len(app.consumer.assignment()))
+                else:
+                    ready_file.unlink(missing_ok=True)
+                    if was is not None:
+                        log.info("not_ready", reason="rebalance: rebuilding the tables")
+                was = now
             await asyncio.sleep(0.2)
-        for name in server.names + [""]:
-            server.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        READY.set(1)
-        settings.run_dir.mkdir(parents=True, exist_ok=True)
-        ready_file.write_text(str(os.getpid()))
-        log.info("ready", pid=os.getpid(), partitions=len(app.consumer.assignment()))
 
     @app.on_before_shutdown.connect
     async def stop_queries(_app, **_kw) -> None:

@@ -47,6 +47,8 @@ EVENTS = Counter("cobol_analytics_events_total", "Records the analytics agent ha
 LAG = Histogram("cobol_analytics_lag_seconds", "Record timestamp to table update",
                 buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 READY = Gauge("cobol_analytics_ready", "1 once the tables are restored and partitions assigned")
+REBUILDS = Counter("cobol_analytics_table_rebuilds", "Rebalances after which the tables were rebuilt "
+                   "from their changelogs (forget_local_state)")
 log = mlog.get("cobol.analytics")
 COMMIT_SECONDS = 0.5     # how often offsets and table updates are committed
 
@@ -90,10 +92,13 @@ def cluster_facts(*topics: str) -> tuple[int, int]:
 
 
 class AnalyticsApp(faust.App):
-    """faust.App with two changes that exactly-once needs here: a partition nothing was
+    """faust.App with the changes that exactly-once needs here: a partition nothing was
     committed for yet is read again from its start after a rebalance
-    (`seek_fresh_partitions_to_start`), and a stop commits nothing (for the data, a clean stop
-    is a kill that exits 0).
+    (`seek_fresh_partitions_to_start`), the table recovery reads the changelogs up to their
+    last stable offsets as the brokers give them (`recover_up_to_stable_offsets`), a message
+    skipped at a rebalance is not acked (`ack_processed_messages_only`), nothing is read while
+    the partitions are sought back to their committed offsets (`hold_flow_while_seeking`),
+    and a stop commits nothing (for the data, a clean stop is a kill that exits 0).
 
     faust's own stop commits from three places (`App._stop_consumer` waits for the streams and
     commits with `start_new_transaction=False`, the consumer's `on_stop` does it again, and
@@ -116,7 +121,78 @@ class AnalyticsApp(faust.App):
     def _new_consumer(self):
         consumer = super()._new_consumer()
         seek_fresh_partitions_to_start(consumer, lambda: self.fresh_start_topics)
+        recover_up_to_stable_offsets(consumer)
+        ack_processed_messages_only(consumer)
+        log_offset_gaps(consumer, lambda: self.fresh_start_topics)
+        hold_flow_while_seeking(consumer)
         return consumer
+
+
+def hold_flow_while_seeking(consumer) -> None:
+    """At the end of a table recovery faust resumes the stream partitions, seeks them to their
+    committed offsets (`perform_seek`, one offset fetch per partition: seconds on a loaded
+    broker), and only then resumes the flow control — which empties the agents' queues. The
+    consumer's own flow is already running (the recovery resumed it to read the changelogs),
+    so the records fetched during the seek went into those queues and were emptied out of
+    them, while the seek had set the read offsets back to the committed ones: the next read
+    jumped ~10 offsets and faust committed over the jump as a gap (the pause test: 8
+    partitions at once). The consumer's flow is held from the start of the seek; faust resumes
+    it after the flow control (`Recovery.on_recovery_completed`)."""
+    perform_seek = consumer.perform_seek
+
+    async def seek_with_flow_held() -> None:
+        consumer.stop_flow()
+        await perform_seek()
+    consumer.perform_seek = seek_with_flow_held     # the instance's: the recovery calls consumer.perform_seek
+
+
+def log_offset_gaps(consumer, topics) -> None:
+    """faust commits over a jump in the offsets it reads as if the skipped offsets were
+    processed (its 'gap': transaction markers, aborted records). A jump of more than one
+    offset in `topics()` is logged (`consumer.gap`): after a rebalance it is how records
+    fetched and dropped would be lost (docs/analytics.md, "Still open")."""
+    add_gap = consumer._add_gap
+
+    async def add_gap_logged(tp, offset_from: int, offset_to: int) -> None:
+        if offset_to - offset_from > 1 and tp.topic in topics():
+            log.warning("consumer.gap", topic=tp.topic, partition=tp.partition, first=offset_from,
+                        next_read=offset_to, committed=consumer._committed_offset.get(tp))
+        await add_gap(tp, offset_from, offset_to)
+    consumer._add_gap = add_gap_logged      # the instance's: the fetch loop calls self._add_gap
+
+
+def ack_processed_messages_only(consumer) -> None:
+    """faust's Stream acks a message it skips without processing it — one of a previous
+    generation, or one read while a rebalance has the flow suspended — and an acked offset is
+    committed by the next commit, without the table updates of a record nobody counted. The
+    pause test lost 31 records of one partition so (the jobs changelog went from the record
+    before them straight to the record after them). A message the Stream processes is tracked
+    (`Message.tracked`) before it is handed to the agent; an untracked one is refused here,
+    so it stays uncommitted and is read again from the committed offset after the rebalance."""
+    ack = consumer.ack
+
+    def ack_if_processed(message) -> bool:
+        if not message.tracked:
+            return False
+        return ack(message)
+    consumer.ack = ack_if_processed     # the instance's: Message.on_final_ack calls consumer.ack
+
+
+def recover_up_to_stable_offsets(consumer) -> None:
+    """The table recovery reads each changelog partition up to a 'highwater' that faust, with
+    exactly-once, takes from aiokafka's `last_stable_offset` — the LSO seen in the last fetch
+    response of the partition, kept in the assignment's state. A rebalance gives a new
+    assignment whose states know no fetch yet (the partitions are paused from the start), so
+    every highwater read None, taken as -1, 'nothing to read': the recovery finished at once
+    with the tables that `Analytics.forget_local_state` had just emptied (found by the pause
+    test: a worker that rejoins its group counted on from empty tables). Here the highwaters
+    come from the brokers: a read_committed consumer's `end_offsets` is each partition's last
+    stable offset."""
+    thread = consumer._thread
+
+    async def highwaters(partitions):
+        return await thread._ensure_consumer().end_offsets(list(partitions))
+    thread._highwaters = highwaters     # the instance's: Consumer.highwaters calls self._thread._highwaters
 
 
 def seek_fresh_partitions_to_start(consumer, topics) -> None:
@@ -264,6 +340,7 @@ class Analytics:
         recovery.active_offsets.clear()
         recovery.standby_offsets.clear()
         recovery.completed.clear()        # not ready (queries: UNAVAILABLE) until rebuilt
+        REBUILDS.inc()
         # The changelog records attached to records handled since the last commit: those
         # records come again and are counted again from the rebuilt tables. Left in place,
         # faust's next commit publishes them through a transactional producer that the
@@ -415,7 +492,16 @@ class Analytics:
         return recovered and assigned
 
 
-def quiet_faust_logs(level: str) -> None:
-    # faust and aiokafka log through the standard library; keep their chatter at warning
+def quiet_faust_logs(level: str, override: str | None = None) -> None:
+    """faust and aiokafka log through the standard library; keep their chatter at warning.
+    `override` (COBOL_ANALYTICS_FAUST_LOG) lets a diagnosis through: a level for all three
+    ("info") and/or `logger=level` pairs ("faust.tables.recovery=debug,aiokafka=info")."""
     for name in ("faust", "mode", "aiokafka"):
         logging.getLogger(name).setLevel(max(logging.WARNING, getattr(logging, level.upper(), 20)))
+    for item in filter(None, (override or "").replace(" ", "").split(",")):
+        name, _, lvl = item.rpartition("=")
+        value = logging.getLevelName(lvl.upper())
+        if not isinstance(value, int):
+            raise SystemExit(f"analytics: COBOL_ANALYTICS_FAUST_LOG: unknown level {lvl!r} in {item!r}")
+        for logger in (name,) if name else ("faust", "mode", "aiokafka"):
+            logging.getLogger(logger).setLevel(value)

@@ -6,6 +6,8 @@ it never reads another test's frames and never disturbs a `make up` mesh.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import random
@@ -99,7 +101,7 @@ class AnalyticsProc:
             if self.proc.poll() is not None:
                 raise AssertionError(f"analytics exited with {self.proc.returncode}:\n{self.log_tail()}")
             return health_status(self.addr) == "SERVING"
-        wait_until("analytics SERVING", ready, timeout, 0.5)
+        wait_until("analytics SERVING", ready, timeout, 0.5, describe=lambda: open_transactions(self))
 
     def restart_if_dead(self) -> bool:
         """Restart the worker if it exited, as the mesh's supervisor (scripts/mesh.py) would;
@@ -111,6 +113,17 @@ class AnalyticsProc:
         self.start()
         self.wait_ready()
         return True
+
+    def pause_past_session(self, timeout: float = 120) -> None:
+        """SIGSTOP the worker until the group coordinator has dropped it (its session ran
+        out), then SIGCONT: what a worker starved of CPU on a loaded machine goes through.
+        It rejoins and, as the only member, gets back the partitions it had."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        try:
+            wait_until("the paused worker dropped from its group",
+                       lambda: group_members(self) == 0, timeout, 0.5)
+        finally:
+            os.kill(self.proc.pid, signal.SIGCONT)
 
     def kill(self) -> None:
         os.kill(self.proc.pid, signal.SIGKILL)
@@ -130,7 +143,7 @@ class AnalyticsProc:
         """Sum of a Prometheus counter of the running worker, over its labels."""
         body = urlopen(f"http://127.0.0.1:{self.env['COBOL_METRICS_PORT']}/metrics", timeout=10).read().decode()
         return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
-                   if line.startswith(name + "{"))
+                   if line.startswith((name + "{", name + " ")))
 
     def client(self) -> AnalyticsClient:
         return AnalyticsClient(self.addr)
@@ -365,7 +378,28 @@ def wait_counted(client, exp, timeout: float, supervised: AnalyticsProc | None =
     wait_until("every record applied", lambda: not restart() and progress(client) == want, timeout,
                describe=lambda: f"got {progress(client)}, want {want}; restarts "
                                 f"{supervised.restarts if supervised else None}"
-                                + ("" if proc is None else f"; {archived_at_each_hop(proc)}"))
+                                + ("" if proc is None else f"; {archived_at_each_hop(proc)}; "
+                                                           f"{open_transactions(proc)}"))
+
+
+@contextlib.contextmanager
+def worker_with_feed(bootstrap: str, workdir: Path, port: int, metrics_port: int, *, n_jobs: int,
+                     frames_per_job: int, seed: int, rate: float):
+    """A worker started and ready on its own topics, and `make_feed`'s records (event time
+    from five minutes ago, over 200 s) flowing in at `rate` records/s; yields (worker, records,
+    expected totals, feeder) and stops the feed and the worker at the end."""
+    proc = AnalyticsProc(bootstrap, workdir, port=port, metrics_port=metrics_port)
+    recs, exp = make_feed(n_jobs=n_jobs, frames_per_job=frames_per_job,
+                          t0_ms=(int(time.time()) - 300) * 1000, span_ms=200_000, seed=seed)
+    feeder = Feeder(bootstrap, proc, recs, rate=rate)
+    try:
+        proc.start()
+        proc.wait_ready()
+        feeder.start()
+        yield proc, recs, exp, feeder
+    finally:
+        feeder.stop()
+        proc.stop()
 
 
 # ---- the worker's own topics, read from outside -----------------------------------------
@@ -376,6 +410,18 @@ def group_id(proc: AnalyticsProc) -> str:
 
 def input_topic(proc: AnalyticsProc) -> str:
     return f"{group_id(proc)}-input"
+
+
+@functools.lru_cache(maxsize=None)
+def admin_client(bootstrap: str) -> AdminClient:
+    """One admin client per cluster for polling (a new one each poll floods the log)."""
+    return AdminClient({"bootstrap.servers": bootstrap})
+
+
+def group_members(proc: AnalyticsProc) -> int:
+    """Members of the worker's consumer group, as its coordinator sees them."""
+    groups = admin_client(proc.bootstrap).describe_consumer_groups([group_id(proc)])
+    return len(groups[group_id(proc)].result(30).members)
 
 
 def committed_input_offsets(proc: AnalyticsProc) -> int:
@@ -420,6 +466,31 @@ def committed_values(bootstrap: str, topic: str, timeout: float = 120) -> list[b
 def count_committed_records(bootstrap: str, topic: str, timeout: float = 120) -> int:
     """How many records (not transaction markers, not aborted records) `topic` holds."""
     return len(committed_values(bootstrap, topic, timeout))
+
+
+TABLES = ("totals", "series", "buckets", "jobs", "ended")     # services/analytics/app.py
+
+
+def open_transactions(proc: AnalyticsProc) -> str:
+    """Partitions of the worker's changelog and input topics whose last stable offset (what a
+    read_committed reader can reach) is below the high watermark: a transaction left open
+    there holds back every table recovery that reads the partition."""
+    from confluent_kafka import IsolationLevel, TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+    try:
+        admin = AdminClient({"bootstrap.servers": proc.bootstrap})
+        topics = [f"{group_id(proc)}-{t}-changelog" for t in TABLES] + [input_topic(proc)]
+        tps = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
+
+        def ends(level):
+            futures = admin.list_offsets({tp: OffsetSpec.latest() for tp in tps}, isolation_level=level)
+            return {(tp.topic, tp.partition): f.result(30).offset for tp, f in futures.items()}
+        stable, high = ends(IsolationLevel.READ_COMMITTED), ends(IsolationLevel.READ_UNCOMMITTED)
+        held = {f"{t.removeprefix(group_id(proc) + '-')}[{p}]": (stable[t, p], high[t, p])
+                for t, p in sorted(high) if stable[t, p] < high[t, p]}
+        return f"open transactions (partition: (stable offset, high watermark)): {held or 'none'}"
+    except Exception as exc:            # a diagnosis must not hide the assertion it explains
+        return f"(could not read the offsets: {exc})"
 
 
 def archived_at_each_hop(proc: AnalyticsProc) -> str:
