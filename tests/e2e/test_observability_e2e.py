@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from corpora import ROOT
+from mesh_api import admin_client
 from waiting import wait_until
 
 sys.path.insert(0, str(ROOT / "libs" / "mesh"))
@@ -45,11 +46,7 @@ def traced_mesh(infra, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(traced_mesh):
-    password = (ROOT / ".data" / "admin-password").read_text().strip()
-    with httpx.Client(base_url=API, timeout=60) as c:
-        r = c.post("/api/auth/token", data={"username": "admin", "password": password})
-        assert r.status_code == 200, r.text
-        c.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+    with admin_client(API) as c:
         yield c
 
 

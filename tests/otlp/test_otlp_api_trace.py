@@ -9,11 +9,11 @@ import subprocess
 import sys
 import time
 
-import httpx
 import pytest
 
 from corpora import ROOT
 from otlp_support import check_trace, collector, job_trace
+from mesh_api import admin_client
 from waiting import wait_until
 
 from cobol_mesh import topology
@@ -34,11 +34,7 @@ def api(infra):
     try:
         up = subprocess.run([*MESH, "up", "--no-supervise"], cwd=ROOT, capture_output=True, text=True, env=env)
         assert up.returncode == 0, up.stdout + up.stderr
-        password = (ROOT / ".data" / "admin-password").read_text().strip()
-        with httpx.Client(base_url=API, timeout=60) as c:
-            r = c.post("/api/auth/token", data={"username": "admin", "password": password})
-            assert r.status_code == 200, r.text
-            c.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+        with admin_client(API) as c:
             yield c
     finally:
         subprocess.run([*MESH, "down", "--keep-infra"], cwd=ROOT, capture_output=True, env=env)
