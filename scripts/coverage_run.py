@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Line and branch coverage of the tests, the codec's Cython layers included (`make coverage`).
 
-    .venv/bin/python scripts/coverage_run.py [--all] [--tests PATH ...] [--budget SECONDS]
+    .venv/bin/python scripts/coverage_run.py [--all] [--python-only] [--tests PATH ...] [--budget SECONDS]
         [--json reports/figures.jsonl] [-- PYTEST ARGS]
 
 - Builds a *traced copy* of the Cython layers in build/traced/ (Cython `linetrace=True`,
   `CYTHON_TRACE_NOGIL=1`, -O0: quick to compile), only where a .pyx is newer than its traced module. The normal
   -O3 build in libs/codec stays as it is: the benchmarks never see the traced code.
+- --python-only (COVERAGE_LAYERS=0 in make) skips the traced copy: the tests run the normal
+  layers and only the Python code is measured. Line tracing makes the codec 100s of times
+  slower (one small frame in tests/unit/analytics took minutes), so a traced run of the whole
+  unit suite does not finish in an hour here.
 - Runs pytest under coverage.py with Cython's plugin (Cython.Coverage). A `sitecustomize`
   in build/traced/site (put first on PYTHONPATH) makes the compiled `cobol_codec.*` modules load the traced
   modules, in pytest and in every Python process it starts (coverage's `patch = subprocess`
@@ -146,14 +150,22 @@ setup(name="cobol-traced-layers", script_args=["-q", "build_ext", "-j", "2", "-b
         raise SystemExit(f"coverage: building the traced layers failed (exit {r.returncode})")
 
 
-def write_support() -> tuple[Path, dict]:
-    SITE.mkdir(parents=True, exist_ok=True)
-    (SITE / "sitecustomize.py").write_text(SITECUSTOMIZE.format(ext=EXT))
+def write_support(traced: bool) -> tuple[Path, dict]:
+    """The coverage config and the environment of the run. Untraced, the tests load the normal
+    -O3 layers and only the Python code is measured (the Cython plugin and the traced copy
+    stay out)."""
     WORK.mkdir(parents=True, exist_ok=True)
     for old in WORK.glob(".coverage*"):
         old.unlink()
     rc = WORK / "coveragerc"
-    rc.write_text(RC.format(data=WORK / ".coverage"))
+    text = RC.format(data=WORK / ".coverage")
+    if not traced:
+        text = text.replace("plugins = Cython.Coverage\n", "").replace("    build/traced/cobol_codec\n", "")
+    rc.write_text(text)
+    if not traced:
+        return rc, dict(os.environ)
+    SITE.mkdir(parents=True, exist_ok=True)
+    (SITE / "sitecustomize.py").write_text(SITECUSTOMIZE.format(ext=EXT))
     env = dict(os.environ, COBOL_TRACED_LAYERS=str(TRACED_LAYERS),
                PYTHONPATH=os.pathsep.join(filter(None, [str(SITE), os.environ.get("PYTHONPATH")])))
     return rc, env
@@ -173,11 +185,12 @@ def pct(a: int, b: int) -> float:
     return 100.0 * a / b if b else 100.0
 
 
-def markdown(t: dict, files: list, scope: str, status: int, now: dt.datetime) -> str:
+def markdown(t: dict, files: list, scope: str, status: int, now: dt.datetime, traced: bool) -> str:
+    layers = ("The Cython layers are measured through a line-traced copy (build/traced/cobol_codec, Cython.Coverage)."
+              if traced else "The Cython layers are not in these figures: the tests ran the normal -O3 build.")
     lines = ["# Coverage", "",
              f"Run {now.strftime('%Y-%m-%d %H:%M UTC')} by `make coverage` (`scripts/coverage_run.py`) over {scope}; "
-             f"pytest exit status {status}. The Cython layers are measured through a line-traced copy "
-             "(build/traced/cobol_codec, Cython.Coverage).", "",
+             f"pytest exit status {status}. {layers}", "",
              f"- lines: {t['covered_lines']} of {t['num_statements']} = **{pct(t['covered_lines'], t['num_statements']):.1f}%**",
              f"- branches: {t['covered_branches']} of {t['num_branches']} = "
              f"**{pct(t['covered_branches'], t['num_branches']):.1f}%**",
@@ -197,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "reports" / "coverage.md"))
     ap.add_argument("--json", metavar="OUT", help="append coverage.percent figures to this JSON-lines file")
     ap.add_argument("--tests", nargs="+", metavar="PATH", help="test files or folders instead of the suites")
+    ap.add_argument("--python-only", action="store_true", default=os.environ.get("COVERAGE_LAYERS") == "0",
+                    help="measure the Python code only, with the normal -O3 layers (default: COVERAGE_LAYERS=0); "
+                         "line-traced layers make codec-heavy tests minutes long each")
     ap.add_argument("--budget", type=float, default=0, metavar="SECONDS",
                     help="stop pytest (SIGTERM; its data is kept) after this long and report what ran (0 = no limit)")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
@@ -207,9 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     missing = [t for t in suites if not (ROOT / t.split("::")[0]).exists()]
     if missing:
         ap.error(f"--tests: no such path {', '.join(missing)}")
-    scope = " + ".join(suites)
-    build_traced()
-    rc, env = write_support()
+    scope = " + ".join(suites) + (f" with pytest {' '.join(a.pytest_args)}" if a.pytest_args else "")
+    if a.python_only:
+        scope += " (Python only: the Cython layers not traced)"
+    else:
+        build_traced()
+    rc, env = write_support(traced=not a.python_only)
     cmd = [sys.executable, "-m", "coverage", "run", f"--rcfile={rc}", "-m", "pytest", "-q", "-p", "no:cacheprovider",
            *suites, *a.pytest_args]
     print("coverage: " + " ".join(cmd[1:]), flush=True)
@@ -239,9 +258,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {n}: {f['summary']['percent_covered']:.1f}%")
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(markdown(t, files, scope, status, dt.datetime.now(dt.timezone.utc)))
+    out.write_text(markdown(t, files, scope, status, dt.datetime.now(dt.timezone.utc), traced=not a.python_only))
     print(f"wrote {out}")
     scope_label = ("unit+integration+e2e" if a.all else "unit") if not a.tests else "subset"
+    if a.pytest_args:
+        scope_label += ", filtered"
+    if a.python_only:
+        scope_label += ", python only"
     if "partial" in scope:
         scope_label += ", partial"
     for kind, value in (("line", line), ("branch", branch), ("total", t["percent_covered"])):

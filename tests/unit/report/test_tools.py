@@ -41,6 +41,20 @@ def test_traced_finder_does_nothing_without_its_variable(monkeypatch):
         sys.meta_path[:] = before
 
 
+def test_untraced_run_measures_python_only_and_leaves_the_layers_alone(tmp_path, monkeypatch):
+    monkeypatch.setattr(coverage_run, "WORK", tmp_path / "work")
+    monkeypatch.setattr(coverage_run, "SITE", tmp_path / "site")
+    monkeypatch.delenv("COBOL_TRACED_LAYERS", raising=False)
+    rc, env = coverage_run.write_support(traced=False)
+    text = rc.read_text()
+    assert "Cython.Coverage" not in text and "build/traced" not in text
+    assert "services" in text and "libs/mesh/cobol_mesh" in text and "branch = true" in text
+    assert "COBOL_TRACED_LAYERS" not in env and not (tmp_path / "site").exists()
+    rc, env = coverage_run.write_support(traced=True)
+    assert "plugins = Cython.Coverage" in rc.read_text() and "build/traced/cobol_codec" in rc.read_text()
+    assert env["COBOL_TRACED_LAYERS"] and env["PYTHONPATH"].startswith(str(tmp_path / "site"))
+
+
 def test_kafka_peer_counts_log_segments_of_its_topic_only(tmp_path, monkeypatch):
     import kafka_peer
     nodes = [{"name": f"kafka-{i}"} for i in (1, 2, 3)]
