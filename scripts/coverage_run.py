@@ -173,7 +173,8 @@ def write_support(traced: bool) -> tuple[Path, dict]:
 
 def totals(rc: Path, env: dict) -> tuple[dict, list[tuple[str, dict]]]:
     cov = [sys.executable, "-m", "coverage"]
-    subprocess.run(cov + ["combine", "-q", f"--rcfile={rc}"], cwd=ROOT, env=env, check=True)
+    if list(WORK.glob(".coverage.*")):      # per-process files not combined yet (a report is rerun from .coverage)
+        subprocess.run(cov + ["combine", "-q", f"--rcfile={rc}"], cwd=ROOT, env=env, check=True)
     out = WORK / "coverage.json"
     subprocess.run(cov + ["json", "-q", f"--rcfile={rc}", "-o", str(out)], cwd=ROOT, env=env, check=True)
     data = json.loads(out.read_text())
@@ -190,7 +191,8 @@ def markdown(t: dict, files: list, scope: str, status: int, now: dt.datetime, tr
               if traced else "The Cython layers are not in these figures: the tests ran the normal -O3 build.")
     lines = ["# Coverage", "",
              f"Run {now.strftime('%Y-%m-%d %H:%M UTC')} by `make coverage` (`scripts/coverage_run.py`) over {scope}; "
-             f"pytest exit status {status}. {layers}", "",
+             + (f"pytest exit status {status}. " if status is not None else
+              "reported from the data an interrupted run left (`--report-only`). ") + layers, "",
              f"- lines: {t['covered_lines']} of {t['num_statements']} = **{pct(t['covered_lines'], t['num_statements']):.1f}%**",
              f"- branches: {t['covered_branches']} of {t['num_branches']} = "
              f"**{pct(t['covered_branches'], t['num_branches']):.1f}%**",
@@ -215,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
                          "line-traced layers make codec-heavy tests minutes long each")
     ap.add_argument("--budget", type=float, default=0, metavar="SECONDS",
                     help="stop pytest (SIGTERM; its data is kept) after this long and report what ran (0 = no limit)")
+    ap.add_argument("--report-only", metavar="SCOPE",
+                    help="no test run: combine the data an interrupted run left in build/coverage and "
+                         "report it under this scope text (say what ran)")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     a = ap.parse_args(argv)
     if a.budget < 0:
@@ -224,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         ap.error(f"--tests: no such path {', '.join(missing)}")
     scope = " + ".join(suites) + (f" with pytest {' '.join(a.pytest_args)}" if a.pytest_args else "")
+    if a.report_only:
+        rc = WORK / "coveragerc"
+        return report(a, a.report_only, None, traced=rc.exists() and "Cython.Coverage" in rc.read_text())
     if a.python_only:
         scope += " (Python only: the Cython layers not traced)"
     else:
@@ -246,7 +254,16 @@ def main(argv: list[str] | None = None) -> int:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=120)
         raise
-    if not list(WORK.glob(".coverage*")):
+    if status < 0:
+        scope += f" (pytest ended by signal {-status}: a partial run)"
+    return report(a, scope, status, traced=not a.python_only)
+
+
+def report(a, scope: str, status: int | None, traced: bool) -> int:
+    """Combine the run's data, print the totals, write the Markdown and the figures."""
+    rc = WORK / "coveragerc"
+    env = dict(os.environ)
+    if not list(WORK.glob(".coverage*")) or not rc.exists():
         print("coverage: no coverage data was written", file=sys.stderr)
         return 1
     t, files = totals(rc, env)
@@ -258,19 +275,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {n}: {f['summary']['percent_covered']:.1f}%")
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(markdown(t, files, scope, status, dt.datetime.now(dt.timezone.utc), traced=not a.python_only))
+    out.write_text(markdown(t, files, scope, status, dt.datetime.now(dt.timezone.utc), traced=traced))
     print(f"wrote {out}")
     scope_label = ("unit+integration+e2e" if a.all else "unit") if not a.tests else "subset"
     if a.pytest_args:
         scope_label += ", filtered"
-    if a.python_only:
+    if not traced:
         scope_label += ", python only"
-    if "partial" in scope:
+    if "partial" in scope or a.report_only:
         scope_label += ", partial"
     for kind, value in (("line", line), ("branch", branch), ("total", t["percent_covered"])):
         figures.append(a.json, source=SOURCE, name="coverage.percent", value=value, unit="%", peer="cobol",
                        kind=kind, scope=scope_label)
-    return status
+    return 0 if status is None else status
 
 
 if __name__ == "__main__":
