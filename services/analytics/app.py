@@ -125,6 +125,7 @@ class AnalyticsApp(faust.App):
         ack_processed_messages_only(consumer)
         log_offset_gaps(consumer, lambda: self.fresh_start_topics)
         hold_flow_while_seeking(consumer)
+        commit_past_unreadable_head(consumer, lambda: self.rebalancing)
         return consumer
 
 
@@ -219,6 +220,51 @@ def seek_fresh_partitions_to_start(consumer, topics) -> None:
                     pass
         return committed
     consumer.seek_to_committed = seek     # the instance's: perform_seek calls self.seek_to_committed
+
+
+SKIPPED = Counter("cobol_analytics_unreadable_offsets_total",
+                  "Offsets between a partition's committed offset and its first acked record that the "
+                  "consumer passed without delivering (transaction markers, aborted records)", ["topic"])
+
+
+def unreadable_head(acked: list, committed: int | None, read: int | None) -> range:
+    """The offsets to take as read so that a partition commits again: those after the
+    committed offset and before the first acked record, once the consumer has read past
+    them. Empty when nothing is missing or the consumer has not got there yet.
+
+    faust commits a partition only while its acked offsets start at most one past the
+    committed offset (one transaction marker); the rest of an unread range must have been
+    recorded as a gap when the fetcher jumped over it. A gap missed at a (re)assignment
+    (observed here after a worker restart: every partition stuck with its first ack 2-14
+    offsets past the committed offset, the dead worker's aborted transaction and markers)
+    stalls that partition for good: nothing is committed, and its acked offsets and the
+    table updates attached to its records pile up in memory (the soak's analytics growth)."""
+    if not acked or not committed or read is None:
+        return range(0)
+    first = min(acked)
+    if first - committed <= 1 or read < first:
+        return range(0)
+    return range(committed + 1, first)
+
+
+def commit_past_unreadable_head(consumer, rebalancing) -> None:
+    """Before faust computes a partition's new offset (at each commit), fills an unreadable
+    head (see `unreadable_head`) as faust fills a gap. Not during a rebalance: records
+    fetched then may be dropped and read again after the seek to the committed offsets."""
+    new_offset = consumer._new_offset
+
+    def _new_offset(tp):
+        if not rebalancing():
+            skipped = unreadable_head(consumer._acked.get(tp), consumer._committed_offset.get(tp),
+                                      consumer._read_offset.get(tp))
+            if skipped:
+                consumer._acked[tp].extend(skipped)
+                consumer._acked_index[tp].update(skipped)
+                SKIPPED.labels(tp.topic).inc(len(skipped))
+                log.warning("commit.unreadable_head", topic=tp.topic, partition=tp.partition,
+                            first=skipped.start, last=skipped.stop - 1)
+        return new_offset(tp)
+    consumer._new_offset = _new_offset     # the instance's: Consumer._filter_committable_offsets calls it
 
 
 async def commit_under_way_ended(consumer) -> None:
@@ -356,6 +402,25 @@ class Analytics:
         consumer._acked.clear()
         consumer._acked_index.clear()
         consumer._gap.clear()
+
+    def internal_sizes(self) -> dict:
+        """Entry counts of what this worker holds in memory: the tables and the faust
+        buffers that a rebalance or a commit should empty (for memwatch.py)."""
+        out = {}
+        for t in self.state.mappings():
+            out[f"table.{t.name}"] = len(t.data)
+            out[f"key_partition.{t.name}"] = len(getattr(t.data, "_key_partition", ()))
+        out["attachments"] = sum(len(v) for v in self.app._attachments._pending.values())
+        consumer = self.app.consumer
+        out["acked"] = sum(len(v) for v in consumer._acked.values())
+        out["gap"] = sum(len(v) for v in consumer._gap.values())
+        for tp, acked in consumer._acked.items():
+            if len(acked) > 50:      # a partition whose offsets are not being committed
+                out[f"stuck.{tp.topic}.{tp.partition}"] = (
+                    f"acked:{len(acked)},first:{min(acked)},committed:{consumer._committed_offset.get(tp)},"
+                    f"read:{consumer._read_offset.get(tp)},gap:{list(consumer._gap.get(tp) or [])[:3]}")
+        out["recovery.buffers"] = sum(len(v) for v in self.app.tables.recovery.buffers.values())
+        return out
 
     @property
     def input_topic(self) -> str:
