@@ -85,6 +85,10 @@ def main() -> None:
                 was = now
             await asyncio.sleep(0.2)
 
+    @app.timer(10.0)
+    async def export_uncommitted() -> None:
+        analytics.export_uncommitted()
+
     watch = memwatch.from_env(analytics.internal_sizes)
     if watch is not None:
         @app.timer(watch[1])

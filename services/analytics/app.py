@@ -46,6 +46,8 @@ EVENTS = Counter("cobol_analytics_events_total", "Records the analytics agent ha
                  ["topic", "outcome"])
 LAG = Histogram("cobol_analytics_lag_seconds", "Record timestamp to table update",
                 buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+UNCOMMITTED = Gauge("cobol_analytics_uncommitted", "Records handled but not committed yet: acked "
+                    "offsets, and the table updates and forwarded records attached to them", ["kind"])
 READY = Gauge("cobol_analytics_ready", "1 once the tables are restored and partitions assigned")
 REBUILDS = Counter("cobol_analytics_table_rebuilds", "Rebalances after which the tables were rebuilt "
                    "from their changelogs (forget_local_state)")
@@ -421,6 +423,16 @@ class Analytics:
                     f"read:{consumer._read_offset.get(tp)},gap:{list(consumer._gap.get(tp) or [])[:3]}")
         out["recovery.buffers"] = sum(len(v) for v in self.app.tables.recovery.buffers.values())
         return out
+
+    def export_uncommitted(self) -> None:
+        """UNCOMMITTED from internal_sizes: flat when commits keep up, rising when a
+        partition stops committing (what the soak's memory growth was)."""
+        try:
+            sizes = self.internal_sizes()
+        except (AttributeError, KeyError):      # consumer not set up yet (start, shutdown)
+            return
+        UNCOMMITTED.labels("acked").set(sizes["acked"])
+        UNCOMMITTED.labels("attached").set(sizes["attachments"])
 
     @property
     def input_topic(self) -> str:
