@@ -418,9 +418,12 @@ class Analytics:
         out["gap"] = sum(len(v) for v in consumer._gap.values())
         for tp, acked in consumer._acked.items():
             if len(acked) > 50:      # a partition whose offsets are not being committed
+                srt = sorted(acked)
+                holes = [(a, b) for a, b in zip(srt, srt[1:]) if b - a > 1][:4]
                 out[f"stuck.{tp.topic}.{tp.partition}"] = (
-                    f"acked:{len(acked)},first:{min(acked)},committed:{consumer._committed_offset.get(tp)},"
-                    f"read:{consumer._read_offset.get(tp)},gap:{list(consumer._gap.get(tp) or [])[:3]}")
+                    f"acked:{len(acked)},first:{srt[0]},last:{srt[-1]},holes:{holes},"
+                    f"committed:{consumer._committed_offset.get(tp)},read:{consumer._read_offset.get(tp)},"
+                    f"gap:{sorted((i.begin, i.end) for i in consumer._gap.get(tp) or [])[:4]}")
         out["recovery.buffers"] = sum(len(v) for v in self.app.tables.recovery.buffers.values())
         return out
 
@@ -431,6 +434,9 @@ class Analytics:
             sizes = self.internal_sizes()
         except (AttributeError, KeyError):      # consumer not set up yet (start, shutdown)
             return
+        stuck = {k: v for k, v in sizes.items() if k.startswith("stuck.")}
+        if stuck and sizes["acked"] > 1000:
+            log.warning("commit.behind", acked=sizes["acked"], attached=sizes["attachments"], **stuck)
         UNCOMMITTED.labels("acked").set(sizes["acked"])
         UNCOMMITTED.labels("attached").set(sizes["attachments"])
 
