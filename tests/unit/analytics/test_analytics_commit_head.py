@@ -74,3 +74,46 @@ def test_unreadable_head_cases():
     assert unreadable_head([39], 0, 39) == range(0)
     assert unreadable_head([39], 36, None) == range(0)
     assert unreadable_head([39, 45], 36, 38) == range(0)            # not read that far (a seek)
+
+
+def read_and_ack(c, tp, offsets) -> None:
+    """What faust's fetch loop and `ack` do for records delivered at `offsets` (the offsets
+    between them are transaction markers the fetcher skips)."""
+    import asyncio
+
+    async def run():
+        for offset in offsets:
+            r = c._read_offset[tp]
+            if r is not None and offset - r > 1:
+                await c._add_gap(tp, r + 1, offset)
+            c._read_offset[tp] = offset
+            c._acked[tp].append(offset)
+            c._acked_index[tp].add(offset)
+    asyncio.run(run())
+
+
+def delivered_with_a_marker_after_each(first: int, n: int) -> list:
+    return [first + 2 * i for i in range(n)]          # record, marker, record, marker, ...
+
+
+def test_faust_alone_advances_one_record_per_commit_past_markers():
+    c, tp = faust_consumer(committed=10, acked=[], read=9)
+    c._add_gap = lambda t, a, b: Consumer._add_gap(c, t, a, b)
+    read_and_ack(c, tp, delivered_with_a_marker_after_each(10, 50))
+    assert c._new_offset(tp) == 13                     # 10, 11, 12; the duplicate 12 ends the run
+    c._committed_offset[tp] = 13
+    assert c._new_offset(tp) == 15                     # and so on: 2 offsets a commit, of 99 read
+    assert len(c._acked[tp]) > 90
+
+
+def test_gaps_without_the_record_commit_everything_read_in_one_go():
+    c, tp = faust_consumer(committed=10, acked=[], read=9)
+    c._add_gap = lambda t, a, b: Consumer._add_gap(c, t, a, b)
+    analytics_app.record_gaps_without_the_record(c)
+    commit_past_unreadable_head(c, lambda: False)
+    read_and_ack(c, tp, delivered_with_a_marker_after_each(10, 50))
+    assert c._new_offset(tp) == 109                   # 10 .. 108: every record and marker
+    assert c._acked[tp] == []
+    c._committed_offset[tp] = 109
+    read_and_ack(c, tp, [110, 111, 113])
+    assert c._new_offset(tp) == 114
