@@ -117,3 +117,26 @@ def test_gaps_without_the_record_commit_everything_read_in_one_go():
     c._committed_offset[tp] = 109
     read_and_ack(c, tp, [110, 111, 113])
     assert c._new_offset(tp) == 114
+
+
+def test_the_gap_log_sees_faust_interval_and_the_gap_holds_no_record(monkeypatch):
+    """Both hooks wrap `_add_gap`, installed in AnalyticsApp._new_consumer's order: the log
+    (outer) reports the jump as faust's fetch loop saw it, the gap kept stops before the
+    record delivered, so that record is committed only once it is acked."""
+    logged = []
+    monkeypatch.setattr(analytics_app.log, "warning", lambda event, **kw: logged.append((event, kw)))
+    c, tp = faust_consumer(committed=10, acked=[], read=9)
+    c._add_gap = lambda t, a, b: Consumer._add_gap(c, t, a, b)
+    analytics_app.record_gaps_without_the_record(c)
+    analytics_app.log_offset_gaps(c, lambda: {TOPIC})
+    read_and_ack(c, tp, [10, 11])
+    import asyncio
+    asyncio.run(c._add_gap(tp, 12, 20))               # offsets 12..19 skipped, 20 delivered
+    c._read_offset[tp] = 20                           # ... and not acked (yet, or refused)
+    assert [(e, kw["first"], kw["next_read"]) for e, kw in logged] == [("consumer.gap", 12, 20)]
+    assert sorted((i.begin, i.end) for i in c._gap[tp]) == [(12, 20)]
+    assert c._new_offset(tp) == 12                    # 10, 11: not past the unacked 20
+    c._committed_offset[tp] = 12
+    c._acked[tp].append(20)
+    c._acked_index[tp].add(20)
+    assert c._new_offset(tp) == 21
