@@ -100,7 +100,10 @@ class AnalyticsApp(faust.App):
     last stable offsets as the brokers give them (`recover_up_to_stable_offsets`), a message
     skipped at a rebalance is not acked (`ack_processed_messages_only`), nothing is read while
     the partitions are sought back to their committed offsets (`hold_flow_while_seeking`),
-    and a stop commits nothing (for the data, a clean stop is a kill that exits 0).
+    the offsets the fetcher jumps over are recorded without the record it delivers
+    (`record_gaps_without_the_record`), a partition behind unreadable offsets commits again
+    (`commit_past_unreadable_head`), and a stop commits nothing (for the data, a clean stop
+    is a kill that exits 0).
 
     faust's own stop commits from three places (`App._stop_consumer` waits for the streams and
     commits with `start_new_transaction=False`, the consumer's `on_stop` does it again, and
