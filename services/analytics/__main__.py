@@ -21,6 +21,7 @@ from cobol_mesh.topology import load as load_topology
 from cobol_proto import analytics_pb2_grpc as arpc
 from grpc_health.v1 import health_pb2
 
+from . import memwatch
 from .app import READY, Analytics, Config, quiet_faust_logs
 from .server import AnalyticsServicer
 
@@ -83,6 +84,16 @@ def main() -> None:
                         log.info("not_ready", reason="rebalance: rebuilding the tables")
                 was = now
             await asyncio.sleep(0.2)
+
+    @app.timer(10.0)
+    async def export_uncommitted() -> None:
+        analytics.export_uncommitted()
+
+    watch = memwatch.from_env(analytics.internal_sizes)
+    if watch is not None:
+        @app.timer(watch[1])
+        async def write_memwatch() -> None:
+            watch[0].write()
 
     @app.on_before_shutdown.connect
     async def stop_queries(_app, **_kw) -> None:

@@ -46,6 +46,8 @@ EVENTS = Counter("cobol_analytics_events_total", "Records the analytics agent ha
                  ["topic", "outcome"])
 LAG = Histogram("cobol_analytics_lag_seconds", "Record timestamp to table update",
                 buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+UNCOMMITTED = Gauge("cobol_analytics_uncommitted", "Records handled but not committed yet: acked "
+                    "offsets, and the table updates and forwarded records attached to them", ["kind"])
 READY = Gauge("cobol_analytics_ready", "1 once the tables are restored and partitions assigned")
 REBUILDS = Counter("cobol_analytics_table_rebuilds", "Rebalances after which the tables were rebuilt "
                    "from their changelogs (forget_local_state)")
@@ -98,7 +100,10 @@ class AnalyticsApp(faust.App):
     last stable offsets as the brokers give them (`recover_up_to_stable_offsets`), a message
     skipped at a rebalance is not acked (`ack_processed_messages_only`), nothing is read while
     the partitions are sought back to their committed offsets (`hold_flow_while_seeking`),
-    and a stop commits nothing (for the data, a clean stop is a kill that exits 0).
+    the offsets the fetcher jumps over are recorded without the record it delivers
+    (`record_gaps_without_the_record`), a partition behind unreadable offsets commits again
+    (`commit_past_unreadable_head`), and a stop commits nothing (for the data, a clean stop
+    is a kill that exits 0).
 
     faust's own stop commits from three places (`App._stop_consumer` waits for the streams and
     commits with `start_new_transaction=False`, the consumer's `on_stop` does it again, and
@@ -123,8 +128,11 @@ class AnalyticsApp(faust.App):
         seek_fresh_partitions_to_start(consumer, lambda: self.fresh_start_topics)
         recover_up_to_stable_offsets(consumer)
         ack_processed_messages_only(consumer)
+        # Both wrap the fetch loop's _add_gap: the log, outermost, sees faust's own interval.
+        record_gaps_without_the_record(consumer)
         log_offset_gaps(consumer, lambda: self.fresh_start_topics)
         hold_flow_while_seeking(consumer)
+        commit_past_unreadable_head(consumer, lambda: self.rebalancing)
         return consumer
 
 
@@ -219,6 +227,73 @@ def seek_fresh_partitions_to_start(consumer, topics) -> None:
                     pass
         return committed
     consumer.seek_to_committed = seek     # the instance's: perform_seek calls self.seek_to_committed
+
+
+SKIPPED = Counter("cobol_analytics_unreadable_offsets_total",
+                  "Offsets between a partition's committed offset and its first acked record that the "
+                  "consumer passed without delivering (transaction markers, aborted records)", ["topic"])
+
+
+def record_gaps_without_the_record(consumer) -> None:
+    """faust records the offsets the fetcher jumped over (transaction markers, aborted
+    records) as a gap `[last read + 1, offset + 1)`: the interval holds the offset of the
+    record just delivered too, which is then acked as well. At the next commit the gap is
+    merged into the acked offsets, and the duplicate ends faust's first run of consecutive
+    offsets: each commit then advances a partition only to the next duplicate. With a
+    transaction marker after almost every record (each producer of cobol.jobs.events and
+    cobol.frames commits small transactions), a partition advanced by 1-2 offsets per commit
+    while hundreds of records a second were acked: the acked offsets and the table updates
+    attached to them (published only when committed) grew without bound (the soak's
+    analytics memory; session 18 measured a partition with 304 acked offsets for 236
+    distinct ones). The gap recorded here stops before the delivered record."""
+    add_gap = consumer._add_gap
+
+    async def _add_gap(tp, offset_from: int, offset_to: int) -> None:
+        await add_gap(tp, offset_from, offset_to - 1)
+    consumer._add_gap = _add_gap        # the instance's: the fetch loop calls self._add_gap
+
+
+def unreadable_head(acked: list, committed: int | None, read: int | None,
+                    gap_start: int | None = None) -> range:
+    """The offsets to take as read so that a partition commits again: those after the
+    committed offset and before the first acked record, once the consumer has read past
+    them. Empty when nothing is missing or the consumer has not got there yet.
+
+    faust commits a partition only while its acked offsets start at most one past the
+    committed offset (one transaction marker); the rest of an unread range must have been
+    recorded as a gap when the fetcher jumped over it. A gap missed at a (re)assignment
+    (observed here after a worker restart: every partition stuck with its first ack 2-14
+    offsets past the committed offset, the dead worker's aborted transaction and markers)
+    stalls that partition for good: nothing is committed, and its acked offsets and the
+    table updates attached to its records pile up in memory (the soak's analytics growth)."""
+    if not acked or not committed or read is None:
+        return range(0)
+    first = min(acked) if gap_start is None else min(min(acked), gap_start)
+    if first - committed <= 1 or read < first:
+        return range(0)
+    return range(committed + 1, first)
+
+
+def commit_past_unreadable_head(consumer, rebalancing) -> None:
+    """Before faust computes a partition's new offset (at each commit), fills an unreadable
+    head (see `unreadable_head`) as faust fills a gap. Not during a rebalance: records
+    fetched then may be dropped and read again after the seek to the committed offsets."""
+    new_offset = consumer._new_offset
+
+    def _new_offset(tp):
+        if not rebalancing():
+            gap = consumer._gap.get(tp)
+            skipped = unreadable_head(consumer._acked.get(tp), consumer._committed_offset.get(tp),
+                                      consumer._read_offset.get(tp),
+                                      min((i.begin for i in gap), default=None) if gap else None)
+            if skipped:
+                consumer._acked[tp].extend(skipped)
+                consumer._acked_index[tp].update(skipped)
+                SKIPPED.labels(tp.topic).inc(len(skipped))
+                log.warning("commit.unreadable_head", topic=tp.topic, partition=tp.partition,
+                            first=skipped.start, last=skipped.stop - 1)
+        return new_offset(tp)
+    consumer._new_offset = _new_offset     # the instance's: Consumer._filter_committable_offsets calls it
 
 
 async def commit_under_way_ended(consumer) -> None:
@@ -356,6 +431,41 @@ class Analytics:
         consumer._acked.clear()
         consumer._acked_index.clear()
         consumer._gap.clear()
+
+    def internal_sizes(self) -> dict:
+        """Entry counts of what this worker holds in memory: the tables and the faust
+        buffers that a rebalance or a commit should empty (for memwatch.py)."""
+        out = {}
+        for t in self.state.mappings():
+            out[f"table.{t.name}"] = len(t.data)
+            out[f"key_partition.{t.name}"] = len(getattr(t.data, "_key_partition", ()))
+        out["attachments"] = sum(len(v) for v in self.app._attachments._pending.values())
+        consumer = self.app.consumer
+        out["acked"] = sum(len(v) for v in consumer._acked.values())
+        out["gap"] = sum(len(v) for v in consumer._gap.values())
+        for tp, acked in consumer._acked.items():
+            if len(acked) > 50:      # a partition whose offsets are not being committed
+                srt = sorted(acked)
+                holes = [(a, b) for a, b in zip(srt, srt[1:]) if b - a > 1][:4]
+                out[f"stuck.{tp.topic}.{tp.partition}"] = (
+                    f"acked:{len(acked)},first:{srt[0]},last:{srt[-1]},holes:{holes},"
+                    f"committed:{consumer._committed_offset.get(tp)},read:{consumer._read_offset.get(tp)},"
+                    f"gap:{sorted((i.begin, i.end) for i in consumer._gap.get(tp) or [])[:4]}")
+        out["recovery.buffers"] = sum(len(v) for v in self.app.tables.recovery.buffers.values())
+        return out
+
+    def export_uncommitted(self) -> None:
+        """UNCOMMITTED from internal_sizes: flat when commits keep up, rising when a
+        partition stops committing (what the soak's memory growth was)."""
+        try:
+            sizes = self.internal_sizes()
+        except (AttributeError, KeyError):      # consumer not set up yet (start, shutdown)
+            return
+        stuck = {k: v for k, v in sizes.items() if k.startswith("stuck.")}
+        if stuck and sizes["acked"] > 1000:
+            log.warning("commit.behind", acked=sizes["acked"], attached=sizes["attachments"], **stuck)
+        UNCOMMITTED.labels("acked").set(sizes["acked"])
+        UNCOMMITTED.labels("attached").set(sizes["attachments"])
 
     @property
     def input_topic(self) -> str:

@@ -24,8 +24,8 @@ def check_dim(dim: str) -> str:
     return dim
 
 
-def _sum_into(out: dict, value: dict | None, dim: str) -> None:
-    for name, agg in ((value or {}).get(dim) or {}).items():
+def _sum_into(out: dict, value, dim: str) -> None:
+    for name, agg in st.grouped_dim(value, dim).items():
         out[name] = st.merge(out[name], agg) if name in out else agg
 
 

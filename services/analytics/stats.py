@@ -7,7 +7,7 @@ needs (a value mutated in place is never written to its changelog).
 `State.totals`: all-time aggregates, key `json.dumps([partition])`.
 `State.buckets`: tumbling-window aggregates, key `json.dumps([partition, window, start])`
 (`window` is the bucket width in seconds). Each value holds every dimension:
-`{dim: {name: aggregate}}`, so one record costs one changelog write per table key it
+`{dim: {name: aggregate}}` (stored packed as JSON text, see `pack_grouped`), so one record costs one changelog write per table key it
 touches (totals, one bucket per window, its job), not one per dimension and name.
 `State.series`: per `json.dumps([partition, window])`, the bucket starts it holds, so old
 buckets are deleted as new ones open and a query finds its buckets without scanning.
@@ -21,6 +21,12 @@ sequence numbers already counted (so a frame delivered twice is counted once).
 `json.dumps([partition])` the minutes it holds. A job's entry is dropped `job_keep` seconds
 (event time) after its end: long enough to recognise a redelivered record, and what keeps
 `jobs` from growing with every job ever seen (a 30-minute soak showed it did).
+
+`jobs` and `ended` hold one entry per job of the last hour: the soak's device streams make
+tens of jobs a second, so their values are stored as compact JSON text (one str object, ~10x
+smaller than the nested dicts and lists it encodes; see `pack_job`). Values written in the
+earlier form (a dict per job, a list of ids per minute) are still read, so a worker restores
+a changelog written by the previous version.
 """
 from __future__ import annotations
 
@@ -61,13 +67,47 @@ def sample(n: int = 1, bytes_in: int = 0, bytes_out: int = 0, us: int = 0, laten
     return s
 
 
-def _bump(table: MutableMapping, key: str, adds: list) -> None:
-    """Adds [(dim, name, aggregate)] to the grouped value at `key` (one write)."""
-    value = dict(table.get(key) or {})
+def _bump(table: MutableMapping, key: str, adds: list, packed: bool = False) -> None:
+    """Adds [(dim, name, aggregate)] to the grouped value at `key` (one write); `packed`:
+    store it as text (`pack_grouped`)."""
+    value = dict(unpack_grouped(table.get(key)))
     for dim, name, s in adds:
         names = value[dim] = dict(value.get(dim) or {})
         names[name] = merge(names[name], s) if name in names else s
-    table[key] = value
+    table[key] = pack_grouped(value) if packed else value
+
+
+# A bucket's grouped value is stored as JSON text, each aggregate an array of these fields:
+# one str object instead of ~100 dicts, lists and ints (buckets are kept for a day).
+_AGG_FIELDS = ("n", "in", "out", "us", "us_max", "h")
+
+
+def pack_grouped(value: dict) -> str:
+    return json.dumps({d: {n: [a[f] for f in _AGG_FIELDS] for n, a in names.items()}
+                       for d, names in value.items()}, separators=(",", ":"))
+
+
+def _unpack_names(names: dict) -> dict:
+    return {n: dict(zip(_AGG_FIELDS, a)) for n, a in names.items()}
+
+
+def unpack_grouped(value) -> dict:
+    """A grouped value as {dim: {name: aggregate}}, from packed text or the dict form (totals,
+    and the buckets the previous version wrote to the changelog). {} for None."""
+    if not value:
+        return {}
+    if isinstance(value, str):
+        return {d: _unpack_names(names) for d, names in json.loads(value).items()}
+    return value
+
+
+def grouped_dim(value, dim: str) -> dict:
+    """{name: aggregate} of one dimension of a grouped value (packed or not)."""
+    if not value:
+        return {}
+    if isinstance(value, str):
+        return _unpack_names(json.loads(value).get(dim) or {})
+    return value.get(dim) or {}
 
 
 def latency_bucket(seconds: float) -> int:
@@ -145,6 +185,44 @@ def parse_key(key: str) -> list:
     return json.loads(key)
 
 
+# ---- compact job entries -----------------------------------------------------------------
+
+_JOB_FIELDS = ("profile", "pending", "seen", "archived", "final")
+
+
+def new_job() -> dict:
+    return {"profile": None, "pending": [], "seen": [], "archived": {}, "final": None}
+
+
+def pack_job(job: dict) -> str:
+    """A job entry as the text stored in `jobs`: a JSON list of its fields, in order."""
+    return json.dumps([job[f] for f in _JOB_FIELDS], separators=(",", ":"))
+
+
+def unpack_job(value) -> dict:
+    """A `jobs` value (packed text, or the dict of the previous format) as a fresh dict."""
+    if value is None:
+        return new_job()
+    if isinstance(value, str):
+        return dict(zip(_JOB_FIELDS, json.loads(value)))
+    return {**new_job(), **value}
+
+
+def ended_ids(value) -> list:
+    """The job ids of an `ended` minute: packed JSON text, or the list of the previous format."""
+    if not value:
+        return []
+    return json.loads(value) if isinstance(value, str) else list(value)
+
+
+def ended_add(value, job_id: str) -> str:
+    """`value` with job_id appended, as packed text (a JSON array): no parse of what is there."""
+    if isinstance(value, list):
+        value = json.dumps(value, separators=(",", ":"))
+    item = json.dumps(job_id)
+    return f"[{item}]" if not value or value == "[]" else f"{value[:-1]},{item}]"
+
+
 # ---- seen sets as sorted, merged [lo, hi) ranges (a job's seqs are dense: usually one range)
 
 def ranges_contain(ranges: list, x: int) -> bool:
@@ -183,7 +261,7 @@ class Aggregator:
             for start, group in sorted(by_start.items()):
                 key = bucket_key(partition, window, start)
                 if key in self.state.buckets or self._open_bucket(partition, window, start, keep):
-                    _bump(self.state.buckets, key, group)
+                    _bump(self.state.buckets, key, group, packed=True)
                 # else: older than the series keeps: counted in the totals only
 
     def _open_bucket(self, partition: int, window: int, start: int, keep: int) -> bool:
@@ -200,8 +278,7 @@ class Aggregator:
     # -- inputs ---------------------------------------------------------------------------
 
     def _job(self, job_id: str) -> dict:
-        return dict(self.jobs.get(job_id) or {"profile": None, "pending": [], "seen": [],
-                                               "archived": {}, "final": None})
+        return unpack_job(self.jobs.get(job_id))
 
     def on_frame(self, partition: int, ts: float, job_id: str, seq: int, bytes_in: int,
                  bytes_out: int, worker: str, codec_seconds: float,
@@ -223,7 +300,7 @@ class Aggregator:
             adds.append(("profile", job["profile"], ts, s))
         elif len(job["pending"]) < MAX_PENDING:
             job["pending"] = job["pending"] + [[ts, bytes_in, bytes_out, us]]
-        self.jobs[job_id] = job
+        self.jobs[job_id] = pack_job(job)
         self._apply(partition, adds)
         return True
 
@@ -236,7 +313,7 @@ class Aggregator:
                 for f_ts, b_in, b_out, us in job["pending"]]
         adds.append(("status", "opened", ts, sample(latency=False)))
         job["pending"] = []
-        self.jobs[job_id] = job
+        self.jobs[job_id] = pack_job(job)
         self._apply(partition, adds)
         return True
 
@@ -248,7 +325,7 @@ class Aggregator:
         if ranges_contain(seen, seq):
             return False
         job["archived"] = {**job["archived"], replica: ranges_add(seen, seq)}
-        self.jobs[job_id] = job
+        self.jobs[job_id] = pack_job(job)
         self._apply(partition, [("replica", replica, ts, sample(1, bytes_in, bytes_out, latency=False))])
         return True
 
@@ -258,7 +335,7 @@ class Aggregator:
         if job["final"] is not None:
             return False
         job["final"] = clean_name(status)
-        self.jobs[job_id] = job
+        self.jobs[job_id] = pack_job(job)
         self._apply(partition, [("status", job["final"], ts, sample(latency=False))])
         self._ended(partition, ts, job_id)
         return True
@@ -275,7 +352,7 @@ class Aggregator:
         if minute not in minutes:
             horizon = max(minutes + [minute]) - self.job_keep
             for old in [m for m in minutes if m < horizon]:
-                for jid in ended.pop(bucket_key(partition, ENDED_STEP, old), None) or []:
+                for jid in ended_ids(ended.pop(bucket_key(partition, ENDED_STEP, old), None)):
                     self._forget(jid)
             if minute < horizon:        # ended long before what this partition has seen since
                 self._forget(job_id)
@@ -283,9 +360,9 @@ class Aggregator:
             ended[ikey] = sorted(m for m in minutes + [minute] if m is not None and m >= horizon)
         if minute is not None:
             key = bucket_key(partition, ENDED_STEP, minute)
-            ended[key] = list(ended.get(key) or []) + [job_id]
+            ended[key] = ended_add(ended.get(key), job_id)
 
     def _forget(self, job_id: str) -> None:
-        job = self.jobs.get(job_id)
-        if job is not None and job.get("final") is not None:     # not one re-created by a late record
+        value = self.jobs.get(job_id)
+        if value is not None and unpack_job(value)["final"] is not None:   # not one re-created by a late record
             del self.jobs[job_id]

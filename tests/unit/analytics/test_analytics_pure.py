@@ -129,7 +129,7 @@ def test_frames_add_up_per_node_layer_profile_and_windows():
     assert lay["L6"]["in"] == 160 and lay["L6"]["out"] == 80 and lay["L6"]["n"] == 2
     assert lay["unreadable"]["n"] == 1
     # job-b has no JobOpened yet: its frame waits for the profile
-    assert j["job-b"]["pending"] == [[1013.0, 10, 10, 0]]
+    assert st.unpack_job(j["job-b"])["pending"] == [[1013.0, 10, 10, 0]]
     ser = query.series(s, "all", 1000, 1020, 10)
     assert [(t_, p["n"], p["in"]) for t_, p in ser["all"]] == [(1000, 1, 100), (1010, 2, 210)]
     ser = query.series(s, "node", 960, 1080, 60)
@@ -143,7 +143,7 @@ def test_a_frame_seen_twice_is_counted_once():
     for seq in (0, 1, 2, 1, 0, 5, 2):
         agg.on_frame(0, 50.0, "j", seq, 10, 5, "w", 0.01, [])
     assert totals(s, "all")["all"]["n"] == 4
-    assert j["j"]["seen"] == [[0, 3], [5, 6]]
+    assert st.unpack_job(j["j"])["seen"] == [[0, 3], [5, 6]]
 
 
 def test_a_late_job_opened_attributes_waiting_frames_to_their_own_windows():
@@ -157,7 +157,7 @@ def test_a_late_job_opened_attributes_waiting_frames_to_their_own_windows():
     assert not agg.on_opened(1, 131.0, "j", "fast"), "a second JobOpened changes nothing"
     ser = query.series(s, "profile", 100, 130, 10)
     assert [(t, p["in"]) for t, p in ser["max"]] == [(100, 10), (120, 20)]
-    assert j["j"]["pending"] == []
+    assert st.unpack_job(j["j"])["pending"] == []
     agg.on_frame(1, 140.0, "j", 2, 30, 5, "w", 0.03, [])
     assert totals(s, "profile")["max"]["in"] == 60
 
@@ -270,6 +270,45 @@ def test_the_jobs_table_stays_bounded_over_many_jobs():
         agg.on_final(i % 6, ts + 1, f"j{i}", "done")
     assert len(s.jobs) <= 3600 // 2 + 6 * 61
     assert totals(s, "status")["done"]["n"] == 20_000
+
+
+def test_jobs_and_ended_are_stored_packed_and_the_previous_format_still_reads():
+    s = st.State.in_memory()
+    agg = st.Aggregator(s, job_keep=600)
+    agg.on_frame(0, 10.0, "j\n\"x", 0, 1, 1, "w", 0, [])
+    agg.on_archived(0, 11.0, "j\n\"x", 0, 1, 1, "archive-1")
+    agg.on_final(0, 12.0, "j\n\"x", "done")
+    agg.on_final(0, 13.0, "k", "done")
+    value = s.jobs["j\n\"x"]
+    assert isinstance(value, str)                       # one str object per job, not nested dicts
+    assert st.unpack_job(value) == {"profile": None, "pending": [[10.0, 1, 1, 0]], "seen": [[0, 1]],
+                                    "archived": {"archive-1": [[0, 1]]}, "final": "done"}
+    minute = s.ended[st.bucket_key(0, st.ENDED_STEP, 0)]
+    assert isinstance(minute, str) and st.ended_ids(minute) == ["j\n\"x", "k"]
+    # what the previous version wrote to the changelogs: a dict per job, a list per minute
+    s.jobs["old"] = {"profile": "fast", "pending": [], "seen": [[0, 2]], "archived": {}, "final": "done"}
+    s.ended[st.bucket_key(0, st.ENDED_STEP, 0)] = ["j\n\"x", "k", "old"]
+    assert not agg.on_frame(0, 14.0, "old", 1, 5, 5, "w", 0, []), "an old entry still dedupes"
+    assert agg.on_frame(0, 14.0, "old", 2, 5, 5, "w", 0, [])
+    assert totals(s, "profile")["fast"]["n"] == 1
+    assert st.unpack_job(s.jobs["old"])["seen"] == [[0, 3]]
+    agg.on_final(0, 70.0, "m", "done")                   # a minute in an old-format list
+    assert st.ended_add(["a"], "b") == '["a","b"]' and st.ended_add(None, "a") == '["a"]'
+    agg.on_final(0, 700.0, "late", "done")              # minute 660 - 600 > 0: minute 0 expires
+    assert not {"j\n\"x", "k", "old"} & set(s.jobs) and {"m", "late"} <= set(s.jobs)
+
+
+def test_a_packed_job_entry_is_much_smaller_than_the_dict_form():
+    def deep(o):
+        n = sys.getsizeof(o)
+        if isinstance(o, dict):
+            n += sum(deep(k) + deep(v) for k, v in o.items())
+        elif isinstance(o, list):
+            n += sum(deep(x) for x in o)
+        return n
+    job = {"profile": "fast", "pending": [], "seen": [[0, 12]],
+           "archived": {"archive-1": [[0, 12]], "archive-2": [[0, 12]]}, "final": "done"}
+    assert deep(st.pack_job(job)) * 5 < deep(job)
 
 
 class FakeTable:
