@@ -254,15 +254,15 @@ def main(argv: list[str] | None = None) -> int:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=120)
         raise
-    if status < 0:
+    if status < 0 and "partial" not in scope:     # the budget's stop says so already
         scope += f" (pytest ended by signal {-status}: a partial run)"
-    return report(a, scope, status, traced=not a.python_only)
+    return report(a, scope, status, traced=not a.python_only, env=env)
 
 
-def report(a, scope: str, status: int | None, traced: bool) -> int:
+def report(a, scope: str, status: int | None, traced: bool, env: dict | None = None) -> int:
     """Combine the run's data, print the totals, write the Markdown and the figures."""
     rc = WORK / "coveragerc"
-    env = dict(os.environ)
+    env = env or dict(os.environ)
     if not list(WORK.glob(".coverage*")) or not rc.exists():
         print("coverage: no coverage data was written", file=sys.stderr)
         return 1
