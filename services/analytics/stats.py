@@ -103,11 +103,7 @@ def unpack_grouped(value) -> dict:
 
 def grouped_dim(value, dim: str) -> dict:
     """{name: aggregate} of one dimension of a grouped value (packed or not)."""
-    if not value:
-        return {}
-    if isinstance(value, str):
-        return _unpack_names(json.loads(value).get(dim) or {})
-    return value.get(dim) or {}
+    return unpack_grouped(value).get(dim) or {}
 
 
 def latency_bucket(seconds: float) -> int:
