@@ -39,7 +39,7 @@ export function PatternTable({ id }: { id: string }) {
   const pages = res.data ? Math.max(1, Math.ceil(res.data.total / PAGE_SIZE)) : 1;
   const field = "rounded-md border border-slate-400 bg-white px-2 py-1.5 text-sm";
   return (
-    <section aria-labelledby={`${ids.q}-h`} className="mt-6">
+    <section aria-labelledby={`${ids.q}-h`} aria-busy={res.loading} data-testid="patterns" className="mt-6">
       <h2 id={`${ids.q}-h`} className="mb-2 text-lg font-semibold">Patterns of {id}</h2>
       <div className="mb-3 flex flex-wrap items-end gap-3">
         <label htmlFor={ids.q} className="text-sm font-medium">Search patterns

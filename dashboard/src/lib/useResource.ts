@@ -6,6 +6,7 @@ export interface Resource<T> {
   error: string | null;
   /** the HTTP status of the error, if it came from the server (404: not on this server) */
   status: number | null;
+  /** true while the shown data or error is not yet that of the current key */
   loading: boolean;
   reload(): void;
   setData(update: (old: T | undefined) => T | undefined): void;
@@ -18,6 +19,8 @@ export function useResource<T>(load: () => Promise<T>, key: string, enabled = tr
   const [status, setStatus] = useState<number | null>(null);
   const [loading, setLoading] = useState(enabled);
   const [tick, setTick] = useState(0);
+  // the key the shown data or error belongs to: until it matches `key`, the result is stale
+  const [settledKey, setSettledKey] = useState<string | null>(null);
   const loadRef = useRef(load);
   loadRef.current = load;
 
@@ -32,6 +35,7 @@ export function useResource<T>(load: () => Promise<T>, key: string, enabled = tr
       (d) => {
         if (!alive) return;
         setDataState(d);
+        setSettledKey(key);
         setError(null);
         setStatus(null);
         setLoading(false);
@@ -39,6 +43,7 @@ export function useResource<T>(load: () => Promise<T>, key: string, enabled = tr
       (e) => {
         if (!alive) return;
         setError(messageOf(e));
+        setSettledKey(key);
         setStatus(e instanceof ApiError ? e.status : null);
         setLoading(false);
       },
@@ -50,5 +55,7 @@ export function useResource<T>(load: () => Promise<T>, key: string, enabled = tr
 
   const reload = useCallback(() => setTick((t) => t + 1), []);
   const setData = useCallback((u: (old: T | undefined) => T | undefined) => setDataState(u), []);
-  return { data, error, status, loading, reload, setData };
+  // loading from the render that changes `key`, not only from the effect after it
+  const busy = enabled && (loading || settledKey !== key);
+  return { data, error, status, loading: busy, reload, setData };
 }

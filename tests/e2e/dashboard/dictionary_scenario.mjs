@@ -77,8 +77,9 @@ try {
     await page.getByLabel("Search patterns").fill("");
     await page.getByLabel("Sort by").selectOption("frequency");
     await page.getByLabel("Order").selectOption("asc");
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid="pattern-row"]').length > 1);
-    await settled(page);
+    // the table keeps the old rows while the new order loads: wait until it is no longer busy
+    await page.waitForFunction(() => document.querySelector('[data-testid="patterns"]')?.getAttribute("aria-busy") === "false"
+      && document.querySelectorAll('[data-testid="pattern-row"]').length > 1, null, { timeout: 30_000 });
     const freqs = await page.getByTestId("pattern-row").evaluateAll((rows) =>
       rows.map((r) => Number(r.querySelectorAll("td")[2].textContent)));
     // an admin promotes the candidate
