@@ -167,6 +167,18 @@ def test_an_incomplete_audit_is_not_a_pass(tmp_path):
     assert row.verdict == "missed"
 
 
+def test_api_latency_is_the_newest_run_of_each_endpoint_not_the_worst_ever(tmp_path):
+    def fig(endpoint, p99):
+        return figures.make(source="loadtests/api_latency.py", name="api.latency_ms", value=p99, unit="ms",
+                            peer="cobol api", percentile="p99", endpoint=endpoint)
+    figs = [fig("me", 10_000), fig("jobs/{id}", 40), fig("me", 80)]      # a stalled run, then a later good one
+    row = {r.promise: r for r in report.build(figs, tmp_path)}["API latency 50–100 ms"]
+    assert row.measured == "p99 per endpoint, newest run (ms): jobs/{id} 40, me 80; worst me"
+    assert row.verdict == "met"
+    row = {r.promise: r for r in report.build(figs + [fig("jobs/{id}", 194)], tmp_path)}["API latency 50–100 ms"]
+    assert row.measured.endswith("jobs/{id} 194, me 80; worst jobs/{id}") and row.verdict == "missed"
+
+
 def test_audit_lists_requirements_that_are_not_pinned(tmp_path):
     import audit
     req = tmp_path / "requirements.txt"
