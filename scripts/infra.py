@@ -564,7 +564,7 @@ def class_data_sharing(java: str, *, first_run: bool) -> tuple[list[str], bool]:
     JVM itself, so this never breaks a start."""
     import hashlib
     key = hashlib.sha1(f"{java}|{subprocess.run([java, '-version'], capture_output=True, text=True).stderr}"
-                       .encode()).hexdigest()[:10]
+                       .encode(), usedforsecurity=False).hexdigest()[:10]
     final = kafka_libs().parent / f"kafka-{key}.jsa"
     partial = final.with_suffix(".jsa.partial")
     quiet = ["-Xlog:cds=off", "-Xlog:cds+dynamic=off"]
@@ -726,7 +726,7 @@ def pg_data(*, prepare: bool = False) -> Path:
                                         capture_output=True).returncode == 0:
         return local
     import hashlib
-    return Path("/var/lib/postgresql/cobol") / hashlib.sha1(str(STATE).encode()).hexdigest()[:12]
+    return Path("/var/lib/postgresql/cobol") / hashlib.sha1(str(STATE).encode(), usedforsecurity=False).hexdigest()[:12]
 
 
 def pg_user_ok() -> bool:
@@ -792,9 +792,9 @@ def start_postgres(*, install: bool) -> list[str]:
 def wait_postgres(deadline: float) -> None:
     wait_for("postgres", lambda: psql("SELECT 1") == "1", deadline, alive=dead_instances(["postgres"]))
     # Role and database, idempotently (the password is set for the DSN; trust ignores it).
-    psql(f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{PG_USER}') THEN "
+    psql(f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{PG_USER}') THEN "  # nosec B608 # PG_USER and PG_PASSWORD are module constants
          f"CREATE ROLE {PG_USER} LOGIN PASSWORD '{PG_PASSWORD}'; END IF; END $$;")
-    if psql(f"SELECT 1 FROM pg_database WHERE datname = '{PG_DB}'") != "1":
+    if psql(f"SELECT 1 FROM pg_database WHERE datname = '{PG_DB}'") != "1":  # nosec B608 # PG_DB is a module constant
         psql(f"CREATE DATABASE {PG_DB} OWNER {PG_USER}")
         log(f"postgres: created role and database {PG_DB}")
     wait_for("postgres (cobol)", lambda: psql("SELECT 1", user=PG_USER, db=PG_DB) == "1", deadline)
@@ -805,7 +805,7 @@ def wait_postgres(deadline: float) -> None:
 
 
 def s3_answers(port: int) -> bool:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=3) as resp:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=3) as resp:  # nosec B310 # a fixed http://127.0.0.1 URL
         return resp.status == 200
 
 

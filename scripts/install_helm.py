@@ -68,7 +68,7 @@ def main(argv: list[str]) -> int:
         BIN.parent.mkdir(parents=True, exist_ok=True)
         tmp = BIN.with_suffix(".tmp")
         tmp.write_bytes(binary)
-        os.chmod(tmp, 0o755)
+        os.chmod(tmp, 0o755)  # nosec B103 # the helm binary must be executable
         tmp.replace(BIN)                       # atomic: a half-written helm never runs
         version = works(BIN)
         if version is None:

@@ -243,7 +243,7 @@ def _api_ready(port: str | None) -> bool:
     import urllib.request
     port = port or os.environ.get("COBOL_API_PORT") or str(8000 + int(os.environ.get("COBOL_PORT_OFFSET") or 0))
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=1) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=1) as r:  # nosec B310 # a fixed http://127.0.0.1 URL
             return r.status < 500
     except Exception:
         return False

@@ -225,6 +225,10 @@ def m_audit(figs):
             incomplete[tool] = f["value"]
     if incomplete:
         text += "; could not check " + ", ".join(f"{n:.0f} with {t}" for t, n in sorted(incomplete.items()))
+    reviewed = [f for f in pick(figs, "audit.reviewed")
+                if label(f, "tool", "?") in latest and f["time"] >= latest[label(f, "tool", "?")]["time"]]
+    if reviewed:
+        text += f"; {sum(f['value'] for f in reviewed):.0f} reviewed and explained in the code (reports/audit.md)"
     return text, total == 0 and not incomplete, next(iter(latest.values()))["source"]
 
 

@@ -48,7 +48,7 @@ def main() -> None:
     quiet_faust_logs(settings.log_level, os.environ.get("COBOL_ANALYTICS_FAUST_LOG"))
     telemetry.setup("analytics", instance, settings.otel_exporter)
     addr, metrics_port = addresses(instance)
-    metrics.serve(metrics_port, "0.0.0.0" if settings.bind_public else "127.0.0.1")
+    metrics.serve(metrics_port, "0.0.0.0" if settings.bind_public else "127.0.0.1")  # nosec B104 # 0.0.0.0 only with COBOL_BIND_PUBLIC (containers)
     metrics.UP.labels("analytics", instance).set(1)
     log = mlog.get("cobol.analytics")
 

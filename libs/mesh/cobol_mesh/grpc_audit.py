@@ -119,7 +119,7 @@ class AuditLog:
                     if conn is None or conn.closed:
                         conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=5)
                     conn.execute(
-                        f"INSERT INTO {self.table} (who, action, job_id, outcome, detail, instance, client, "
+                        f"INSERT INTO {self.table} (who, action, job_id, outcome, detail, instance, client, "  # nosec B608 # the schema name is checked against SCHEMA_RE; values are bound
                         "method, path, status) VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, 'GRPC', %s, %s)",
                         (row["who"], row["action"], row["job_id"], row["outcome"], json.dumps(row["detail"]),
                          self.instance, row["client"], row["path"], row["status"]))

@@ -12,7 +12,7 @@ def boot(kind: str) -> Lifecycle:
     mlog.configure(instance, settings.log_level)
     telemetry.setup(kind, instance, settings.otel_exporter)
     metrics.identify(kind, instance)
-    port = metrics.serve(metrics_port_for(instance), "0.0.0.0" if settings.bind_public else "127.0.0.1")
+    port = metrics.serve(metrics_port_for(instance), "0.0.0.0" if settings.bind_public else "127.0.0.1")  # nosec B104 # 0.0.0.0 only with COBOL_BIND_PUBLIC (containers)
     metrics.UP.labels(kind, instance).set(1)
     mlog.get("cobol.boot").info("starting", service=kind, metrics_port=port,
                                 kafka=settings.kafka_bootstrap)

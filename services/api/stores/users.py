@@ -19,11 +19,11 @@ class UserStore:
         self.hasher = hasher
 
     async def get(self, name: str) -> dict | None:
-        return await self.db.fetchone(f"SELECT {COLUMNS} FROM api_users WHERE name = %s", (name,))
+        return await self.db.fetchone(f"SELECT {COLUMNS} FROM api_users WHERE name = %s", (name,))  # nosec B608 # table and column names are module constants; every value is a bound parameter
 
     async def authenticate(self, name: str, password: str) -> dict | None:
         """The user if the password matches (a legacy PBKDF2 hash is replaced by argon2id)."""
-        row = await self.db.fetchone(f"SELECT {COLUMNS}, pw_hash FROM api_users WHERE name = %s", (name,))
+        row = await self.db.fetchone(f"SELECT {COLUMNS}, pw_hash FROM api_users WHERE name = %s", (name,))  # nosec B608 # table and column names are module constants; every value is a bound parameter
         encoded = row["pw_hash"] if row and not row["disabled"] else None
         ok, rehash = await asyncio.to_thread(self.hasher.verify, password, encoded)
         if not ok:
@@ -41,7 +41,7 @@ class UserStore:
     async def create(self, name: str, password: str, role: str, see_all_jobs: bool = False) -> dict | None:
         encoded = await asyncio.to_thread(self.hasher.hash, password)
         return await self.db.fetchone(
-            f"INSERT INTO api_users (name, pw_hash, role, see_all_jobs) VALUES (%s, %s, %s, %s) "
+            f"INSERT INTO api_users (name, pw_hash, role, see_all_jobs) VALUES (%s, %s, %s, %s) "  # nosec B608 # table and column names are module constants; every value is a bound parameter
             f"ON CONFLICT (name) DO NOTHING RETURNING {COLUMNS}", (name, encoded, role, see_all_jobs))
 
     async def set_password(self, name: str, password: str) -> bool:
@@ -55,7 +55,7 @@ class UserStore:
             return await self.get(name)
         sets = ", ".join(f"{k} = %({k})s" for k in allowed)
         return await self.db.fetchone(
-            f"UPDATE api_users SET {sets}, updated_at = now() WHERE name = %(name)s RETURNING {COLUMNS}",
+            f"UPDATE api_users SET {sets}, updated_at = now() WHERE name = %(name)s RETURNING {COLUMNS}",  # nosec B608 # SET names are filtered to three fixed columns; values are bound
             {**allowed, "name": name})
 
     async def delete(self, name: str) -> bool:
@@ -70,8 +70,8 @@ class UserStore:
             where.append("strpos(lower(name), lower(%s)) > 0")
             args.append(q)
         w = " AND ".join(where)
-        total = (await self.db.fetchone(f"SELECT count(*) AS n FROM api_users WHERE {w}", tuple(args)))["n"]
-        rows = await self.db.fetchall(f"SELECT {COLUMNS} FROM api_users WHERE {w} ORDER BY name LIMIT %s OFFSET %s",
+        total = (await self.db.fetchone(f"SELECT count(*) AS n FROM api_users WHERE {w}", tuple(args)))["n"]  # nosec B608 # WHERE built from fixed fragments; every value is a bound parameter
+        rows = await self.db.fetchall(f"SELECT {COLUMNS} FROM api_users WHERE {w} ORDER BY name LIMIT %s OFFSET %s",  # nosec B608 # WHERE built from fixed fragments; every value is a bound parameter
                                       (*args, limit, offset))
         return rows, total
 
