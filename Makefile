@@ -73,8 +73,8 @@ loadtest-replication: setup ## replication cost: one job at Kafka RF 1, RF 3 + a
 	$(PY) scripts/infra.py start kafka redis postgres
 	$(PY) loadtests/replication_cost.py --mib $${MIB:-32} --json $(FIGURES)
 
-cluster-figures: setup ## failure-detection and leader-failover figures (real mesh, printed)
-	$(PY) loadtests/cluster_figures.py --rounds $${ROUNDS:-3}
+cluster-figures: setup ## failure-detection and leader-failover figures (real mesh; into $(FIGURES))
+	$(PY) loadtests/cluster_figures.py --rounds $${ROUNDS:-3} --json $(FIGURES)
 
 bench-federation: setup ## federated dictionaries: loghub over 4 and 8 nodes at epsilon 1.0 (printed)
 	$(PY) loadtests/federation_bench.py
@@ -139,7 +139,7 @@ chromium: ## Debian's chromium, for the dashboard's browser tests (playwright-co
 	test -x /usr/bin/chromium || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 loadtest-dashboard: up ## dashboard figures: first load cold/warm, bundle size, event -> screen (headless Chromium)
-	node loadtests/dashboard_load.mjs
+	node loadtests/dashboard_load.mjs --json $(FIGURES)
 # ---- Observability and measurement (issue 12): audit, coverage, report ----------------------
 # Figures go to $(FIGURES) as JSON lines (scripts/figures.py); `make report` turns them into
 # reports/README.md with PNG plots.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Failure-detection and failover figures of the coordinator, on the real engines. Figures only.
 
-    COBOL_PORT_OFFSET=... .venv/bin/python loadtests/cluster_figures.py [--rounds 3]
+    COBOL_PORT_OFFSET=... .venv/bin/python loadtests/cluster_figures.py [--rounds 3] [--json OUT]
 
 Starts its own small mesh (two coordinator replicas, one compressor; Kafka, Redis and
 PostgreSQL from scripts/infra.py, started if needed) with topics and a Redis prefix of its own,
@@ -11,6 +11,8 @@ then per round:
 - SIGKILL the coordinator leader: seconds until the standby holds the lease, and until it
   *serves writes* (a job whose events are produced after the kill is `done` in the ledger).
 Defaults: heartbeat 1 s, suspect after 2.5 s, down after 4.5 s, lease 3 s, lease retry 0.5 s.
+With --json OUT, appends every measurement as a `failover.seconds` (leader) or
+`detection.seconds` (compressor) figure, labelled with the run's start time.
 """
 from __future__ import annotations
 
@@ -29,6 +31,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT), str(ROOT / "libs" / "mesh")]
 
 from coordinator_harness import CoordMesh, job_events, wait_until  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import figures  # noqa: E402
+
+SOURCE = "loadtests/cluster_figures.py"
+FIGURE = {"kill_suspect": ("detection.seconds", "SIGKILL compressor -> suspect"),
+          "kill_down": ("detection.seconds", "SIGKILL compressor -> down"),
+          "stop_suspect": ("detection.seconds", "SIGSTOP compressor -> suspect"),
+          "stop_down": ("detection.seconds", "SIGSTOP compressor -> down"),
+          "lease": ("failover.seconds", "SIGKILL leader -> standby holds the lease"),
+          "writes": ("failover.seconds", "SIGKILL leader -> standby serves writes")}
 
 
 def infra() -> dict:
@@ -81,7 +94,11 @@ def show(name: str, values: list[float]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3, help="repetitions of each fault (default 3)")
+    ap.add_argument("--json", metavar="OUT", help="append the figures to this JSON-lines file")
     args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
+    run = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     m = CoordMesh(infra(), Path(tempfile.mkdtemp(prefix="cobol-figures-")))
     res: dict[str, list[float]] = {k: [] for k in ("kill_suspect", "kill_down", "stop_suspect", "stop_down",
                                                      "lease", "writes")}
@@ -110,6 +127,11 @@ def main() -> None:
     show("SIGSTOP compressor -> down", res["stop_down"])
     show("SIGKILL leader -> standby holds the lease", res["lease"])
     show("SIGKILL leader -> standby serves writes", res["writes"])
+    for key, values in res.items():
+        name, what = FIGURE[key]
+        for i, v in enumerate(values, 1):
+            figures.append(args.json, source=SOURCE, name=name, value=v, unit="s", peer="cobol mesh",
+                           what=what, round=i, run=run)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // Figures for the web dashboard, measured in headless Chromium against a running API
 // (`make up`, or any URL): first load cold and warm, the bundle size, and the time from an
-// event to its update on screen. Prints a table; asserts nothing.
+// event to its update on screen. Prints a table; asserts nothing. With --json OUT, appends the
+// medians as dashboard.load_ms / dashboard.event_ms figures (scripts/figures.py stamps the machine).
 //
 //   node loadtests/dashboard_load.mjs [--url URL] [--user admin] [--password-file .data/admin-password]
-//                                     [--runs 5] [--events 10]
+//                                     [--runs 5] [--events 10] [--json reports/figures.jsonl]
+import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -19,12 +21,13 @@ const opts = {
   "password-file": path.join(root, ".data", "admin-password"),
   runs: "5",
   events: "10",
+  json: "",
 };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
   if (a === "-h" || a === "--help") {
-    console.log(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1, 7).join("\n").replace(/^\/\/ ?/gm, ""));
+    console.log(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1, 8).join("\n").replace(/^\/\/ ?/gm, ""));
     process.exit(0);
   }
   const key = a.replace(/^--/, "");
@@ -167,4 +170,25 @@ if (wsToDom.length) {
   console.log(`  job submitted (POST) -> its row on screen      : ${fmt(submitToDom)}  (includes the upload, the API's 200 ms coalescing and a coordinator read)`);
 } else {
   console.log("  event -> screen: no event reached the screen (is the mesh up?)");
+}
+
+// ---- figures for scripts/report.py ------------------------------------------------------------
+if (opts.json) {
+  const fig = (name, value, labels) => JSON.stringify({ source: "loadtests/dashboard_load.mjs", name, value,
+    unit: "ms", peer: "cobol dashboard", labels: { ...labels, stat: "median", runs: RUNS } });
+  const lines = [];
+  for (const [bucket, cache] of [[cold, "cold"], [warm, "warm"]]) {
+    for (const pageName of ["login", "jobs"]) lines.push(fig("dashboard.load_ms", median(bucket[pageName]), { page: pageName, cache }));
+  }
+  if (wsToDom.length) {
+    lines.push(fig("dashboard.event_ms", median(wsToDom), { event: "websocket -> screen" }));
+    lines.push(fig("dashboard.event_ms", median(submitToDom), { event: "submit -> screen" }));
+  }
+  const py = path.join(root, ".venv", "bin", "python");
+  const r = spawnSync(py, [path.join(root, "scripts", "figures.py"), "append", opts.json], { input: lines.join("\n") + "\n", encoding: "utf8" });
+  process.stdout.write(r.stdout || "");
+  if (r.status !== 0) {
+    console.error(`could not write the figures: ${r.stderr || r.error}`);
+    process.exit(1);
+  }
 }

@@ -118,3 +118,36 @@ def load(path: str | os.PathLike) -> list[dict]:
                     raise FigureError(f"{path}:{no}: {k} must be a string")
             out.append(fig)
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`figures.py append OUT`: append the figures read as JSON lines on stdin (source, name, value,
+    unit, peer, labels) to OUT, each stamped with this machine and the time; for commands that are
+    not Python (loadtests/dashboard_load.mjs). Nothing is written unless every line is valid."""
+    import argparse
+    import sys
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("action", choices=["append"])
+    ap.add_argument("out")
+    a = ap.parse_args(argv)
+    figs = []
+    for no, line in enumerate(sys.stdin, 1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            labels = raw.pop("labels", {}) or {}
+            figs.append(make(**raw, **labels))
+        except (json.JSONDecodeError, TypeError, AttributeError, FigureError) as e:
+            print(f"stdin:{no}: not a figure: {e}", file=sys.stderr)
+            return 2
+    p = Path(a.out)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with p.open("a", encoding="utf-8") as f:
+        f.writelines(json.dumps(fig, sort_keys=True) + "\n" for fig in figs)
+    print(f"{len(figs)} figure(s) appended to {p}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

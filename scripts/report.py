@@ -178,6 +178,32 @@ def newest_by(figs: list[dict], key: str) -> dict[str, dict]:
     return out
 
 
+def m_failover(figs):
+    # the newest run counts; a failover is over when the standby serves writes
+    fs = pick(figs, "failover.seconds", what="SIGKILL leader -> standby serves writes")
+    if not fs:
+        return None
+    run = label(fs[-1], "run")
+    fs = [f for f in fs if label(f, "run") == run]
+    worst = best(fs)
+    return (f"worst {worst['value']:.2f} s of {len(fs)} leader kill(s) until the standby serves writes",
+            worst["value"] < 5, worst["source"])
+
+
+def m_dashboard(figs):
+    # newest median of each page and cache state; the event figures beside them
+    loads = newest_by([dict(f, labels=dict(f["labels"], key=f"{label(f, 'page')} {label(f, 'cache')}"))
+                       for f in pick(figs, "dashboard.load_ms")], "key")
+    if not loads:
+        return None
+    events = newest_by(pick(figs, "dashboard.event_ms"), "event")
+    worst = best(list(loads.values()))
+    text = "first load, median (ms): " + ", ".join(f"{k} {f['value']:.0f}" for k, f in sorted(loads.items()))
+    if events:
+        text += "; " + ", ".join(f"{k} {f['value']:.0f}" for k, f in sorted(events.items()))
+    return text, worst["value"] < 500, worst["source"]
+
+
 def m_api_latency(figs):
     # the newest run of each endpoint counts, not the worst run ever recorded
     p99 = newest_by(pick(figs, "api.latency_ms", percentile="p99"), "endpoint")
@@ -260,16 +286,16 @@ PROMISES = [
     Promise("90% linear scaling", "make loadtest", m_scaling,
             "Two workers on two shared cores also share them with Kafka, the archive and the "
             "loadtest itself; scaling is measured on one host, not on separate nodes."),
-    Promise("failover < 5 s", "loadtests/cluster_figures.py", m_max_below("failover.seconds", 5, "s"),
+    Promise("failover < 5 s", "make cluster-figures", m_failover,
             "Failover = lease expiry + retry + first write; the lease settings bound it."),
-    Promise("replication overhead < 20%", "no command yet",
+    Promise("replication overhead < 20%", "make loadtest-replication",
             m_max_below("replication.overhead_percent", 20, "%", "{:.0f}"),
             "Replication 3 writes every byte three times; the overhead is the throughput lost to it."),
-    Promise("dashboard < 500 ms", "no command yet", m_max_below("dashboard.load_ms", 500, "ms", "{:.0f}"),
+    Promise("dashboard < 500 ms", "make loadtest-dashboard", m_dashboard,
             "Measured in a real browser; depends on the API's answers behind it."),
-    Promise("API latency 50–100 ms", "no command yet", m_api_latency,
+    Promise("API latency 50–100 ms", "make loadtest-api", m_api_latency,
             "Latency grows with load and with the size of each request."),
-    Promise("1,000+ concurrent users", "no command yet", m_users,
+    Promise("1,000+ concurrent users", "make loadtest-api", m_users,
             "Two shared cores bound the API's concurrency here."),
     Promise("soak (30 min): no growth in memory, lag or open files", "make soak", m_soak,
             "Met only by a soak of 30 minutes or more without growth: growth is a slope after a "

@@ -30,8 +30,15 @@ def write_figures(path: Path) -> None:
     add("kafka_peer.throughput", 41.0, "MB/s", "kafka zstd", "loadtests/kafka_peer.py", kind="text")
     add("record.latency_ms", 40, "ms", "cobol mesh", "loadtests/record_latency.py", percentile="p50", rate=1000)
     add("record.latency_ms", 90, "ms", "cobol mesh", "loadtests/record_latency.py", percentile="p99", rate=1000)
-    add("failover.seconds", 4.2, "s", "cobol mesh", "loadtests/cluster_figures.py")
-    add("failover.seconds", 3.1, "s", "cobol mesh", "loadtests/cluster_figures.py")
+    w = "SIGKILL leader -> standby serves writes"
+    add("failover.seconds", 9.9, "s", "cobol mesh", "loadtests/cluster_figures.py", what=w, run="old")
+    add("failover.seconds", 4.2, "s", "cobol mesh", "loadtests/cluster_figures.py", what=w, run="new")
+    add("failover.seconds", 3.1, "s", "cobol mesh", "loadtests/cluster_figures.py", what=w, run="new")
+    add("failover.seconds", 8.0, "s", "cobol mesh", "loadtests/cluster_figures.py", what="lease", run="new")
+    add("dashboard.load_ms", 900, "ms", "cobol dashboard", "loadtests/dashboard_load.mjs", page="jobs", cache="cold")
+    add("dashboard.load_ms", 310, "ms", "cobol dashboard", "loadtests/dashboard_load.mjs", page="jobs", cache="cold")
+    add("dashboard.load_ms", 120, "ms", "cobol dashboard", "loadtests/dashboard_load.mjs", page="jobs", cache="warm")
+    add("dashboard.event_ms", 95, "ms", "cobol dashboard", "loadtests/dashboard_load.mjs", event="websocket -> screen")
     add("coverage.percent", 96.5, "%", "cobol", "scripts/coverage_run.py", kind="line", scope="unit")
     add("coverage.percent", 95.5, "%", "cobol", "scripts/coverage_run.py", kind="branch", scope="unit")
     add("audit.findings", 2, "count", "cobol", "scripts/audit.py", tool="bandit")
@@ -60,7 +67,11 @@ def test_promise_rows_are_filled_from_the_figures(built):
     assert rows["930 MB/s on one node"].measured == "24.2 MB/s (2 worker(s))"
     assert rows["90% linear scaling"].measured.startswith("68% at 2 workers")
     assert rows["90% linear scaling"].verdict == "missed"
-    assert rows["failover < 5 s"].measured == "worst 4.20 s"
+    # the newest run only, and the time until the standby serves writes (not the lease alone)
+    assert rows["failover < 5 s"].measured == "worst 4.20 s of 2 leader kill(s) until the standby serves writes"
+    assert rows["dashboard < 500 ms"].measured == ("first load, median (ms): jobs cold 310, jobs warm 120; "
+                                                    "websocket -> screen 95")
+    assert rows["dashboard < 500 ms"].verdict == "met"
     assert rows["failover < 5 s"].verdict == "met" and rows["failover < 5 s"].why == ""
     assert rows["> 95% coverage"].measured == "line 96.5%, branch 95.5% (unit)"
     assert rows["> 95% coverage"].verdict == "met"
@@ -70,7 +81,7 @@ def test_promise_rows_are_filled_from_the_figures(built):
 
 def test_promises_without_figures_say_not_measured_yet(built):
     rows, _ = built
-    for promise in ("1 GB/s on ten nodes", "replication overhead < 20%", "dashboard < 500 ms",
+    for promise in ("1 GB/s on ten nodes", "replication overhead < 20%",
                     "API latency 50–100 ms", "1,000+ concurrent users"):
         assert rows[promise].measured == "not measured yet"
         assert rows[promise].verdict == "not measured yet"
@@ -83,7 +94,7 @@ def test_readme_names_machine_table_and_plots(built):
     m = figures.machine_info()
     assert m["cpu"] in text and f"Python: {m['python']}" in text and "matplotlib" in text
     assert "| 100–200x compression | max 17.8x (cobol max, loghub) | missed | `bench/codec_bench.py` |" in text
-    assert "| dashboard < 500 ms | not measured yet | not measured yet |" in text
+    assert "| API latency 50–100 ms | not measured yet | not measured yet | `make loadtest-api` |" in text
     for name in ("ratio.png", "throughput.png", "latency.png"):
         assert (out / name).read_bytes()[:8] == PNG
         assert f"]({name})" in text
