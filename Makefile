@@ -55,7 +55,7 @@ test-unit: $(STAMP) build ## unit tests only (no services)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 
 bench: $(STAMP) build ## codec against zstd, xz, brotli, OpenZL; threads, small frames, records (QUICK=1: a few minutes; CLOCK=cpu on a busy machine; DIRS=... adds folders)
-	$(PY) bench/codec_bench.py $(CORPORA) $(DIRS) $(if $(QUICK),--quick) $(if $(CLOCK),--clock $(CLOCK))
+	$(PY) bench/codec_bench.py $(CORPORA) $(DIRS) $(if $(QUICK),--quick) $(if $(CLOCK),--clock $(CLOCK)) --json $(FIGURES)
 
 bench-memory: $(STAMP) build ## a 2 GiB stream through cobol compress/decompress: peak RSS and MB/s
 	$(PY) bench/stream_memory.py --gib $${GIB:-2}

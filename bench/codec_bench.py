@@ -26,6 +26,7 @@ import os
 import platform
 import random
 import statistics
+import sys
 import time
 from collections import Counter
 from typing import Callable
@@ -38,6 +39,9 @@ import zstandard
 import cobol_codec
 from cobol_codec import compress, decompress, encode_frame, train
 from cobol_codec.frame import decode_frame, parse_header
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import figures  # noqa: E402
 
 PROFILES = ("fast", "balanced", "max")
 clock: Callable[[], float] = time.perf_counter      # --clock cpu: time.process_time
@@ -141,7 +145,7 @@ def load_note() -> str:
     return "load average %.1f %.1f %.1f" % os.getloadavg()
 
 
-def table(gs, table_codecs) -> None:
+def table(gs, table_codecs, json_out: str | None = None, quick: bool = False) -> None:
     print(f"\n== 1. Groups: each file on its own, single thread ({load_note()})")
     print(f"{'group':<20} {'MB':>6} {'H0 8/H':>7} " + " ".join(f"{name:>22}" for name in table_codecs))
     print(f"{'':<20} {'':>6} {'':>7} " + " ".join(f"{'ratio  comp  decomp':>22}" for _ in table_codecs))
@@ -149,9 +153,14 @@ def table(gs, table_codecs) -> None:
         total = sum(map(len, files))
         h = entropy0(b"".join(files))
         cells = []
-        for comp, decomp in table_codecs.values():
+        for cname, (comp, decomp) in table_codecs.items():
             size, tc, td = measure(files, comp, decomp)
             cells.append(f"{total / size:>7.2f}x {mbs(total, tc)} {mbs(total, td)}")
+            for fig, value, unit in (("codec.ratio", total / size, "x"),
+                                     ("codec.compress", total / 1e6 / max(tc, 1e-9), "MB/s"),
+                                     ("codec.decompress", total / 1e6 / max(td, 1e-9), "MB/s")):
+                figures.append(json_out, source="bench/codec_bench.py", name=fig, value=value, unit=unit,
+                               peer=cname, group=name, bytes=total, quick=quick)
         print(f"{name:<20} {total / 1e6:>6.2f} {8 / h if h else 0:>6.2f}x " + " ".join(f"{c:>22}" for c in cells),
               flush=True)
 
@@ -299,6 +308,8 @@ def main() -> None:
     ap.add_argument("--thread-mib", type=int, help="MiB of each group in the threads section "
                     "(default 4 with --quick, else 32)")
     ap.add_argument("--reps", type=int, default=1, help="threads section: best of this many runs (default 1)")
+    ap.add_argument("--json", metavar="OUT", help="append the group table's figures (codec.ratio, codec.compress, "
+                    "codec.decompress) to this JSON-lines file")
     args = ap.parse_args()
     global clock
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
@@ -317,7 +328,7 @@ def main() -> None:
           f"{'quick: 1 MiB per group' if args.quick else 'full corpora'}; {args.clock} clock")
     gs = groups(root, args.extra, (1 << 20) if args.quick else None)
     if "1" in args.sections:
-        table(gs, table_codecs)
+        table(gs, table_codecs, args.json, args.quick)
     if "2" in args.sections:
         names = (args.thread_groups.split(",") if args.thread_groups else
                  sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else [])
