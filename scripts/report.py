@@ -4,8 +4,8 @@
     .venv/bin/python scripts/report.py [--figures reports/figures.jsonl ...] [--out reports]
 
 The figures are JSON lines (format: scripts/figures.py), appended by every command run with
-`--json reports/figures.jsonl` (`make bench`, `make loadtest`, `make audit`, `make coverage`
-do it). The report names the machine and the package versions, puts every promise of the
+`--json reports/figures.jsonl` (`make bench`, `make loadtest*`, `make cluster-figures`, `make audit`,
+`make coverage` do it). The report names the machine and the package versions, puts every promise of the
 brief beside the figure that measures it (or "not measured yet"), and plots:
 
 - ratio.png       codec.ratio by labels.group, one bar per peer (codecs, Kafka's compression);
@@ -20,9 +20,10 @@ record.missing by rate.
 
 Figure names read for the promise table (labels in brackets):
   codec.ratio [group]            mesh.throughput [workers, nodes]   mesh.scaling_efficiency
-  scaling.model_throughput [nodes]  failover.seconds   replication.overhead_percent
-  dashboard.load_ms   api.latency_ms [percentile]   api.concurrent_users
-  coverage.percent [kind=line|branch]   audit.findings [tool]   audit.incomplete [tool]
+  scaling.model_throughput [nodes]  failover.seconds [what, run]   replication.overhead_percent
+  dashboard.load_ms [page, cache]   dashboard.event_ms [event]   api.latency_ms [percentile, endpoint]
+  api.concurrent_users   coverage.percent [kind=line|branch]   audit.findings [tool]
+  audit.incomplete [tool]   audit.reviewed [tool]
   soak.growing [minutes]   soak.rss_slope / soak.fds_slope / soak.lag_slope [instance]
   mesh.job_throughput [mib, workers]   record.latency_ms [rate, percentile]   record.missing [rate]
 """
