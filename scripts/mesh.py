@@ -18,7 +18,7 @@ has written .run/<instance>.ready and, for gRPC services, answers health SERVING
 instance counts live in .run/mesh.json. The supervisor (.run/supervisor.pid, log
 .run/supervisor.log) restarts an instance whose process died, as Kubernetes would, with a
 growing back-off when it keeps dying, and records each restart in .run/supervisor.json.
-Environment: COBOL_RUN_DIR, COBOL_MESH_TIMEOUT [90], and every COBOL_* of cobol_mesh.settings.
+Environment: COBOL_RUN_DIR, COBOL_MESH_TIMEOUT [90], COBOL_ANALYTICS_START_TIMEOUT [600], and every COBOL_* of cobol_mesh.settings.
 """
 from __future__ import annotations
 
@@ -227,16 +227,30 @@ def admin_password() -> str:
     return path.read_text().strip()
 
 
+def start_timeout(service: str) -> float:
+    """The analytics worker rebuilds its tables from their changelogs before it is ready: after
+    a long run (a 30-minute soak) that takes minutes, so it gets COBOL_ANALYTICS_START_TIMEOUT."""
+    if service == "analytics":
+        return max(TIMEOUT, float(os.environ.get("COBOL_ANALYTICS_START_TIMEOUT", "600")))
+    return TIMEOUT
+
+
 def wait_ready(p: Planned, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
+    began = time.monotonic()
+    limit = start_timeout(p.service)
+    next_note = began + 30
+    while time.monotonic() < began + limit:
         if proc.poll() is not None:
             raise SystemExit(f"mesh: {p.name} exited during start-up (status {proc.returncode}); "
                              f"last log lines:\n{log_tail(p.name)}")
         if is_ready(p, proc.pid):
             return
+        if time.monotonic() >= next_note:       # progress on a long start, so it does not look hung
+            why = "; rebuilding its tables from the changelogs" if p.service == "analytics" else ""
+            say(f"{p.name}: still starting after {time.monotonic() - began:.0f}s (up to {limit:.0f}s){why}")
+            next_note += 30
         time.sleep(0.2)
-    raise SystemExit(f"mesh: {p.name} not ready after {TIMEOUT:.0f}s; last log lines:\n{log_tail(p.name)}")
+    raise SystemExit(f"mesh: {p.name} not ready after {limit:.0f}s; last log lines:\n{log_tail(p.name)}")
 
 
 def _api_ready(port: str | None) -> bool:

@@ -69,3 +69,10 @@ def test_minimum_moves(mesh):
     assert mesh.minimum_moves({}, {"a"}, 6) == 0
     moved, minimum, total = mesh.moves(two, {0: "a", 1: "a", 2: "c", 3: "b", 4: "b", 5: "c"})
     assert (moved, minimum, total) == (2, 2, 6)
+
+
+def test_the_analytics_worker_gets_longer_to_rebuild_its_tables(mesh, monkeypatch):
+    assert mesh.start_timeout("api") == mesh.TIMEOUT
+    assert mesh.start_timeout("analytics") == 600
+    monkeypatch.setenv("COBOL_ANALYTICS_START_TIMEOUT", "30")
+    assert mesh.start_timeout("analytics") == mesh.TIMEOUT      # never shorter than the others
