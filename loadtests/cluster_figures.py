@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import signal
 import statistics
@@ -28,6 +29,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# the coordinator answers mesh services (mTLS) or a caller with a token; this script reads the
+# cluster as the API does
+os.environ.setdefault("COBOL_GRPC_IDENTITY", "api")
 sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT), str(ROOT / "libs" / "mesh")]
 
 from coordinator_harness import CoordMesh, job_events, wait_until  # noqa: E402
@@ -59,9 +63,9 @@ def detect(m: CoordMesh, inst: str, sig: int) -> tuple[float, float]:
     wait_until(f"{inst} alive", lambda: c.node(inst).status == "alive", 60)
     t0 = time.monotonic()
     m.signal(inst, sig)
-    wait_until(f"{inst} suspect", lambda: c.node(inst).status in ("suspect", "down"), 30, 0.02)
+    wait_until(f"{inst} suspect", lambda: c.node(inst).status in ("suspect", "down"), 30, interval=0.02)
     suspect = time.monotonic() - t0
-    wait_until(f"{inst} down", lambda: c.node(inst).status == "down", 30, 0.02)
+    wait_until(f"{inst} down", lambda: c.node(inst).status == "down", 30, interval=0.02)
     return suspect, time.monotonic() - t0
 
 
@@ -72,7 +76,7 @@ def failover(m: CoordMesh) -> tuple[float, float]:
     m.kill(old)
     probe = "probe-" + secrets.token_hex(4)
     m.produce_events(job_events(probe))
-    wait_until("a new leader", lambda: c.leader().leader not in ("", old), 30, 0.02)
+    wait_until("a new leader", lambda: c.leader().leader not in ("", old), 30, interval=0.02)
     lease = time.monotonic() - t0
 
     def done():
@@ -80,7 +84,7 @@ def failover(m: CoordMesh) -> tuple[float, float]:
             return c.get_job(probe).status == "done"
         except Exception:
             return False
-    wait_until("the new leader applies events", done, 30, 0.02)
+    wait_until("the new leader applies events", done, 30, interval=0.02)
     writes = time.monotonic() - t0
     m.start_coordinator(old)
     return lease, writes
