@@ -205,15 +205,21 @@ def m_dashboard(figs):
     return text, worst["value"] < 500, worst["source"]
 
 
-def m_api_latency(figs):
-    # the newest run of each endpoint counts, not the worst run ever recorded
-    p99 = newest_by(pick(figs, "api.latency_ms", percentile="p99"), "endpoint")
+def m_api_latency(figs, runs: int = 5):
+    # the newest run of each endpoint, and the worst of its last `runs` runs beside it: a run
+    # that collapsed is neither the only figure shown nor hidden by a later good one
+    p99 = pick(figs, "api.latency_ms", percentile="p99")
     if not p99:
         return None
-    worst_ep, worst = max(p99.items(), key=lambda kv: kv[1]["value"])
-    parts = ", ".join(f"{ep} {f['value']:,.0f}" for ep, f in sorted(p99.items()))
-    return (f"p99 per endpoint, newest run (ms): {parts}; worst {worst_ep}",
-            worst["value"] <= 100, worst["source"])
+    by_ep: dict[str, list[dict]] = defaultdict(list)
+    for f in p99:
+        by_ep[str(label(f, "endpoint", "?"))].append(f)
+    newest = {ep: fs[-1] for ep, fs in by_ep.items()}
+    worst = {ep: best(fs[-runs:]) for ep, fs in by_ep.items()}
+    fmt = lambda d: ", ".join(f"{ep} {f['value']:,.0f}" for ep, f in sorted(d.items()))   # noqa: E731
+    w_ep, w = max(worst.items(), key=lambda kv: kv[1]["value"])
+    return (f"p99 (ms), newest run: {fmt(newest)}; worst of the last {runs} runs: {fmt(worst)}",
+            w["value"] <= 100, w["source"])
 
 
 def m_users(figs):
@@ -295,7 +301,8 @@ PROMISES = [
     Promise("dashboard < 500 ms", "make loadtest-dashboard", m_dashboard,
             "Measured in a real browser; depends on the API's answers behind it."),
     Promise("API latency 50–100 ms", "make loadtest-api", m_api_latency,
-            "Latency grows with load and with the size of each request."),
+            "One API process on 2 cores shared with the whole mesh; some open-loop runs at 200/s "
+            "collapse (the accept queue grows while the event loop stays busy), cause not yet found."),
     Promise("1,000+ concurrent users", "make loadtest-api", m_users,
             "Two shared cores bound the API's concurrency here."),
     Promise("soak (30 min): no growth in memory, lag or open files", "make soak", m_soak,
