@@ -193,8 +193,7 @@ def m_failover(figs):
 
 def m_dashboard(figs):
     # newest median of each page and cache state; the event figures beside them
-    loads = newest_by([dict(f, labels=dict(f["labels"], key=f"{label(f, 'page')} {label(f, 'cache')}"))
-                       for f in pick(figs, "dashboard.load_ms")], "key")
+    loads = {f"{label(f, 'page')} {label(f, 'cache')}": f for f in pick(figs, "dashboard.load_ms")}
     if not loads:
         return None
     events = newest_by(pick(figs, "dashboard.event_ms"), "event")
@@ -217,7 +216,7 @@ def m_api_latency(figs, runs: int = 5):
     newest = {ep: fs[-1] for ep, fs in by_ep.items()}
     worst = {ep: best(fs[-runs:]) for ep, fs in by_ep.items()}
     fmt = lambda d: ", ".join(f"{ep} {f['value']:,.0f}" for ep, f in sorted(d.items()))   # noqa: E731
-    w_ep, w = max(worst.items(), key=lambda kv: kv[1]["value"])
+    w = best(list(worst.values()))
     return (f"p99 (ms), newest run: {fmt(newest)}; worst of the last {runs} runs: {fmt(worst)}",
             w["value"] <= 100, w["source"])
 
