@@ -3,6 +3,7 @@ poll of the federator. Used by the compressors and by `cobol federate simulate`.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import random
 import threading
@@ -26,27 +27,55 @@ def candidates_digest(level: int, candidates) -> bytes:
 class RecordSample:
     """A bounded uniform sample (reservoir) of the records a node saw. A training freezes the
     sample at its first round, so the privacy unit's data is fixed for all its rounds, and
-    starts the next reservoir empty: a record takes part in one training only."""
+    starts the next reservoir empty: a record takes part in one training only.
 
-    def __init__(self, max_records: int) -> None:
-        self.max = max_records
-        self._rng = random.SystemRandom()
+    Once full, the reservoir jumps straight to the next record it keeps (Li's algorithm L):
+    a random draw per kept record, not per record seen, because the compressors feed it every
+    line of every chunk (a draw per line cost more than compressing the chunk)."""
+
+    def __init__(self, max_records: int, rng: random.Random | None = None) -> None:
+        self.max = max(0, max_records)
+        self._rng = rng or random.SystemRandom()
         self._lock = threading.Lock()
-        self._pool: list[bytes] = []
-        self._seen = 0
+        self._restart()
         self.frozen: dict[str, list[bytes]] = {}
+
+    def _restart(self) -> None:
+        self._pool: list[bytes] = []
+        self._seen = 0              # records offered since the reservoir was last emptied
+        self._w = 1.0
+        self._next = 0              # index (in _seen's count) of the next record to keep
+
+    def _uniform(self) -> float:
+        """In (0, 1): both logarithms below stay finite."""
+        while True:
+            u = self._rng.random()
+            if 0.0 < u < 1.0:
+                return u
+
+    def _skip(self) -> None:
+        """Choose the next record to keep after the reservoir is full."""
+        self._w *= math.exp(math.log(self._uniform()) / self.max)
+        gap = math.log(self._uniform()) / math.log1p(-self._w) if self._w < 1.0 else 0.0
+        self._next += int(gap) + 1
 
     def add(self, data: bytes) -> None:
         recs = patterns.split_records(data)
+        if not recs or not self.max:
+            return
         with self._lock:
-            for r in recs:
-                self._seen += 1
-                if len(self._pool) < self.max:
-                    self._pool.append(r)
-                else:
-                    j = self._rng.randrange(self._seen)
-                    if j < self.max:
-                        self._pool[j] = r
+            start, end = self._seen, self._seen + len(recs)
+            i = start
+            while i < end and len(self._pool) < self.max:       # filling: keep every record
+                self._pool.append(recs[i - start])
+                i += 1
+                if len(self._pool) == self.max:
+                    self._next = i - 1
+                    self._skip()
+            while len(self._pool) == self.max and self._next < end:
+                self._pool[self._rng.randrange(self.max)] = recs[self._next - start]
+                self._skip()
+            self._seen = end
 
     def size(self) -> int:
         with self._lock:
@@ -56,7 +85,7 @@ class RecordSample:
         with self._lock:
             if training_id not in self.frozen:
                 self.frozen = {training_id: self._pool}
-                self._pool, self._seen = [], 0
+                self._restart()
             return self.frozen[training_id]
 
 
