@@ -60,6 +60,8 @@ class Compressor:
         self.dicts = dicts                  # services.compressor.dictionaries.Dictionaries
         self.encode = _codec()
         self.in_txn = False
+        # chunks read beyond a batch's byte and time budget wait here for the next batch
+        self.backlog = kafka.Backlog()
         self.producer = kafka.transactional_producer(
             f"{group('compressor')}-{instance}", timeout_ms=settings.txn_timeout_ms)
         self.consumer = kafka.consumer(group("compressor"), [settings.topic_chunks], on_assign=self._assigned,
@@ -74,6 +76,7 @@ class Compressor:
     def _revoked(self, c, parts) -> None:
         log.info("compressor.revoked", partitions=[p.partition for p in parts])
         metrics.ASSIGNED.labels(self.instance, settings.topic_chunks).dec(len(parts))
+        self.backlog.drop(parts)
         if self.in_txn:                 # never expected (see module doc): be safe anyway
             self._abort()
 
@@ -95,30 +98,30 @@ class Compressor:
         try:
             while not self.stopping.is_set():
                 # A short wait: a batch is whatever arrived within 100 ms (up to the batch size),
-                # so a trickle of device chunks is not held back to fill a batch.
-                msgs = kafka.consume_batch(self.consumer, per_batch, 0.1, log, "compressor")
-                if msgs:
-                    self._process(msgs, self.consumer.consumer_group_metadata())
+                # so a trickle of device chunks is not held back to fill a batch. With chunks
+                # left over, no wait: only what is already fetched (and rebalance callbacks).
+                want = max(1, per_batch - len(self.backlog))
+                self.backlog.add(kafka.consume_batch(self.consumer, want, 0 if self.backlog else 0.1,
+                                                     log, "compressor"))
+                if self.backlog:
+                    self._process(self.backlog.take(), self.consumer.consumer_group_metadata())
         finally:
             if self.in_txn:
                 self._abort()
             self.consumer.close()      # leaves the group now: partitions move at once
 
     def _process(self, msgs, group_meta) -> None:
-        # Encode while no transaction is open, within a time budget: the rest of the batch is
-        # read again next round (seek back), so newly assigned partitions wait at most one budget.
+        # Encode while no transaction is open, within a time and byte budget: the rest of the
+        # batch goes back to the backlog for the next round, so newly assigned partitions wait
+        # at most one budget.
         outs, t0, size = [], time.monotonic(), 0
         for m in msgs:
             size += len(m.value() or b"")
             if outs and (time.monotonic() - t0 > settings.compressor_batch_s or size > settings.compressor_batch_bytes):
                 break
             outs.append(self._encode_one(m))
-        rest, msgs = msgs[len(outs):], msgs[:len(outs)]
-        for tp in kafka.first_offsets(rest):
-            try:
-                self.consumer.seek(tp)
-            except KafkaException:
-                pass                    # no longer assigned: the new owner reads it
+        self.backlog.put_back(msgs[len(outs):])
+        msgs = msgs[:len(outs)]
         p = self.producer
         try:
             p.begin_transaction()
@@ -143,6 +146,9 @@ class Compressor:
             # e.g. the group moved on while we worked (a frozen worker thawing): refused
             log.warning("compressor.txn_failed", error=str(exc), chunks=len(msgs))
             self._abort()
+            # read the batch and everything after it again (the backlog too: the consumer's
+            # position is already past it)
+            msgs = msgs + self.backlog.take()
             for tp in kafka.first_offsets(msgs):
                 try:
                     self.consumer.seek(tp)

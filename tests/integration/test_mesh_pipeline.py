@@ -276,6 +276,66 @@ def test_compressor_sigkill_mid_job_is_exactly_once(mesh):
     assert victim in workers and len(workers) >= 2, f"no take-over by a survivor: {workers}"
 
 
+def test_compressors_joining_mid_job_leave_every_frame_exactly_once(mesh):
+    """Two compressors join while a job runs. They take one chunk per batch
+    (COBOL_COMPRESSOR_BATCH_BYTES=1), so they nearly always hold chunks read but not yet coded
+    when the second one's arrival takes partitions from the first: those chunks belong to the
+    partitions' new owner and must not be coded twice."""
+    import concurrent.futures as cf
+    import signal
+    import threading
+    frames_start = high_watermarks(mesh, mesh.topics["frames"])
+    data = b"".join(gen_data(24, seed=11))
+    job_id = f"join-{uuid.uuid4().hex}"
+    n_total = len(data) // CHUNK
+    gates = [threading.Event(), threading.Event()]
+
+    def pieces():
+        """A third of the job, then a trickle (the upload stays alive) until the main thread
+        opens the next gate, then the next third at full speed."""
+        chunks = list(split(data, 64 * 1024))
+        third = len(chunks) // 3
+        i = 0
+        for stage, gate in enumerate([None, *gates]):
+            if gate is not None:
+                while not gate.wait(0.5) and i < len(chunks) - 1:
+                    yield chunks[i]
+                    i += 1
+            stop = len(chunks) if stage == 2 else (stage + 1) * third
+            while i < stop:
+                yield chunks[i]
+                i += 1
+
+    def ours():
+        return [f for f in (pb.Frame.FromString(m.value()) for m in read_topic(
+            mesh, mesh.topics["frames"], frames_start, timeout=5)) if f.job_id == job_id]
+    joined = ["compressor-3", "compressor-4"]
+    try:
+        with cf.ThreadPoolExecutor(1) as ex:
+            fut = ex.submit(upload, mesh, pieces(), "join-test", "fast", job_id)
+            wait_until("a tenth archived", lambda: _exists(mesh, job_id)
+                       and job(mesh, job_id).chunks_archived >= n_total // 10, 300)
+            mesh.start("compressor-3", "services.compressor", COBOL_COMPRESSOR_BATCH_BYTES="1")
+            gates[0].set()
+            wait_until("compressor-3 codes a chunk", lambda: any(f.worker == "compressor-3" for f in ours()), 300)
+            mesh.start("compressor-4", "services.compressor", COBOL_COMPRESSOR_BATCH_BYTES="1")
+            gates[1].set()
+            reply = fut.result(600)
+        wait_status(mesh, job_id, "done", 900)
+    finally:
+        for gate in gates:
+            gate.set()
+        for name in joined:
+            if mesh.alive(name):
+                mesh.signal(name, signal.SIGTERM)
+                mesh.procs.pop(name).wait(60)
+    assert reply.sha256 == hashlib.sha256(data).hexdigest() and reply.chunk_count == n_total
+    frames = ours()
+    assert sorted(f.seq for f in frames) == list(range(n_total)), "a committed Frame is missing or duplicated"
+    assert "compressor-3" in {f.worker for f in frames}
+    assert read(mesh, "ReadOriginal", job_id) == data
+
+
 def test_s3_backend_roundtrip(mesh):
     if not mesh.s3.get("endpoint_url"):
         pytest.fail("no S3 endpoint in the infra status: scripts/infra.py did not start moto")

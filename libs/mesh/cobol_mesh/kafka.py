@@ -180,6 +180,36 @@ def batch_offsets(msgs) -> list[TopicPartition]:
     return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
 
 
+class Backlog:
+    """Messages read but not processed yet, in the order read. A consumer that reads more than
+    one batch holds keeps the rest here instead of seeking back (a seek throws away what
+    librdkafka has fetched, and the next batch waits for a fetch round trip). Owned by the
+    consumer's thread: rebalance callbacks run inside its poll."""
+
+    def __init__(self) -> None:
+        self._msgs: list = []
+
+    def __len__(self) -> int:
+        return len(self._msgs)
+
+    def add(self, msgs) -> None:
+        self._msgs.extend(msgs)
+
+    def take(self) -> list:
+        """Everything, oldest first; the backlog is empty after."""
+        out, self._msgs = self._msgs, []
+        return out
+
+    def put_back(self, msgs) -> None:
+        """The unprocessed tail of a taken batch: ahead of anything read since."""
+        self._msgs[:0] = msgs
+
+    def drop(self, partitions) -> None:
+        """Forget the messages of revoked partitions: their next owner reads them."""
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        self._msgs = [m for m in self._msgs if (m.topic(), m.partition()) not in gone]
+
+
 def first_offsets(msgs) -> list[TopicPartition]:
     """Where to seek back to in order to re-read `msgs` (first offset per partition)."""
     first: dict[tuple[str, int], int] = {}

@@ -124,8 +124,10 @@ def load() -> Settings:
         otel_exporter=_env("COBOL_OTEL_EXPORTER", "none"),  # none | console
         compressor_batch=_int("COBOL_COMPRESSOR_BATCH", 32),
         # ... and at most this many bytes of chunks per batch: a worker picks up partitions
-        # handed to it (a failover) only between batches, so batches stay short
-        compressor_batch_bytes=_int("COBOL_COMPRESSOR_BATCH_BYTES", 2 * MiB),
+        # handed to it (a failover) only between batches, so batches stay short (the time
+        # budget below bounds slow profiles). Not smaller: each batch's transaction costs
+        # round trips to the brokers (offsets, commit) worth several 1 MiB chunks of `fast`.
+        compressor_batch_bytes=_int("COBOL_COMPRESSOR_BATCH_BYTES", 8 * MiB),
         compressor_batch_s=_int("COBOL_COMPRESSOR_BATCH_MS", 500) / 1000.0,
         # compressor transactions span only produce + commit (encoding happens before); a dead
         # worker's open transaction holds its partitions' offsets this long (+ up to 1 s). Not
