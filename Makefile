@@ -150,7 +150,7 @@ SOAK_SERIES ?= reports/soak-series.json
 audit: $(STAMP) ## security audit: pip-audit (pinned deps), bandit (medium+), npm audit of dashboard/ -> reports/audit.md
 	$(PY) scripts/audit.py --out reports/audit.md --json $(FIGURES)
 
-coverage: $(STAMP) build ## line+branch coverage of tests/unit (COVERAGE_ALL=1: + integration, e2e; COVERAGE_LAYERS=0: Python only, layers untraced) -> reports/coverage.md
+coverage: $(STAMP) build ## line+branch coverage of tests/unit, Cython layers by gcov (COVERAGE_ALL=1: + integration, e2e; COVERAGE_LAYERS=0: Python only; =trace: Cython's plugin) -> reports/coverage.md
 	$(PY) scripts/coverage_run.py --out reports/coverage.md --json $(FIGURES)
 
 report: $(STAMP) ## reports/README.md + PNG plots from the figures in $(FIGURES): promises beside measurements

@@ -1,25 +1,28 @@
 #!/usr/bin/env python3
 """Line and branch coverage of the tests, the codec's Cython layers included (`make coverage`).
 
-    .venv/bin/python scripts/coverage_run.py [--all] [--python-only] [--tests PATH ...] [--budget SECONDS]
-        [--json reports/figures.jsonl] [-- PYTEST ARGS]
+    .venv/bin/python scripts/coverage_run.py [--all] [--layers gcov|trace|none] [--tests PATH ...]
+        [--budget SECONDS] [--json reports/figures.jsonl] [-- PYTEST ARGS]
 
-- Builds a *traced copy* of the Cython layers in build/traced/ (Cython `linetrace=True`,
-  `CYTHON_TRACE_NOGIL=1`, -O0: quick to compile), only where a .pyx is newer than its traced module. The normal
-  -O3 build in libs/codec stays as it is: the benchmarks never see the traced code.
-- --python-only (COVERAGE_LAYERS=0 in make) skips the traced copy: the tests run the normal
-  layers and only the Python code is measured. Line tracing makes the codec 100s of times
-  slower (one small frame in tests/unit/analytics took minutes), so a traced run of the whole
-  unit suite does not finish in an hour here.
-- Runs pytest under coverage.py with Cython's plugin (Cython.Coverage). A `sitecustomize`
-  in build/traced/site (put first on PYTHONPATH) makes the compiled `cobol_codec.*` modules load the traced
-  modules, in pytest and in every Python process it starts (coverage's `patch = subprocess`
+- The Python code (libs/codec, libs/mesh less the generated protobuf modules, services) is
+  measured by coverage.py, lines and branches.
+- The Cython layers are measured from a copy built into build/<mode>/, rebuilt only where a
+  .pyx is newer than its module. The normal -O3 build in libs/codec stays as it is: the
+  benchmarks never see it.
+  - --layers gcov (the default): compiled with gcc's `--coverage` at -O0. gcov's C line counts
+    are mapped back to .pyx lines through Cython's source markers (scripts/cython_gcov.py).
+    Lines only: C branches do not map to source branches. Near native speed.
+  - --layers trace: Cython's own plugin (Cython.Coverage) over a `linetrace=True`,
+    `CYTHON_TRACE_NOGIL=1` copy. Lines and branches, but hundreds of times slower: a traced
+    run of the whole unit suite does not finish in an hour here.
+  - --layers none (COVERAGE_LAYERS=0; --python-only): the normal layers, Python only.
+- A `sitecustomize` in build/site (put first on PYTHONPATH) makes `cobol_codec.*` load the
+  copy, in pytest and in every Python process it starts (coverage's `patch = subprocess`
   measures those processes too: the `cobol` CLI in tests/unit, the services in e2e).
 - Scope: tests/unit; with --all (COVERAGE_ALL=1 in make) tests/integration and tests/e2e too,
   which need the real Kafka, Redis and PostgreSQL (they start them like `make test`).
-- Measures libs/codec, libs/mesh (less the generated protobuf modules), services and the traced
-  layers; prints the totals, writes reports/coverage.md and appends `coverage.percent`
-  figures (kind = line, branch, total) to --json.
+- Prints the totals, writes reports/coverage.md and appends `coverage.percent` figures
+  (kind = line, branch, total; and layers_line for the Cython layers alone) to --json.
 Exit status: pytest's, or 1 when no coverage data was written.
 """
 from __future__ import annotations
@@ -36,29 +39,30 @@ import sysconfig
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cython_gcov  # noqa: E402
 import figures  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CODEC = ROOT / "libs" / "codec" / "cobol_codec"          # every .pyx below it is a compiled module
-TRACED = ROOT / "build" / "traced"
-TRACED_LAYERS = TRACED / "cobol_codec"
-SITE = TRACED / "site"
+BUILD = ROOT / "build"
+SITE = BUILD / "site"
+MODES = ("gcov", "trace", "none")
 WORK = ROOT / "build" / "coverage"
 SOURCE = "scripts/coverage_run.py"
 EXT = sysconfig.get_config_var("EXT_SUFFIX")
 
 SITECUSTOMIZE = '''\
-"""Written by scripts/coverage_run.py: load the line-traced Cython layers (build/traced)
-instead of the -O3 ones, in every Python process of a coverage run."""
+"""Written by scripts/coverage_run.py: load the Cython layers built for coverage (build/gcov
+or build/trace) instead of the -O3 ones, in every Python process of a coverage run."""
 import importlib.machinery
 import importlib.util
 import os
 import sys
 
-_DIR = os.environ.get("COBOL_TRACED_LAYERS", "")
+_DIR = os.environ.get("COBOL_COVERAGE_LAYERS", "")
 
 
-class _TracedLayers:
+class _CoverageLayers:
     @staticmethod
     def find_spec(name, path=None, target=None):
         if not _DIR or not name.startswith("cobol_codec."):
@@ -70,7 +74,7 @@ class _TracedLayers:
         return importlib.util.spec_from_file_location(name, so, loader=loader)
 
 
-sys.meta_path.insert(0, _TracedLayers())
+sys.meta_path.insert(0, _CoverageLayers())
 '''
 
 RC = """\
@@ -83,7 +87,7 @@ source =
     libs/codec/cobol_codec
     libs/mesh/cobol_mesh
     services
-    build/traced/cobol_codec
+    build/trace/cobol_codec
 omit =
     libs/mesh/cobol_proto/*
     */tests/*
@@ -98,75 +102,97 @@ skip_empty = true
 """
 
 
-def traced_copy(pyx: Path) -> Path:
-    return TRACED_LAYERS / pyx.relative_to(CODEC)
+def layers_dir(mode: str) -> Path:
+    return BUILD / mode / "cobol_codec"
 
 
-def stale(pyx: Path) -> bool:
-    so = traced_copy(pyx).with_suffix(EXT)
+def copy_of(pyx: Path, mode: str) -> Path:
+    return layers_dir(mode) / pyx.relative_to(CODEC)
+
+
+def stale(pyx: Path, mode: str) -> bool:
+    so = copy_of(pyx, mode).with_suffix(EXT)
     return not so.exists() or so.stat().st_mtime < pyx.stat().st_mtime
 
 
-def build_traced() -> None:
+# What each mode compiles differently: trace adds Cython's line tracing; gcov adds gcc's counters.
+BUILD_FLAGS = {
+    "trace": dict(macros=[("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")], cflags=["-O0", "-g0"],
+                  ldflags=[], linetrace=True),
+    "gcov": dict(macros=[], cflags=["-O0", "-g0", "--coverage"], ldflags=["--coverage"], linetrace=False),
+}
+
+
+def build_layers(mode: str) -> None:
     """Cythonize copies of the .pyx (so the .c sits beside its .pyx, where Cython's coverage
-    plugin looks) with line tracing, then compile them into build/traced. The .pxd files are
+    plugin and the gcov mapping look) and compile them into build/<mode>. The .pxd files are
     copied too (the codecs cimport their shared parts)."""
     pyxs = sorted(CODEC.rglob("*.pyx"))
     if not pyxs:
         raise SystemExit(f"no .pyx under {CODEC}")
     for pxd in CODEC.rglob("*.pxd"):
-        traced_copy(pxd).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(pxd, traced_copy(pxd))
+        copy_of(pxd, mode).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(pxd, copy_of(pxd, mode))
     for init in CODEC.rglob("__init__.py"):     # packages, so Cython names the modules fully
-        traced_copy(init).parent.mkdir(parents=True, exist_ok=True)
-        traced_copy(init).touch()
-    todo = [p for p in pyxs if stale(p)]
+        copy_of(init, mode).parent.mkdir(parents=True, exist_ok=True)
+        copy_of(init, mode).touch()
+    todo = [p for p in pyxs if stale(p, mode)]
+    where = layers_dir(mode).relative_to(ROOT)
     if not todo:
-        print(f"coverage: traced layers in {TRACED_LAYERS.relative_to(ROOT)} are up to date")
+        print(f"coverage: the {mode} layers in {where} are up to date")
         return
     for p in todo:
-        shutil.copy2(p, traced_copy(p))
-    print(f"coverage: building {len(todo)} traced layer(s) into {TRACED_LAYERS.relative_to(ROOT)}", flush=True)
-    # Run from ROOT so Cython records "build/traced/cobol_codec/.../x.pyx" as each code
-    # object's file name: coverage resolves it from the same folder when pytest runs.
+        shutil.copy2(p, copy_of(p, mode))
+    print(f"coverage: building {len(todo)} {mode} layer(s) into {where}", flush=True)
+    # Run from ROOT so Cython records "build/<mode>/cobol_codec/.../x.pyx" as each code
+    # object's file name (coverage resolves it from the same folder) and gcc records the
+    # C file's path relative to ROOT (the gcov mapping reads it from there).
     sources = {".".join(("cobol_codec",) + p.relative_to(CODEC).with_suffix("").parts):
-               str(traced_copy(p).relative_to(ROOT)) for p in todo}
+               str(copy_of(p, mode).relative_to(ROOT)) for p in todo}
+    f = BUILD_FLAGS[mode]
     code = f"""
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 sources = {sources!r}
-exts = [Extension(name, [src], include_dirs=[numpy.get_include()], extra_compile_args=["-O0", "-g0"],
-                  define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
-                                 ("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")])
+exts = [Extension(name, [src], include_dirs=[numpy.get_include()], extra_compile_args={f["cflags"]!r},
+                  extra_link_args={f["ldflags"]!r},
+                  define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")] + {f["macros"]!r})
         for name, src in sources.items()]
-setup(name="cobol-traced-layers", script_args=["-q", "build_ext", "-j", "2", "-b", "build/traced", "-t", "build/traced/tmp"],
-      ext_modules=cythonize(exts, language_level=3, quiet=True, include_path=["build/traced"],
-                            compiler_directives={{"linetrace": True, "boundscheck": False,
+setup(name="cobol-coverage-layers", script_args=["-q", "build_ext", "-j", "2", "-b", "build/{mode}", "-t", "build/{mode}/tmp"],
+      ext_modules=cythonize(exts, language_level=3, quiet=True, include_path=["build/{mode}"],
+                            compiler_directives={{"linetrace": {f["linetrace"]!r}, "boundscheck": False,
                                                   "wraparound": False, "cdivision": True}}))
 """
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT)
     if r.returncode:
-        raise SystemExit(f"coverage: building the traced layers failed (exit {r.returncode})")
+        raise SystemExit(f"coverage: building the {mode} layers failed (exit {r.returncode})")
 
 
-def write_support(traced: bool) -> tuple[Path, dict]:
-    """The coverage config and the environment of the run. Untraced, the tests load the normal
-    -O3 layers and only the Python code is measured (the Cython plugin and the traced copy
-    stay out)."""
+def reset_counters(mode: str) -> None:
+    """gcc adds to the counters of earlier runs: start from zero."""
+    if mode == "gcov":
+        for gcda in (BUILD / "gcov").rglob("*.gcda"):
+            gcda.unlink()
+
+
+def write_support(mode: str) -> tuple[Path, dict]:
+    """The coverage config and the environment of the run. Only `trace` puts Cython's plugin
+    and the traced sources in the config; `none` loads the normal -O3 layers."""
     WORK.mkdir(parents=True, exist_ok=True)
     for old in WORK.glob(".coverage*"):
         old.unlink()
+    (WORK / "layers").write_text(mode)
     rc = WORK / "coveragerc"
     text = RC.format(data=WORK / ".coverage")
-    if not traced:
-        text = text.replace("plugins = Cython.Coverage\n", "").replace("    build/traced/cobol_codec\n", "")
+    if mode != "trace":
+        text = text.replace("plugins = Cython.Coverage\n", "").replace("    build/trace/cobol_codec\n", "")
     rc.write_text(text)
-    if not traced:
+    if mode == "none":
         return rc, dict(os.environ)
     SITE.mkdir(parents=True, exist_ok=True)
     (SITE / "sitecustomize.py").write_text(SITECUSTOMIZE.format(ext=EXT))
-    env = dict(os.environ, COBOL_TRACED_LAYERS=str(TRACED_LAYERS),
+    env = dict(os.environ, COBOL_COVERAGE_LAYERS=str(layers_dir(mode)),
                PYTHONPATH=os.pathsep.join(filter(None, [str(SITE), os.environ.get("PYTHONPATH")])))
     return rc, env
 
@@ -186,18 +212,48 @@ def pct(a: int, b: int) -> float:
     return 100.0 * a / b if b else 100.0
 
 
-def markdown(t: dict, files: list, scope: str, status: int, now: dt.datetime, traced: bool) -> str:
-    layers = ("The Cython layers are measured through a line-traced copy (build/traced/cobol_codec, Cython.Coverage)."
-              if traced else "The Cython layers are not in these figures: the tests ran the normal -O3 build.")
+def with_layers(t: dict, files: list, layers: dict[str, dict[int, bool]]) -> tuple[dict, list, tuple[int, int]]:
+    """Add the gcov-measured .pyx lines to coverage.py's totals and file rows (lines only: no
+    branches). Returns the new totals, the rows sorted by cover, and the layers' (lines, run)."""
+    t = dict(t)
+    rows = list(files)
+    all_lines = all_run = 0
+    for src, lines in sorted(layers.items()):
+        n, run = cython_gcov.summary(lines)
+        all_lines, all_run = all_lines + n, all_run + run
+        rows.append(("libs/codec/" + src, {"summary": {
+            "num_statements": n, "covered_lines": run, "missing_lines": n - run, "num_branches": 0,
+            "num_partial_branches": 0, "covered_branches": 0, "percent_covered": pct(run, n)}}))
+    t["covered_lines"] += all_run
+    t["num_statements"] += all_lines
+    t["percent_covered"] = pct(t["covered_lines"] + t["covered_branches"], t["num_statements"] + t["num_branches"])
+    rows.sort(key=lambda kv: kv[1]["summary"]["percent_covered"])
+    return t, rows, (all_lines, all_run)
+
+
+LAYERS_TEXT = {
+    "gcov": "The Cython layers are measured from a copy compiled with gcc's `--coverage` (build/gcov); "
+            "gcov's C line counts are mapped to .pyx lines (scripts/cython_gcov.py): lines only, "
+            "their branches are not in the branch figure.",
+    "trace": "The Cython layers are measured through a line-traced copy (build/trace/cobol_codec, Cython.Coverage).",
+    "none": "The Cython layers are not in these figures: the tests ran the normal -O3 build.",
+}
+
+
+def markdown(t: dict, files: list, scope: str, status: int | None, now: dt.datetime, mode: str,
+             layers: tuple[int, int] | None = None) -> str:
     lines = ["# Coverage", "",
              f"Run {now.strftime('%Y-%m-%d %H:%M UTC')} by `make coverage` (`scripts/coverage_run.py`) over {scope}; "
              + (f"pytest exit status {status}. " if status is not None else
-              "reported from the data an interrupted run left (`--report-only`). ") + layers, "",
+              "reported from the data an interrupted run left (`--report-only`). ") + LAYERS_TEXT[mode], "",
              f"- lines: {t['covered_lines']} of {t['num_statements']} = **{pct(t['covered_lines'], t['num_statements']):.1f}%**",
              f"- branches: {t['covered_branches']} of {t['num_branches']} = "
-             f"**{pct(t['covered_branches'], t['num_branches']):.1f}%**",
-             f"- total (coverage.py's combined figure): **{t['percent_covered']:.1f}%**", "",
-             "| file | lines | missed | branches | partial | cover |", "|---|---|---|---|---|---|"]
+             f"**{pct(t['covered_branches'], t['num_branches']):.1f}%**"
+             + (" (Python only)" if mode == "gcov" else ""),
+             f"- total (lines and branches together, as coverage.py counts): **{t['percent_covered']:.1f}%**"]
+    if layers:
+        lines.append(f"- of the lines, the Cython layers: {layers[1]} of {layers[0]} = **{pct(layers[1], layers[0]):.1f}%**")
+    lines += ["", "| file | lines | missed | branches | partial | cover |", "|---|---|---|---|---|---|"]
     for name, f in files:
         s = f["summary"]
         lines.append(f"| {name} | {s['num_statements']} | {s['missing_lines']} | {s.get('num_branches', 0)} | "
@@ -212,9 +268,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "reports" / "coverage.md"))
     ap.add_argument("--json", metavar="OUT", help="append coverage.percent figures to this JSON-lines file")
     ap.add_argument("--tests", nargs="+", metavar="PATH", help="test files or folders instead of the suites")
-    ap.add_argument("--python-only", action="store_true", default=os.environ.get("COVERAGE_LAYERS") == "0",
-                    help="measure the Python code only, with the normal -O3 layers (default: COVERAGE_LAYERS=0); "
-                         "line-traced layers make codec-heavy tests minutes long each")
+    env_mode = os.environ.get("COVERAGE_LAYERS", "gcov")
+    ap.add_argument("--layers", choices=MODES, default="none" if env_mode == "0" else env_mode,
+                    help="how the Cython layers are measured: gcov (default), trace (Cython's plugin; "
+                         "hundreds of times slower), none (Python only); default: COVERAGE_LAYERS "
+                         "(0 means none)")
+    ap.add_argument("--python-only", action="store_const", dest="layers", const="none",
+                    help="the same as --layers none")
     ap.add_argument("--budget", type=float, default=0, metavar="SECONDS",
                     help="stop pytest (SIGTERM; its data is kept) after this long and report what ran (0 = no limit)")
     ap.add_argument("--report-only", metavar="SCOPE",
@@ -222,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
                          "report it under this scope text (say what ran)")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     a = ap.parse_args(argv)
+    if a.layers not in MODES:
+        ap.error(f"COVERAGE_LAYERS={env_mode!r}: expected one of {', '.join(MODES)} or 0")
     if a.budget < 0:
         ap.error("--budget must be >= 0")
     suites = a.tests or ["tests/unit"] + (["tests/integration", "tests/e2e"] if a.all else [])
@@ -230,13 +292,14 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--tests: no such path {', '.join(missing)}")
     scope = " + ".join(suites) + (f" with pytest {' '.join(a.pytest_args)}" if a.pytest_args else "")
     if a.report_only:
-        rc = WORK / "coveragerc"
-        return report(a, a.report_only, None, traced=rc.exists() and "Cython.Coverage" in rc.read_text())
-    if a.python_only:
-        scope += " (Python only: the Cython layers not traced)"
+        saved = WORK / "layers"
+        return report(a, a.report_only, None, mode=saved.read_text().strip() if saved.exists() else "none")
+    if a.layers == "none":
+        scope += " (Python only: the Cython layers not measured)"
     else:
-        build_traced()
-    rc, env = write_support(traced=not a.python_only)
+        build_layers(a.layers)
+        reset_counters(a.layers)
+    rc, env = write_support(a.layers)
     cmd = [sys.executable, "-m", "coverage", "run", f"--rcfile={rc}", "-m", "pytest", "-q", "-p", "no:cacheprovider",
            *suites, *a.pytest_args]
     print("coverage: " + " ".join(cmd[1:]), flush=True)
@@ -256,10 +319,10 @@ def main(argv: list[str] | None = None) -> int:
         raise
     if status < 0 and "partial" not in scope:     # the budget's stop says so already
         scope += f" (pytest ended by signal {-status}: a partial run)"
-    return report(a, scope, status, traced=not a.python_only, env=env)
+    return report(a, scope, status, mode=a.layers, env=env)
 
 
-def report(a, scope: str, status: int | None, traced: bool, env: dict | None = None) -> int:
+def report(a, scope: str, status: int | None, mode: str, env: dict | None = None) -> int:
     """Combine the run's data, print the totals, write the Markdown and the figures."""
     rc = WORK / "coveragerc"
     env = env or dict(os.environ)
@@ -267,24 +330,29 @@ def report(a, scope: str, status: int | None, traced: bool, env: dict | None = N
         print("coverage: no coverage data was written", file=sys.stderr)
         return 1
     t, files = totals(rc, env)
+    layer_totals = None
+    if mode == "gcov":
+        t, files, layer_totals = with_layers(t, files, cython_gcov.measure(BUILD / "gcov" / "tmp", ROOT))
     line, branch = pct(t["covered_lines"], t["num_statements"]), pct(t["covered_branches"], t["num_branches"])
-    layers = [(n, f) for n, f in files if n.endswith(".pyx")]
+    layers = [(n, f) for n, f in files if n.endswith((".pyx", ".pxd"))]
     print(f"coverage over {scope}: lines {line:.1f}%, branches {branch:.1f}%, total {t['percent_covered']:.1f}% "
-          f"({len(files)} files, {len(layers)} Cython layers)")
+          f"({len(files)} files, {len(layers)} Cython sources)")
     for n, f in layers:
         print(f"  {n}: {f['summary']['percent_covered']:.1f}%")
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(markdown(t, files, scope, status, dt.datetime.now(dt.timezone.utc), traced=traced))
+    out.write_text(markdown(t, files, scope, status, dt.datetime.now(dt.timezone.utc), mode, layer_totals))
     print(f"wrote {out}")
     scope_label = ("unit+integration+e2e" if a.all else "unit") if not a.tests else "subset"
     if a.pytest_args:
         scope_label += ", filtered"
-    if not traced:
-        scope_label += ", python only"
+    scope_label += {"none": ", python only", "gcov": ", cython by gcov", "trace": ", cython traced"}[mode]
     if "partial" in scope or a.report_only:
         scope_label += ", partial"
-    for kind, value in (("line", line), ("branch", branch), ("total", t["percent_covered"])):
+    kinds = [("line", line), ("branch", branch), ("total", t["percent_covered"])]
+    if layer_totals:
+        kinds.append(("layers_line", pct(layer_totals[1], layer_totals[0])))
+    for kind, value in kinds:
         figures.append(a.json, source=SOURCE, name="coverage.percent", value=value, unit="%", peer="cobol",
                        kind=kind, scope=scope_label)
     return 0 if status is None else status

@@ -22,7 +22,7 @@ Figure names read for the promise table (labels in brackets):
   codec.ratio [group]            mesh.throughput [workers, nodes]   mesh.scaling_efficiency
   scaling.model_throughput [nodes]  failover.seconds [what, run]   replication.overhead_percent
   dashboard.load_ms [page, cache]   dashboard.event_ms [event]   api.latency_ms [percentile, endpoint]
-  api.concurrent_users   coverage.percent [kind=line|branch]   audit.findings [tool]
+  api.concurrent_users   coverage.percent [kind=line|branch|layers_line]   audit.findings [tool]
   audit.incomplete [tool]   audit.reviewed [tool]
   soak.growing [minutes]   soak.rss_slope / soak.fds_slope / soak.lag_slope [instance]
   mesh.job_throughput [mib, workers]   record.latency_ms [rate, percentile]   record.missing [rate]
@@ -233,9 +233,13 @@ def m_coverage(figs):
     line = pick(figs, "coverage.percent", kind="line")
     if not line:
         return None
-    branch = pick(figs, "coverage.percent", kind="branch")
+    run = [f for f in pick(figs, "coverage.percent") if f["time"] >= line[-1]["time"]]   # the newest run's
+    branch = [f for f in run if label(f, "kind") == "branch"]
+    layers = [f for f in run if label(f, "kind") == "layers_line"]
     lo = min([line[-1]["value"]] + ([branch[-1]["value"]] if branch else []))
     text = f"line {line[-1]['value']:.1f}%" + (f", branch {branch[-1]['value']:.1f}%" if branch else "")
+    if layers:
+        text += f"; of which the Cython layers, line {layers[-1]['value']:.1f}%"
     scope = label(line[-1], "scope")
     return text + (f" ({scope})" if scope else ""), lo > 95, line[-1]["source"]
 
@@ -310,7 +314,7 @@ PROMISES = [
     Promise("> 95% coverage", "make coverage", m_coverage,
             "Unit tests alone leave the services' Kafka, gRPC and database paths to the integration "
             "and e2e suites (COVERAGE_ALL=1 measures those too); the chaos suite's repair paths are "
-            "outside that scope, and the line-traced Cython layers are too slow to finish here."),
+            "outside that scope. The Cython layers count by line (gcov), not by branch."),
     Promise('security audit: "passed"', "make audit", m_audit,
             "Every finding is fixed or explained in docs/report.md; a finding is not hidden to pass."),
 ]

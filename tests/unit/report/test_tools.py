@@ -12,11 +12,11 @@ sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "loadtests")]
 import coverage_run  # noqa: E402
 
 
-def test_traced_finder_loads_only_layer_modules_from_the_traced_folder(tmp_path, monkeypatch):
+def test_finder_loads_only_layer_modules_from_the_coverage_folder(tmp_path, monkeypatch):
     real = next((ROOT / "libs" / "codec" / "cobol_codec" / "codecs" / "tokens").glob("tokens*" + coverage_run.EXT))
     (tmp_path / "codecs" / "tokens").mkdir(parents=True)
     shutil.copy(real, tmp_path / "codecs" / "tokens" / real.name)
-    monkeypatch.setenv("COBOL_TRACED_LAYERS", str(tmp_path))
+    monkeypatch.setenv("COBOL_COVERAGE_LAYERS", str(tmp_path))
     before = list(sys.meta_path)
     exec(compile(coverage_run.SITECUSTOMIZE.format(ext=coverage_run.EXT), "sitecustomize.py", "exec"), {})
     try:
@@ -31,8 +31,8 @@ def test_traced_finder_loads_only_layer_modules_from_the_traced_folder(tmp_path,
         sys.meta_path[:] = before
 
 
-def test_traced_finder_does_nothing_without_its_variable(monkeypatch):
-    monkeypatch.delenv("COBOL_TRACED_LAYERS", raising=False)
+def test_finder_does_nothing_without_its_variable(monkeypatch):
+    monkeypatch.delenv("COBOL_COVERAGE_LAYERS", raising=False)
     before = list(sys.meta_path)
     exec(compile(coverage_run.SITECUSTOMIZE.format(ext=coverage_run.EXT), "sitecustomize.py", "exec"), {})
     try:
@@ -41,18 +41,51 @@ def test_traced_finder_does_nothing_without_its_variable(monkeypatch):
         sys.meta_path[:] = before
 
 
-def test_untraced_run_measures_python_only_and_leaves_the_layers_alone(tmp_path, monkeypatch):
+def test_each_layer_mode_writes_its_own_config_and_environment(tmp_path, monkeypatch):
     monkeypatch.setattr(coverage_run, "WORK", tmp_path / "work")
     monkeypatch.setattr(coverage_run, "SITE", tmp_path / "site")
-    monkeypatch.delenv("COBOL_TRACED_LAYERS", raising=False)
-    rc, env = coverage_run.write_support(traced=False)
+    monkeypatch.setattr(coverage_run, "BUILD", tmp_path / "build")
+    monkeypatch.delenv("COBOL_COVERAGE_LAYERS", raising=False)
+    rc, env = coverage_run.write_support("none")
     text = rc.read_text()
-    assert "Cython.Coverage" not in text and "build/traced" not in text
+    assert "Cython.Coverage" not in text and "build/trace" not in text
     assert "services" in text and "libs/mesh/cobol_mesh" in text and "branch = true" in text
-    assert "COBOL_TRACED_LAYERS" not in env and not (tmp_path / "site").exists()
-    rc, env = coverage_run.write_support(traced=True)
-    assert "plugins = Cython.Coverage" in rc.read_text() and "build/traced/cobol_codec" in rc.read_text()
-    assert env["COBOL_TRACED_LAYERS"] and env["PYTHONPATH"].startswith(str(tmp_path / "site"))
+    assert "COBOL_COVERAGE_LAYERS" not in env and not (tmp_path / "site").exists()
+    rc, env = coverage_run.write_support("gcov")            # gcc counts the layers: no plugin
+    assert "Cython.Coverage" not in rc.read_text() and "build/trace" not in rc.read_text()
+    assert env["COBOL_COVERAGE_LAYERS"] == str(tmp_path / "build" / "gcov" / "cobol_codec")
+    assert env["PYTHONPATH"].startswith(str(tmp_path / "site"))
+    assert (tmp_path / "work" / "layers").read_text() == "gcov"
+    rc, env = coverage_run.write_support("trace")
+    assert "plugins = Cython.Coverage" in rc.read_text() and "build/trace/cobol_codec" in rc.read_text()
+    assert env["COBOL_COVERAGE_LAYERS"] == str(tmp_path / "build" / "trace" / "cobol_codec")
+
+
+def test_layer_lines_join_the_totals_without_branches():
+    t = {"covered_lines": 80, "num_statements": 100, "covered_branches": 10, "num_branches": 20,
+         "percent_covered": 75.0}
+    py = ("services/x.py", {"summary": {"percent_covered": 75.0}})
+    layers = {"cobol_codec/codecs/a/a.pyx": {1: True, 2: True, 3: False, 4: False},
+              "cobol_codec/codecs/common.pxd": {7: True}}
+    t2, rows, (n, run) = coverage_run.with_layers(t, [py], layers)
+    assert (n, run) == (5, 3)
+    assert t2["covered_lines"] == 83 and t2["num_statements"] == 105 and t2["num_branches"] == 20
+    assert t2["percent_covered"] == 100 * (83 + 10) / (105 + 20)
+    assert t["covered_lines"] == 80                           # the input is left alone
+    assert [r[0] for r in rows] == ["libs/codec/cobol_codec/codecs/a/a.pyx", "services/x.py",
+                                    "libs/codec/cobol_codec/codecs/common.pxd"]
+    assert rows[0][1]["summary"]["missing_lines"] == 2
+
+
+def test_an_unknown_layer_mode_is_refused(monkeypatch, capsys):
+    monkeypatch.setenv("COVERAGE_LAYERS", "everything")
+    try:
+        coverage_run.main([])
+    except SystemExit as e:
+        assert e.code == 2
+    else:
+        raise AssertionError("accepted COVERAGE_LAYERS=everything")
+    assert "COVERAGE_LAYERS='everything'" in capsys.readouterr().err
 
 
 def test_kafka_peer_counts_log_segments_of_its_topic_only(tmp_path, monkeypatch):
