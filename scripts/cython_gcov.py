@@ -2,7 +2,7 @@
 
 Why not Cython's line tracing: it calls the Python tracer on every line of the nogil loops,
 which makes the codec hundreds of times slower, and the test suite does not finish. A build
-compiled with `--coverage` counts C lines at close to native speed instead.
+compiled with `--coverage` counts C lines in C, with no Python tracer involved.
 
 The mapping: Cython writes a comment `/* "cobol_codec/x/y.pyx":123` before the C code of each
 source line. Every executable C line belongs to the nearest marker above it, when that marker
