@@ -53,15 +53,16 @@ def source_lines(c_text: str, gcov_file: dict, prefix: str = "cobol_codec/") -> 
         nxt = bisect.bisect_right(fstarts, c_line)
         return nxt if nxt < len(funcs) else None
 
+    owners = [owner(mark_line) for mark_line, _, _ in marks]     # once per marker, not per C line
     out: dict[str, dict[int, bool]] = {}
     for rec in gcov_file.get("lines", []):
         c_line = rec["line_number"]
         i = bisect.bisect_right(starts, c_line) - 1
         if i < 0:
             continue
-        mark_line, src, line = marks[i]
+        _, src, line = marks[i]
         fn = function_of(c_line)
-        if fn is None or owner(mark_line) != fn or not src.startswith(prefix):
+        if fn is None or owners[i] != fn or not src.startswith(prefix):
             continue
         seen = out.setdefault(src, {})
         seen[line] = seen.get(line, False) or rec["count"] > 0
