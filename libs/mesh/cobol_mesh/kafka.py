@@ -182,7 +182,7 @@ def batch_offsets(msgs) -> list[TopicPartition]:
 
 class Backlog:
     """Messages read but not processed yet, in the order read. A consumer that reads more than
-    one batch holds keeps the rest here instead of seeking back (a seek throws away what
+    one batch can hold keeps the rest here instead of seeking back (a seek throws away what
     librdkafka has fetched, and the next batch waits for a fetch round trip). Owned by the
     consumer's thread: rebalance callbacks run inside its poll."""
 
